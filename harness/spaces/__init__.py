@@ -1,0 +1,1 @@
+"""Search spaces: cell encodings, validation, isomorphism and network builders."""
