@@ -1,0 +1,93 @@
+"""The proxy registry: a decorator declares a proxy and its metadata; lookups suggest names.
+
+A proxy is a plain function ``fn(model, inputs, labels=None) -> float`` of a network and a batch;
+it knows nothing of search spaces, files or benchmarks. It returns the raw value (nan/inf
+included): orientation comes from `higher_is_better`, never from a hidden sign flip.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from harness.registry import Registry
+
+#: What a proxy is fed: a batch of images, TE-NAS's 1x3x3 single-channel patches, or nothing but
+#: the input shape (parameter and FLOP counts).
+INPUT_KINDS = ("images", "patches", "shape")
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    name: str
+    fn: Callable | None
+    higher_is_better: bool
+    needs_labels: bool = False
+    needs_real_data: bool = False
+    uses_gradients: bool = False
+    inputs: str = "images"
+    copy_model: bool = True
+    description: str = ""
+    reference: str = ""
+    #: For population-level scores (e.g. `tenas`): the proxies whose ranks are combined.
+    combines: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def direction(self) -> str:
+        return "higher" if self.higher_is_better else "lower"
+
+    def metadata(self) -> dict:
+        return dict(name=self.name, direction=self.direction, needs_labels=self.needs_labels,
+                    needs_real_data=self.needs_real_data, uses_gradients=self.uses_gradients,
+                    inputs=self.inputs, combines=list(self.combines), description=self.description,
+                    reference=self.reference)
+
+
+PROXIES: Registry[ProxySpec] = Registry("proxy")
+
+
+def register_proxy(name: str, *, higher_is_better: bool, needs_labels: bool = False,
+                   needs_real_data: bool = False, uses_gradients: bool = False, inputs: str = "images",
+                   copy_model: bool = True, reference: str = "", **options):
+    """Decorator: register ``fn`` under ``name``; `options` are bound as keyword arguments, so a
+    variant is another registration of the same function (never a copy of its code)."""
+    if inputs not in INPUT_KINDS:
+        raise ValueError(f"inputs must be one of {INPUT_KINDS}; got {inputs!r}")
+
+    def decorate(fn: Callable) -> Callable:
+        bound = functools.partial(fn, **options) if options else fn
+        summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        PROXIES.add(name, ProxySpec(name, bound, higher_is_better, needs_labels, needs_real_data,
+                                    uses_gradients, inputs, copy_model, summary, reference))
+        return fn
+
+    return decorate
+
+
+def register_combined(name: str, combines: tuple[str, ...], *, description: str, reference: str = ""):
+    """Declare a population-level score built from the ranks of other proxies."""
+    PROXIES.add(name, ProxySpec(name, None, higher_is_better=True, inputs="images",
+                                description=description, reference=reference, combines=combines))
+
+
+def get_proxy(name: str) -> ProxySpec:
+    return PROXIES.get(name)
+
+
+def list_proxies(pattern: str = "*") -> list[str]:
+    return sorted(PROXIES.names(pattern))
+
+
+def compute(name: str, model, inputs, labels=None) -> float:
+    """Run one proxy on one model; the model is copied first unless the proxy never mutates it."""
+    spec = get_proxy(name)
+    if spec.fn is None:
+        raise ValueError(f"proxy {name!r} is a population-level score of {', '.join(spec.combines)}; "
+                         f"compute its components and combine their ranks.")
+    if spec.needs_labels and labels is None:
+        raise ValueError(f"proxy {name!r} needs labels; got none.")
+    if spec.copy_model:
+        model = copy.deepcopy(model)
+    return float(spec.fn(model, inputs, labels))

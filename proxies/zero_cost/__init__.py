@@ -1,0 +1,1 @@
+"""The standard zero-cost proxies the field compares TE-NAS against."""
