@@ -1,0 +1,125 @@
+"""TE-NAS's trainability indicator: the condition number of the empirical NTK (tenas-spec §5).
+
+The kernel is Θ = G·Gᵀ where row i of G is the gradient of *the sum of sample i's logits* with
+respect to every parameter whose name contains "weight" (conv/linear weights and BN γ; biases,
+BN β and architecture alphas excluded), with BatchNorm in train mode on one batch. κ = λmax/λmin.
+
+Warning:
+    Train-mode BN couples the batch: sample i's gradient depends on every other sample, so the
+    per-sample gradients cannot come from one backward of a summed loss or from frozen BN
+    statistics (a shortcut that ranks cells differently, τ ≈ 0.5). Both engines below run one
+    vector-Jacobian product per sample through the coupled graph; they differ only in how.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from proxies.registry import register_proxy
+
+NTK_ENGINES = ("batched", "oracle")
+#: What `condition_number` does when λmin <= 0 (a numerically singular PSD kernel).
+NONPOSITIVE_POLICIES = ("inf", "raw")
+
+
+def ntk_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """The parameters TE-NAS differentiates: names containing "weight", requiring grad."""
+    return [(n, p) for n, p in model.named_parameters() if "weight" in n and p.requires_grad]
+
+
+def _used(params, grads):
+    """Drop parameters that the output does not depend on (TE-NAS skips `grad is None`)."""
+    return [g for g in grads if g is not None]
+
+
+def empirical_ntk_oracle(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """Reference NTK, as the official code computes it: one forward, then one backward per sample
+    (``retain_graph``), reading each parameter's ``.grad``. Slow; kept as the correctness oracle."""
+    params = [p for _, p in ntk_parameters(model)]
+    model.zero_grad(set_to_none=True)
+    logits = model(inputs)
+    rows = []
+    for i in range(logits.shape[0]):
+        model.zero_grad(set_to_none=True)
+        logits[i : i + 1].backward(torch.ones_like(logits[i : i + 1]), retain_graph=True)
+        rows.append(torch.cat([p.grad.reshape(-1) for p in params if p.grad is not None]))
+    model.zero_grad(set_to_none=True)
+    grads = torch.stack(rows).double()
+    return grads @ grads.T
+
+
+def empirical_ntk_batched(model: nn.Module, inputs: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """The same kernel from batched vector-Jacobian products (``is_grads_batched``): the B
+    per-sample backward passes run as one vmapped backward, `chunk` cotangents at a time.
+
+    On out-of-memory the chunk is halved and the work retried, down to one sample at a time.
+    """
+    params = [p for _, p in ntk_parameters(model)]
+    logits = model(inputs)
+    batch = logits.shape[0]
+    # Cotangent i: ones on sample i's logits, zeros elsewhere -> d(sum_c logit[i, c]) / dθ.
+    eye = torch.eye(batch, dtype=logits.dtype, device=logits.device)
+    cotangents = eye[:, :, None].expand(batch, batch, logits.shape[1])
+    chunk = batch if chunk is None else max(1, min(chunk, batch))
+    blocks, start = [], 0
+    while start < batch:
+        stop = min(start + chunk, batch)
+        try:
+            grads = torch.autograd.grad(logits, params, grad_outputs=cotangents[start:stop],
+                                        retain_graph=True, is_grads_batched=True, allow_unused=True)
+        except torch.OutOfMemoryError:
+            if chunk == 1:
+                raise
+            chunk = max(1, chunk // 2)
+            continue
+        blocks.append(torch.cat([g.reshape(stop - start, -1) for g in _used(params, grads)], dim=1))
+        start = stop
+    grads = torch.cat(blocks).double()
+    return grads @ grads.T
+
+
+def empirical_ntk(model: nn.Module, inputs: torch.Tensor, engine: str = "batched",
+                  chunk: int | None = None) -> torch.Tensor:
+    """Θ (B x B, float64) of `model` on `inputs`; the model is put in train mode (TE-NAS)."""
+    if engine not in NTK_ENGINES:
+        raise ValueError(f"NTK engine must be one of {', '.join(NTK_ENGINES)}; got {engine!r}.")
+    model.train()
+    if engine == "oracle":
+        return empirical_ntk_oracle(model, inputs)
+    return empirical_ntk_batched(model, inputs, chunk)
+
+
+def condition_number(kernel: torch.Tensor, nonpositive: str = "inf") -> float:
+    """κ = λmax / λmin of a symmetric kernel (eigenvalues by ``eigvalsh``, in float64).
+
+    Policy, stated because TE-NAS leaves it implicit: NaN stays NaN (TE-NAS's pruning maps it to
+    1e5 at ranking time); λmin <= 0 means the PSD kernel is numerically singular and gives +inf
+    with ``nonpositive="inf"`` (default) or the raw, possibly negative, ratio with ``"raw"`` (as the
+    official code does).
+    """
+    if nonpositive not in NONPOSITIVE_POLICIES:
+        raise ValueError(f"nonpositive must be one of {', '.join(NONPOSITIVE_POLICIES)}; got {nonpositive!r}.")
+    if not torch.isfinite(kernel).all():
+        return math.nan
+    eig = torch.linalg.eigvalsh(kernel.double())
+    lmin, lmax = eig[0].item(), eig[-1].item()
+    if lmax == 0.0 and lmin == 0.0:
+        return math.nan  # 0/0: the all-zero kernel of a network whose output ignores its weights
+    if lmin <= 0.0 and nonpositive == "inf":
+        return math.inf
+    return lmax / lmin
+
+
+@register_proxy("ntk_cond", higher_is_better=False, needs_real_data=True, uses_gradients=True,
+                copy_model=False, reference="Chen, Gong & Wang, ICLR 2021 (TE-NAS), lib/procedures/ntk.py")
+def ntk_cond(model: nn.Module, inputs: torch.Tensor, labels=None, *, engine: str = "batched",
+             chunk: int | None = None, nonpositive: str = "inf") -> float:
+    """Condition number λmax/λmin of the empirical NTK (train-mode BN, sum-of-logits gradients).
+
+    Lower is better (more trainable). Cost: B vector-Jacobian products through the coupled graph.
+    Updates BN running statistics as a side effect, as the official code does (they are unused).
+    """
+    return condition_number(empirical_ntk(model, inputs, engine, chunk), nonpositive)
