@@ -1,4 +1,4 @@
-"""Image sets (CIFAR-10/100, ImageNet16-120, ImageFolder, synthetic) and seeded NB201/TE-NAS batches.
+"""Image sets (CIFAR-10/100, ImageNet16-120, ImageFolder, synthetic) and seeded TE-NAS batches.
 
 ``load_images`` reads the official layouts or the shared ``images/`` forms into an ``ImageSet``
 that records where its pixels came from; ``image_batch`` and ``patch_batches`` draw the NTK batches
@@ -52,21 +52,37 @@ def _div255(values: Sequence[float]) -> tuple[float, float, float]:
 # Constants from NB201 / TE-NAS get_dataset_with_transform.py (see shared/data/README.md).
 DATASETS: dict[str, DatasetSpec] = {
     "cifar10": DatasetSpec(
-        "cifar10", "CIFAR-10", 10, 32,
-        _div255((125.3, 123.0, 113.9)), _div255((63.0, 62.1, 66.7)),
+        "cifar10",
+        "CIFAR-10",
+        10,
+        32,
+        _div255((125.3, 123.0, 113.9)),
+        _div255((63.0, 62.1, 66.7)),
     ),
     "cifar100": DatasetSpec(
-        "cifar100", "CIFAR-100", 100, 32,
-        _div255((129.3, 124.1, 112.4)), _div255((68.2, 65.4, 70.4)),
+        "cifar100",
+        "CIFAR-100",
+        100,
+        32,
+        _div255((129.3, 124.1, 112.4)),
+        _div255((68.2, 65.4, 70.4)),
     ),
     "ImageNet16-120": DatasetSpec(
-        "ImageNet16-120", "ImageNet16-120", 120, 16,
-        _div255((122.68, 116.66, 104.01)), _div255((63.22, 61.26, 65.09)),
+        "ImageNet16-120",
+        "ImageNet16-120",
+        120,
+        16,
+        _div255((122.68, 116.66, 104.01)),
+        _div255((63.22, 61.26, 65.09)),
     ),
     # TE-NAS searches ImageNet on images resized to 32x32, with the usual ImageNet statistics.
     "imagenet": DatasetSpec(
-        "imagenet", "ImageNet (ImageFolder)", 1000, 32,
-        (0.485, 0.456, 0.406), (0.229, 0.224, 0.225),
+        "imagenet",
+        "ImageNet (ImageFolder)",
+        1000,
+        32,
+        (0.485, 0.456, 0.406),
+        (0.229, 0.224, 0.225),
     ),
     "synthetic": DatasetSpec("synthetic", "synthetic", 10, 32, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
 }
@@ -82,7 +98,7 @@ def _repo_root() -> Path:
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
-    """Find the data folder: ``data_dir`` (``--data-dir``) > ``$HARNESS_DATA_DIR`` > ``../shared/data``.
+    """Find the data folder: ``--data-dir`` > ``$HARNESS_DATA_DIR`` > ``../shared/data``.
 
     ``../shared/data`` is tried relative to the current directory, then to the repository root. An
     explicitly given folder that does not exist is an error, never skipped.
@@ -153,7 +169,7 @@ class JpegBytesImages(LazyImages):
 
 
 class FolderImages(LazyImages):
-    """An ImageFolder index whose files are decoded and squashed to ``size`` x ``size`` on access."""
+    """An ImageFolder index whose files are decoded and squashed to ``size``x``size`` on access."""
 
     def __init__(self, index: ImageFolderIndex, size: int, limit: int | None = None):
         self.index = index
@@ -293,7 +309,9 @@ def _planar_to_hwc(data: np.ndarray, size: int, path: Path) -> np.ndarray:
     """(N, 3*size*size) channel-planar rows (all R, then G, then B) -> (N, size, size, 3)."""
     data = np.asarray(data, dtype=np.uint8)
     if data.ndim != 2 or data.shape[1] != 3 * size * size:
-        raise InputError(f"{path}: expected data of shape (N, {3 * size * size}); got {data.shape}.")
+        raise InputError(
+            f"{path}: expected data of shape (N, {3 * size * size}); got {data.shape}."
+        )
     return np.ascontiguousarray(data.reshape(-1, 3, size, size).transpose(0, 2, 3, 1))
 
 
@@ -327,7 +345,9 @@ def _read_cifar_batches(
 def _missing(title: str, looked: Sequence[Path], expects: str) -> DataNotFoundError:
     where = ", ".join(str(p) for p in looked[:-1])
     where = f"{where} and {looked[-1]}" if where else str(looked[-1])
-    return DataNotFoundError(f"{title} not found: looked for {where}; pass --data-dir pointing at {expects}.")
+    return DataNotFoundError(
+        f"{title} not found: looked for {where}; pass --data-dir pointing at {expects}."
+    )
 
 
 def _npz_set(path: Path, spec: DatasetSpec, split: str, limit: int | None, form: str) -> ImageSet:
@@ -335,9 +355,15 @@ def _npz_set(path: Path, spec: DatasetSpec, split: str, limit: int | None, form:
         images, labels = z["images"], z["labels"]
     n = _check_limit(limit, len(labels), f"{path.name}")
     return ImageSet(
-        images=images[:n], labels=labels[:n], dataset=spec.name, split=split,
-        num_classes=spec.num_classes, source=f"{path} ({form})", checksum=_file_sha256(path),
-        mean=spec.mean, std=spec.std,
+        images=images[:n],
+        labels=labels[:n],
+        dataset=spec.name,
+        split=split,
+        num_classes=spec.num_classes,
+        source=f"{path} ({form})",
+        checksum=_file_sha256(path),
+        mean=spec.mean,
+        std=spec.std,
     )
 
 
@@ -351,7 +377,9 @@ def _load_cifar10(d: Path, split: str, source: str | None, limit: int | None) ->
     spec = DATASETS["cifar10"]
     official = d / "cifar-10-batches-py"
     batch_files = (
-        [official / f"data_batch_{k}" for k in range(1, 6)] if split == "train" else [official / "test_batch"]
+        [official / f"data_batch_{k}" for k in range(1, 6)]
+        if split == "train"
+        else [official / "test_batch"]
     )
     npz = d / "images" / _CIFAR10_NPZ[split]
     if source is None:
@@ -359,27 +387,36 @@ def _load_cifar10(d: Path, split: str, source: str | None, limit: int | None) ->
             source = "batches"
         elif npz.is_file():
             source = "npz"
-            log.info("CIFAR-10: official batches not under %s; using the exact-pixel %s", official, npz)
+            log.info(
+                "CIFAR-10: official batches not under %s; using the exact-pixel %s", official, npz
+            )
         else:
             raise _missing(
-                "CIFAR-10", [batch_files[0], npz],
+                "CIFAR-10",
+                [batch_files[0], npz],
                 "a folder holding the official cifar-10-batches-py/ or the shared images/ forms",
             )
-    if source not in CIFAR10_SOURCES:
-        raise unknown_name("CIFAR-10 source", source, CIFAR10_SOURCES)
 
     if source == "batches":
         absent = [p for p in batch_files if not p.is_file()]
         if absent:
-            raise _missing("CIFAR-10 python batches", absent, "a folder holding cifar-10-batches-py/")
+            raise _missing(
+                "CIFAR-10 python batches", absent, "a folder holding cifar-10-batches-py/"
+            )
         images, labels, used = _read_cifar_batches(batch_files, "labels", 32, limit)
         # Reading stops once `limit` images are in, so a shortfall means the files hold too few.
         n = _check_limit(limit, len(labels), f"CIFAR-10 {split} in {official}")
         names = ",".join(p.name for p in used)
         return ImageSet(
-            images=images[:n], labels=labels[:n], dataset="cifar10", split=split, num_classes=10,
-            source=f"{official}/{{{names}}} (official python batches)", checksum=_checksum(used),
-            mean=spec.mean, std=spec.std,
+            images=images[:n],
+            labels=labels[:n],
+            dataset="cifar10",
+            split=split,
+            num_classes=10,
+            source=f"{official}/{{{names}}} (official python batches)",
+            checksum=_checksum(used),
+            mean=spec.mean,
+            std=spec.std,
         )
     if source == "npz":
         if not npz.is_file():
@@ -389,7 +426,9 @@ def _load_cifar10(d: Path, split: str, source: str | None, limit: int | None) ->
     if source == "jpeg10k":
         path = d / "images" / _CIFAR10_JPEG[split]
         if not path.is_file():
-            raise _missing("CIFAR-10 JPEG-decoded npz", [path], f"a folder holding images/{path.name}")
+            raise _missing(
+                "CIFAR-10 JPEG-decoded npz", [path], f"a folder holding images/{path.name}"
+            )
         return _npz_set(path, spec, split, limit, "decoded from JPEG q75")
     path = d / "images" / _CIFAR10_JPEGBYTES
     if not path.is_file():
@@ -401,9 +440,15 @@ def _load_cifar10(d: Path, split: str, source: str | None, limit: int | None) ->
     rows = rows[:n]
     lazy = JpegBytesImages(buffer, offsets[rows], offsets[rows + 1], 32)
     return ImageSet(
-        images=lazy, labels=labels[rows], dataset="cifar10", split=split, num_classes=10,
-        source=f"{path} (JPEG bytes, decoded on access)", checksum=_file_sha256(path),
-        mean=spec.mean, std=spec.std,
+        images=lazy,
+        labels=labels[rows],
+        dataset="cifar10",
+        split=split,
+        num_classes=10,
+        source=f"{path} (JPEG bytes, decoded on access)",
+        checksum=_file_sha256(path),
+        mean=spec.mean,
+        std=spec.std,
     )
 
 
@@ -426,20 +471,27 @@ def _load_cifar100(d: Path, split: str, source: str | None, limit: int | None) -
             log.warning("CIFAR-100 FALLBACK: %s", fallback)
         else:
             raise _missing(
-                "CIFAR-100", [official, npz],
+                "CIFAR-100",
+                [official, npz],
                 "a folder holding the official cifar-100-python/ or images/cifar100_test_20.npz",
             )
-    if source not in CIFAR100_SOURCES:
-        raise unknown_name("CIFAR-100 source", source, CIFAR100_SOURCES)
     if source == "batches":
         if not official.is_file():
-            raise _missing("CIFAR-100 python files", [official], "a folder holding cifar-100-python/")
+            raise _missing(
+                "CIFAR-100 python files", [official], "a folder holding cifar-100-python/"
+            )
         images, labels, used = _read_cifar_batches([official], "fine_labels", 32, limit)
         n = _check_limit(limit, len(labels), f"CIFAR-100 {split} in {official}")
         return ImageSet(
-            images=images[:n], labels=labels[:n], dataset="cifar100", split=split, num_classes=100,
-            source=f"{official} (official python file, fine labels)", checksum=_checksum(used),
-            mean=spec.mean, std=spec.std,
+            images=images[:n],
+            labels=labels[:n],
+            dataset="cifar100",
+            split=split,
+            num_classes=100,
+            source=f"{official} (official python file, fine labels)",
+            checksum=_checksum(used),
+            mean=spec.mean,
+            std=spec.std,
         )
     if not npz.is_file():
         raise _missing("CIFAR-100 sample npz", [npz], f"a folder holding images/{npz.name}")
@@ -490,17 +542,18 @@ def _load_imagenet16(d: Path, split: str, source: str | None, limit: int | None)
         elif (fixture / first).is_file():
             source = "standin"
             fallback = (
-                f"official ImageNet16 pickles not found ({' or '.join(str(p / first) for p in official_dirs)}); "
-                f"using the STAND-IN fixture {fixture} (one photo per class, not for reported numbers)"
+                f"official ImageNet16 pickles not found "
+                f"({' or '.join(str(p / first) for p in official_dirs)}); using the STAND-IN "
+                f"fixture {fixture} (one photo per class, not for reported numbers)"
             )
             log.warning("ImageNet16-120 FALLBACK: %s", fallback)
         else:
             raise _missing(
-                "ImageNet16-120", [p / first for p in official_dirs] + [fixture / first],
-                "a folder holding the official ImageNet16/ pickles (train_data_batch_1..10, val_data)",
+                "ImageNet16-120",
+                [p / first for p in official_dirs] + [fixture / first],
+                "a folder holding the official ImageNet16/ pickles "
+                "(train_data_batch_1..10, val_data)",
             )
-    if source not in IMAGENET16_SOURCES:
-        raise unknown_name("ImageNet16-120 source", source, IMAGENET16_SOURCES)
     folder = found if source == "official" else fixture
     if folder is None or not (folder / first).is_file():
         looked = [p / first for p in official_dirs] if source == "official" else [fixture / first]
@@ -511,16 +564,30 @@ def _load_imagenet16(d: Path, split: str, source: str | None, limit: int | None)
     if len(files) < len(names):
         partial = f", only {len(files)} of {len(names)} files present"
         if source == "official":
-            log.warning("ImageNet16-120 %s: only %d of %d files in %s", split, len(files), len(names), folder)
+            log.warning(
+                "ImageNet16-120 %s: only %d of %d files in %s",
+                split,
+                len(files),
+                len(names),
+                folder,
+            )
     images, labels, used = _read_imagenet16(files, spec.num_classes, limit)
     n = _check_limit(limit, len(labels), f"ImageNet16-120 {split} in {folder}")
-    form = "official-format STAND-IN fixture" if source == "standin" else "official ImageNet16 pickles"
+    form = (
+        "official-format STAND-IN fixture" if source == "standin" else "official ImageNet16 pickles"
+    )
     return ImageSet(
-        images=images[:n], labels=labels[:n], dataset="ImageNet16-120", split=split,
+        images=images[:n],
+        labels=labels[:n],
+        dataset="ImageNet16-120",
+        split=split,
         num_classes=spec.num_classes,
         source=f"{folder}/{{{','.join(p.name for p in used)}}} ({form}{partial})",
-        checksum=_checksum(used), mean=spec.mean, std=spec.std,
-        standin=source == "standin", fallback=fallback,
+        checksum=_checksum(used),
+        mean=spec.mean,
+        std=spec.std,
+        standin=source == "standin",
+        fallback=fallback,
     )
 
 
@@ -531,12 +598,15 @@ def _find_image_folder(d: Path, split: str) -> Path:
         if cand.is_dir():
             return cand
     raise _missing(
-        f"ImageNet {folder}/ (ImageFolder)", candidates,
+        f"ImageNet {folder}/ (ImageFolder)",
+        candidates,
         f"a folder holding imagenet/{folder}/<class>/<image>.JPEG (torchvision ImageFolder layout)",
     )
 
 
-def load_image_folder_index(split: str = "train", data_dir: str | Path | None = None) -> ImageFolderIndex:
+def load_image_folder_index(
+    split: str = "train", data_dir: str | Path | None = None
+) -> ImageFolderIndex:
     """The ImageNet file index (paths, labels, classes), for training code with its own transforms.
 
     Looks for ``<data_dir>/imagenet/{train,val}/`` then ``<data_dir>/{train,val}/``.
@@ -547,37 +617,56 @@ def load_image_folder_index(split: str = "train", data_dir: str | Path | None = 
 
 
 def _load_imagenet(d: Path, split: str, source: str | None, limit: int | None) -> ImageSet:
-    if source not in (None, "imagefolder"):
-        raise unknown_name("imagenet source", source, ["imagefolder"])
     spec = DATASETS["imagenet"]
     root = _find_image_folder(d, split)
     index = scan_image_folder(root)
     n = _check_limit(limit, len(index), f"the ImageFolder {root}")
     size = spec.image_size
     return ImageSet(
-        images=FolderImages(index, size, n), labels=index.labels[:n], dataset="imagenet", split=split,
+        images=FolderImages(index, size, n),
+        labels=index.labels[:n],
+        dataset="imagenet",
+        split=split,
         num_classes=len(index.classes),
-        source=f"{root} (ImageFolder, {len(index.classes)} classes, resized to {size}x{size} on access)",
-        checksum=index.checksum(), mean=spec.mean, std=spec.std,
+        source=f"{root} (ImageFolder, {len(index.classes)} classes, "
+        f"resized to {size}x{size} on access)",
+        checksum=index.checksum(),
+        mean=spec.mean,
+        std=spec.std,
     )
 
 
 def _load_synthetic(split: str, source: str | None, limit: int | None) -> ImageSet:
     like = source or "cifar10"
-    templates = [k for k in DATASETS if k != "synthetic"]
-    if like not in templates:
-        raise unknown_name("synthetic shape template (source)", like, templates)
     t = DATASETS[like]
-    n = _check_limit(limit, SYNTHETIC_SIZE, "a synthetic set") if limit is not None else SYNTHETIC_SIZE
+    n = (
+        _check_limit(limit, SYNTHETIC_SIZE, "a synthetic set")
+        if limit is not None
+        else SYNTHETIC_SIZE
+    )
     return ImageSet(
         images=GaussianImages(n, t.image_size),
         labels=np.arange(n, dtype=np.int64) % t.num_classes,  # placeholder labels, evenly spread
-        dataset="synthetic", split=split, num_classes=t.num_classes,
+        dataset="synthetic",
+        split=split,
+        num_classes=t.num_classes,
         source=f"synthetic: N(0,1) inputs shaped like {like} (3x{t.image_size}x{t.image_size}, "
         f"{t.num_classes} classes); NOT real images",
-        checksum=None, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), synthetic=True,
+        checksum=None,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        synthetic=True,
     )
 
+
+# The accepted `source=` values per dataset (checked before any file is read).
+SOURCES: dict[str, tuple[str, ...]] = {
+    "cifar10": CIFAR10_SOURCES,
+    "cifar100": CIFAR100_SOURCES,
+    "ImageNet16-120": IMAGENET16_SOURCES,
+    "imagenet": ("imagefolder",),
+    "synthetic": tuple(k for k in DATASETS if k != "synthetic"),  # the shape to mimic
+}
 
 _LOADERS = {
     "cifar10": _load_cifar10,
@@ -619,6 +708,8 @@ def load_images(
         raise unknown_name("dataset", dataset, DATASETS)
     if split not in SPLITS:
         raise unknown_name("split", split, SPLITS)
+    if source is not None and source not in SOURCES[dataset]:
+        raise unknown_name(f"{dataset} source", source, SOURCES[dataset])
     if limit is not None:
         _check_limit(limit, limit, dataset)  # type check only; sizes are checked by the readers
     if dataset == "synthetic":
@@ -661,9 +752,13 @@ def augment_pixels(pixels: np.ndarray, rng: np.random.Generator, pad: int) -> np
 
 
 def random_patches(
-    pixels: np.ndarray, rng: np.random.Generator, size: int, mean: Sequence[float], std: Sequence[float]
+    pixels: np.ndarray,
+    rng: np.random.Generator,
+    size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
 ) -> np.ndarray:
-    """TE-NAS's linear-region input (tenas-spec §6): per image a random ``size`` x ``size`` crop (no
+    """TE-NAS's linear-region input (tenas-spec §6): per image a random ``size``x``size`` crop (no
     padding), ToTensor, Normalize, then one random channel -> float32 (N, 1, size, size)."""
     n, h, w, _ = pixels.shape
     i = rng.integers(0, h - size + 1, size=n)
@@ -757,21 +852,23 @@ def patch_batches(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
 ) -> list[torch.Tensor]:
-    """TE-NAS's linear-region inputs: ``n_batches`` x (``batch_size``, 1, ``size``, ``size``) patches.
+    """TE-NAS's linear-region inputs: ``n_batches`` tensors (``batch_size``, 1, ``size``, ``size``).
 
     Each sample is a different image (no repeats within an epoch of the set) with a random
     unpadded crop and one random channel, normalised with the dataset's constants (tenas-spec §6).
     Synthetic sets give N(0,1) patches.
 
     Raises:
-        InputError: bad counts, ``size`` larger than the images, ``batch_size`` above the set's size.
+        InputError: bad counts, ``size`` above the image size, ``batch_size`` above the set's size.
     """
     n_batches = _positive("n_batches", n_batches)
     batch_size = _positive("batch_size", batch_size)
     size = _positive("size", size)
     _check_dtype(dtype)
     if size > images.image_size:
-        raise InputError(f"patch size {size} exceeds the {images.image_size}px images of {images.dataset}.")
+        raise InputError(
+            f"patch size {size} exceeds the {images.image_size}px images of {images.dataset}."
+        )
     rng = _rng(seed)
     out = []
     for idx in _draw_indices(images, batch_size, n_batches, rng):

@@ -1,4 +1,4 @@
-"""ImageFolder trees (``<root>/<class>/*.JPEG``) indexed the way torchvision does, decoded with Pillow.
+"""ImageFolder trees (``<root>/<class>/*.JPEG``) indexed as torchvision does, decoded with Pillow.
 
 The index is public so that training code (DARTS/ImageNet, 224 px augmentations) can wrap the same
 file list in its own torch Dataset; the harness itself decodes and resizes on access.
@@ -18,7 +18,15 @@ from harness.errors import DataNotFoundError
 
 # torchvision.datasets.folder.IMG_EXTENSIONS, matched case-insensitively as torchvision does.
 IMG_EXTENSIONS: tuple[str, ...] = (
-    ".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp",
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".ppm",
+    ".bmp",
+    ".pgm",
+    ".tif",
+    ".tiff",
+    ".webp",
 )
 
 
@@ -48,7 +56,7 @@ class ImageFolderIndex:
         return len(self.paths)
 
     def checksum(self) -> str:
-        """sha256 of the sorted relative file list with labels (hashing ImageNet's bytes is too slow)."""
+        """sha256 of the relative file list with labels (hashing ImageNet's bytes is too slow)."""
         h = hashlib.sha256()
         for path, label in zip(self.paths, self.labels.tolist()):
             h.update(f"{os.path.relpath(path, self.root)}\t{label}\n".encode())
@@ -62,8 +70,8 @@ class ImageFolderIndex:
 def load_rgb(path: str | Path, size: int | None = None) -> np.ndarray:
     """Decode one image file to uint8 RGB; with ``size``, resize to ``size`` x ``size`` bilinearly.
 
-    Matches torchvision's ``pil_loader`` + ``Resize((size, size), interpolation=BILINEAR)``, which is
-    what TE-NAS applies to ImageNet before its 32 px search transforms.
+    Matches torchvision's ``pil_loader`` + ``Resize((size, size), interpolation=BILINEAR)``, which
+    is what TE-NAS applies to ImageNet before its 32 px search transforms.
     """
     with Image.open(path) as img:
         rgb = img.convert("RGB")
@@ -86,7 +94,8 @@ def scan_image_folder(root: str | Path) -> ImageFolderIndex:
     classes = sorted(e.name for e in os.scandir(root) if e.is_dir())
     if not classes:
         raise DataNotFoundError(
-            f"ImageFolder root {root} has no class folders; expected {root}/<class>/<image>.JPEG|jpg|png."
+            f"ImageFolder root {root} has no class folders; "
+            f"expected {root}/<class>/<image>.JPEG|jpg|png."
         )
     paths: list[str] = []
     labels: list[int] = []
@@ -103,5 +112,8 @@ def scan_image_folder(root: str | Path) -> ImageFolderIndex:
             )
         labels.extend([label] * (len(paths) - n_before))
     return ImageFolderIndex(
-        root=root, classes=tuple(classes), paths=tuple(paths), labels=np.asarray(labels, dtype=np.int64)
+        root=root,
+        classes=tuple(classes),
+        paths=tuple(paths),
+        labels=np.asarray(labels, dtype=np.int64),
     )
