@@ -226,7 +226,7 @@ def load_benchmark(
     path = _default_table(data_dir) if source is None else Path(source).expanduser()
     kind, path = _classify(path)
     digest, digest_of = _sha256(path)
-    src = BenchmarkSource(kind=kind, path=str(path), sha256=digest, sha256_of=digest_of)
+    src = BenchmarkSource(kind=kind, path=str(path.resolve()), sha256=digest, sha256_of=digest_of)
     if kind == "table":
         return Benchmark(_read_table(path), src)
     if cache_path is not None:
@@ -241,18 +241,35 @@ def load_benchmark(
 
 
 def _resolve_data_dir(data_dir: str | Path | None) -> Path:
-    """`--data-dir` > ``HARNESS_DATA_DIR`` > ``../shared/data`` (beside the project root)."""
+    """`--data-dir` > ``HARNESS_DATA_DIR`` > ``../shared/data`` (from the cwd, then the repo root).
+
+    Same rule as `harness.data.resolve_data_dir`, repeated here because `harness.data` imports
+    torch and this module must not.
+    """
     if data_dir is not None:
-        return Path(data_dir).expanduser()
-    env = os.environ.get("HARNESS_DATA_DIR")
+        path = Path(data_dir).expanduser()
+        if not path.is_dir():
+            raise DataNotFoundError(f"--data-dir {str(data_dir)!r} is not a directory.")
+        return path.resolve()
+    env = os.environ.get("HARNESS_DATA_DIR", "")
     if env:
-        return Path(env).expanduser()
-    beside = Path(__file__).resolve().parents[2] / "shared" / "data"
-    if beside.is_dir():
-        return beside
+        path = Path(env).expanduser()
+        if not path.is_dir():
+            raise DataNotFoundError(
+                f"HARNESS_DATA_DIR={env!r} is not a directory (the NB201 table is expected at "
+                f"<data dir>/nb201/{TABLE_FILE})."
+            )
+        return path.resolve()
+    candidates = [Path.cwd() / ".." / "shared" / "data",
+                  Path(__file__).resolve().parents[1] / ".." / "shared" / "data"]
+    for cand in candidates:
+        if cand.is_dir():
+            return cand.resolve()
+    looked = " and ".join(str(c.resolve()) for c in candidates)
     raise DataNotFoundError(
-        f"no data folder: pass --data-dir or set HARNESS_DATA_DIR (the default {beside} does not "
-        f"exist); the NB201 table is expected at <data dir>/nb201/{TABLE_FILE}."
+        f"no data directory: --data-dir not given, HARNESS_DATA_DIR not set, and {looked} do not "
+        f"exist. Pass --data-dir or set HARNESS_DATA_DIR to the folder holding nb201/{TABLE_FILE}, "
+        f"or give the benchmark file itself."
     )
 
 
@@ -269,7 +286,8 @@ def _classify(path: Path) -> tuple[str, Path]:
         if (path / TABLE_FILE).is_file():
             return "table", path / TABLE_FILE
         raise DataNotFoundError(
-            f"NB201 benchmark folder {path} holds neither {TABLE_FILE} nor meta{_PBZ2}; {_EXPECTED}."
+            f"NB201 benchmark folder {path} holds neither {TABLE_FILE} nor meta{_PBZ2}; "
+            f"{_EXPECTED}."
         )
     name = path.name.lower()
     if name.endswith(".csv"):
@@ -332,7 +350,8 @@ def _read_table(path: Path) -> pd.DataFrame:
     if not raw["index"].equals(pd.Series(range(len(raw)), name="index")):
         raise InputError(f"{path}: the 'index' column must run 0..{len(raw) - 1} in order.")
     _check_arch_order(raw["arch_str"], path)
-    frame = pd.DataFrame({"arch_str": raw["arch_str"].astype(str)}, index=raw["index"].rename("index"))
+    index = raw["index"].rename("index")
+    frame = pd.DataFrame({"arch_str": raw["arch_str"].astype(str)}, index=index)
     for key in _ALL_KEYS:
         if key in TABLE_COLUMNS:
             try:
@@ -359,6 +378,10 @@ def _archresults_frame(
     bar = tqdm(items, total=total, desc=f"reading {path.name}", unit="cell", file=sys.stderr,
                disable=disable)
     for index, by_hp in bar:
+        if not 0 <= index < len(meta_archs):
+            raise InputError(
+                f"{path} holds results for cell {index}, outside 0..{len(meta_archs) - 1}."
+            )
         for res in by_hp.values():
             if res.arch_str != meta_archs[index]:
                 raise InputError(
@@ -383,6 +406,18 @@ def _archresults_frame(
     return frame.drop(columns=empty)
 
 
+def _reason(err: Exception) -> str:
+    """One line from a reader's exception (torch's weights-only errors span a paragraph)."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    for k, line in enumerate(lines):
+        if "WeightsUnpickler error" in line:
+            detail = line[line.index("WeightsUnpickler error"):]
+            if detail.endswith(":") and k + 1 < len(lines):
+                detail = f"{detail} {lines[k + 1]}"
+            return f"not a plain torch pickle of results ({detail.split('. Please')[0]})"
+    return lines[0] if lines else type(err).__name__
+
+
 def _numpy_safe_globals() -> list:
     """Numpy scalars, the only non-primitive objects an accuracy record may pickle."""
     scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
@@ -393,21 +428,43 @@ def _numpy_safe_globals() -> list:
 
 def _read_nb201_pth(path: Path, disable: bool | None = None) -> pd.DataFrame:
     import torch  # the .pth is a torch pickle; nothing else here needs torch
-    from nas_201_api import NASBench201API
+    from nas_201_api import ArchResults
 
     # weights_only keeps a hostile file from running code; numpy scalars are allowed on top.
     try:
-        with torch.serialization.safe_globals(_numpy_safe_globals()):
+        if hasattr(torch.serialization, "safe_globals"):  # torch >= 2.5
+            with torch.serialization.safe_globals(_numpy_safe_globals()):
+                data = torch.load(path, map_location="cpu", weights_only=True)
+        else:
             data = torch.load(path, map_location="cpu", weights_only=True)
-        api = NASBench201API(data, verbose=False)
     except Exception as err:  # a damaged pickle can raise almost anything; report it as input
-        reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        raise InputError(f"cannot read {path} as a NAS-Bench-201 file: {reason}") from None
-    meta = list(api.meta_archs)
+        raise InputError(f"cannot read {path} as a NAS-Bench-201 file: {_reason(err)}") from None
+    needed = ("meta_archs", "arch2infos", "evaluated_indexes")  # NASBench201API.__init__'s check
+    if not isinstance(data, dict) or any(k not in data for k in needed):
+        have = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
+        raise InputError(
+            f"{path} is not a NAS-Bench-201 file: expected a dict with keys {', '.join(needed)}; "
+            f"got {have}."
+        )
+    meta = list(data["meta_archs"])
     _check_arch_order(meta, path)
-    indices = sorted(api.arch2infos_dict)
-    items = ((i, api.arch2infos_dict[i]) for i in indices)
-    return _archresults_frame(meta, items, len(indices), path, disable)
+    infos = data["arch2infos"]
+
+    # NASBench201API.__init__ builds the same objects for every cell up front ('less' = the
+    # 12-epoch schedule, 'full' = 200) after deep-copying the whole file; building them one cell
+    # at a time keeps the multi-GB v1_1 file to a single copy in memory.
+    def items() -> Iterator[tuple[int, Mapping[str, Any]]]:
+        for i in sorted(infos):
+            try:
+                by_hp = {"12": ArchResults.create_from_state_dict(infos[i]["less"]),
+                         "200": ArchResults.create_from_state_dict(infos[i]["full"])}
+            except Exception as err:  # as above: a damaged record
+                raise InputError(
+                    f"{path}: cannot read the results of cell {i}: {_reason(err)}"
+                ) from None
+            yield int(i), by_hp
+
+    return _archresults_frame(meta, items(), len(infos), path, disable)
 
 
 def _read_nats_tss(path: Path, disable: bool | None = None) -> pd.DataFrame:
@@ -418,8 +475,9 @@ def _read_nats_tss(path: Path, disable: bool | None = None) -> pd.DataFrame:
     try:
         api = nats_bench.create(str(path), "tss", fast_mode=fast, verbose=False)
     except Exception as err:  # bz2 / pickle errors on a damaged file vary by cause
-        reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        raise InputError(f"cannot read {path} as a NATS-Bench TSS benchmark: {reason}") from None
+        raise InputError(
+            f"cannot read {path} as a NATS-Bench TSS benchmark: {_reason(err)}"
+        ) from None
     meta = list(api.meta_archs)
     _check_arch_order(meta, path)
     if not fast:
@@ -444,7 +502,9 @@ def _read_nats_tss(path: Path, disable: bool | None = None) -> pd.DataFrame:
                 state = nats_bench.pickle_load(str(files[i]))
                 by_hp = {hp: ArchResults.create_from_state_dict(s) for hp, s in state.items()}
             except Exception as err:  # as above: a damaged per-cell pickle
-                raise InputError(f"cannot read {files[i]} (NATS-Bench cell {i}): {err}") from None
+                raise InputError(
+                    f"cannot read {files[i]} (NATS-Bench cell {i}): {_reason(err)}"
+                ) from None
             yield i, by_hp
 
     return _archresults_frame(meta, items(), len(files), path, disable)

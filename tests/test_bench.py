@@ -1,4 +1,4 @@
-"""Benchmark lookup: the real shared table, and tiny official NB201 / NATS-Bench files built here."""
+"""Benchmark lookup: the real shared table, and tiny official NB201 / NATS files built here."""
 
 from __future__ import annotations
 
@@ -76,14 +76,17 @@ def test_table_keys_coverage_and_describe(table):
     with pytest.raises(InputError, match=r"no value for NB201 index .*289 of 15625"):
         table.accuracy(uncovered, "cifar100/x-valid@200")
     # @12 keys come from their own columns: differ from the 200-epoch ones.
-    assert (table.accuracies("cifar10/ori-test@12") < table.accuracies("cifar10/ori-test@200")).mean() > 0.9
+    short, full = (table.accuracies(f"cifar10/ori-test@{ep}") for ep in (12, 200))
+    assert (short < full).mean() > 0.9
 
 
 # ---- keys ------------------------------------------------------------------------------------
 def test_metric_keys_are_nb201_words_and_table_fields_are_distinct():
     keys = metric_keys()
     assert len(keys) == len(set(keys)) == 2 * 13  # 13 (dataset, split) pairs at 200 and 12 epochs
-    assert {"cifar10-valid/x-valid@200", "cifar10/ori-test@12", "ImageNet16-120/x-test@200"} <= set(keys)
+    assert {"cifar10-valid/x-valid@200", "cifar10/ori-test@12", "ImageNet16-120/x-test@200"} <= set(
+        keys
+    )
     assert "cifar10/x-valid@200" not in keys  # cifar10 (train on 50k) has no validation split
     assert set(bench.TABLE_COLUMNS) <= set(keys)
     assert len(set(bench.TABLE_COLUMNS.values())) == len(bench.TABLE_COLUMNS)
@@ -110,7 +113,7 @@ def test_synthetic_table_maps_each_key_to_its_column(tmp_path):
     path = tmp_path / "nb201_accuracy.csv"
     _write_table(path)
     b = load_benchmark(tmp_path)  # a folder holding the table works too
-    assert b.source.kind == "table" and b.source.path == str(path)
+    assert b.source.kind == "table" and b.source.path == str(path.resolve())
     for k, key in enumerate(bench.TABLE_COLUMNS):
         if key != "cifar100/x-valid@200":
             assert b.accuracy(1234, key) == pytest.approx(k + 1.234)
@@ -120,19 +123,33 @@ def test_synthetic_table_maps_each_key_to_its_column(tmp_path):
 def test_data_dir_argument_and_env_var(tmp_path, monkeypatch):
     (tmp_path / "nb201").mkdir()
     _write_table(tmp_path / "nb201" / "nb201_accuracy.csv")
-    assert load_benchmark(data_dir=tmp_path).source.path == str(tmp_path / "nb201" / "nb201_accuracy.csv")
+    want = str((tmp_path / "nb201" / "nb201_accuracy.csv").resolve())
+    assert load_benchmark(data_dir=tmp_path).source.path == want
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path))
-    assert load_benchmark().source.path == str(tmp_path / "nb201" / "nb201_accuracy.csv")
+    assert load_benchmark().source.path == want
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path / "nowhere"))
-    with pytest.raises(DataNotFoundError, match=r"nowhere.*nb201_accuracy\.csv"):
+    with pytest.raises(DataNotFoundError, match=r"HARNESS_DATA_DIR='.*nowhere' is not a directory"):
         load_benchmark()
+    with pytest.raises(DataNotFoundError, match=r"--data-dir '.*nowhere' is not a directory"):
+        load_benchmark(data_dir=tmp_path / "nowhere")
+
+
+def test_default_data_dir_is_shared_data_beside_the_working_directory(tmp_path, monkeypatch):
+    data = tmp_path / "shared" / "data" / "nb201"
+    data.mkdir(parents=True)
+    _write_table(data / "nb201_accuracy.csv")
+    (tmp_path / "project").mkdir()
+    monkeypatch.chdir(tmp_path / "project")
+    monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
+    assert load_benchmark().source.path == str((data / "nb201_accuracy.csv").resolve())
 
 
 def test_table_with_swapped_arch_strings_is_rejected(tmp_path):
     archs = [str(a) for a in nb201.all_archs()]
     archs[3], archs[7] = archs[7], archs[3]
     _write_table(tmp_path / "t.csv", archs)
-    with pytest.raises(InputError, match=r"does not follow the NB201 index order: index 3 is .*\(2 of 15625 indices differ\)"):
+    msg = r"does not follow the NB201 index order: index 3 is .*\(2 of 15625 indices differ\)"
+    with pytest.raises(InputError, match=msg):
         load_benchmark(tmp_path / "t.csv")
 
 
@@ -142,7 +159,8 @@ def test_table_with_wrong_length_or_columns_is_rejected(tmp_path):
         load_benchmark(tmp_path / "short.csv")
     pd.DataFrame({"index": [0], "arch_str": [str(nb201.Nb201Arch.from_index(0))]}).to_csv(
         tmp_path / "cols.csv", index=False)
-    with pytest.raises(InputError, match=r"not an NB201 accuracy table: missing columns cifar10_valid_acc"):
+    msg = r"not an NB201 accuracy table: missing columns cifar10_valid_acc"
+    with pytest.raises(InputError, match=msg):
         load_benchmark(tmp_path / "cols.csv")
 
 
@@ -174,9 +192,11 @@ def test_index_out_of_range_uses_the_space_message(tmp_path, index):
 
 
 def test_missing_and_unrecognised_sources(tmp_path):
-    with pytest.raises(DataNotFoundError, match=r"not found: .*NAS-Bench-201-v1_1-096897\.pth.*expected"):
+    msg = r"not found: .*NAS-Bench-201-v1_1-096897\.pth.*expected"
+    with pytest.raises(DataNotFoundError, match=msg):
         load_benchmark(tmp_path / "NAS-Bench-201-v1_1-096897.pth")
-    with pytest.raises(DataNotFoundError, match=r"holds neither nb201_accuracy\.csv nor meta\.pickle\.pbz2"):
+    msg = r"holds neither nb201_accuracy\.csv nor meta\.pickle\.pbz2"
+    with pytest.raises(DataNotFoundError, match=msg):
         load_benchmark(tmp_path)
     (tmp_path / "bench.json").write_text("{}")
     with pytest.raises(InputError, match=r"cannot tell which NB201 benchmark format"):
@@ -227,7 +247,8 @@ _SPLIT_OFF = {"train": 0.5, "x-valid": 1.5, "x-test": 2.5, "ori-test": 3.5}
 
 def _acc(index: int, hp: int, dataset: str, split: str, seed: int) -> float:
     """A distinct accuracy for every (cell, schedule, dataset, split, seed)."""
-    return 5.0 + index * 1e-3 + (hp == 12) * 40.0 + _DS_OFF[dataset] + _SPLIT_OFF[split] + seed / 1000
+    offset = (hp == 12) * 40.0 + _DS_OFF[dataset] + _SPLIT_OFF[split]
+    return 5.0 + index * 1e-3 + offset + seed / 1000
 
 
 def _expected(index: int, key: str) -> float:
@@ -250,7 +271,8 @@ def _arch_results(classes, index: int, hp: int, datasets) -> object:
                       "channel": 16, "num_cells": 5}
             rc = ResultsCount(dataset, None, train, {e: 0.1 for e in range(hp)}, 0.5, 10.0,
                               config, seed, hp, [0.01])
-            accs = {f"{s}@{e}": (last[s] if e == hp - 1 else 2.0) for s in splits for e in range(hp)}
+            accs = {f"{s}@{e}": (last[s] if e == hp - 1 else 2.0)
+                    for s in splits for e in range(hp)}
             rc.update_eval(accs, {k: 0.2 for k in accs}, {k: 0.3 for k in accs})
             res.update(dataset, seed, rc)
     return res
@@ -275,7 +297,8 @@ def _write_nb201_pth(path: Path, meta: list[str] | None = None) -> None:
     cells = _cells((ArchResults, ResultsCount))
     data = {
         "meta_archs": meta or _meta(),
-        "arch2infos": {i: {"less": c[12].state_dict(), "full": c[200].state_dict()} for i, c in cells.items()},
+        "arch2infos": {i: {"less": c[12].state_dict(), "full": c[200].state_dict()}
+                       for i, c in cells.items()},
         "evaluated_indexes": set(cells),
     }
     torch.save(data, path)
@@ -287,7 +310,8 @@ def _write_nats_dir(path: Path, meta: list[str] | None = None) -> None:
     path.mkdir()
     pickle_save({"meta_archs": meta or _meta()}, str(path / "meta.pickle"))  # + ".pbz2"
     for i, c in _cells((ArchResults, ResultsCount)).items():
-        pickle_save({"12": c[12].state_dict(), "200": c[200].state_dict()}, str(path / f"{i:06d}.pickle"))
+        state = {"12": c[12].state_dict(), "200": c[200].state_dict()}
+        pickle_save(state, str(path / f"{i:06d}.pickle"))
 
 
 def _write_nats_file(path: Path) -> None:
@@ -326,6 +350,16 @@ def test_official_nb201_pth_reads_back(tmp_path):
     assert b.describe()["sha256"] == bench._file_sha256(path)
 
 
+def test_progress_bar_goes_to_stderr_when_asked(tmp_path, capsys):
+    path = tmp_path / "NAS-Bench-201-v1_0-e61699.pth"
+    _write_nb201_pth(path)
+    load_benchmark(path, progress=True)
+    out, err = capsys.readouterr()
+    assert out == "" and f"reading {path.name}" in err and "5/5" in err
+    load_benchmark(path, progress=False)
+    assert capsys.readouterr() == ("", "")
+
+
 def test_nats_tss_directory_reads_back(tmp_path):
     path = tmp_path / "NATS-tss-v1_0-3ffb9-simple"
     _write_nats_dir(path)
@@ -344,7 +378,8 @@ def test_official_files_in_another_index_order_are_rejected(tmp_path):
     meta = _meta()
     meta[0], meta[1] = meta[1], meta[0]
     _write_nb201_pth(tmp_path / "x.pth", meta)
-    with pytest.raises(InputError, match=r"x\.pth does not follow the NB201 index order: index 0 is"):
+    msg = r"x\.pth does not follow the NB201 index order: index 0 is"
+    with pytest.raises(InputError, match=msg):
         load_benchmark(tmp_path / "x.pth")
     _write_nats_dir(tmp_path / "nats", meta)
     with pytest.raises(InputError, match=r"nats does not follow the NB201 index order: index 0"):
