@@ -1,0 +1,69 @@
+"""Profiles: complete, named proxy configurations (networks, inputs, seeds, repeats).
+
+``tenas`` reproduces TE-NAS's own measurement (tenas-spec §3, §5, §6, §15A): the C=3, N=1 NTK
+network on batches of 72 augmented training images, the thin C=1 network on 3 x 1000
+single-channel 3x3 crops, 3 repeats, PyTorch default init (the official code's custom init
+never runs). ``bench`` scores the real C=16, N=5 benchmark network on one batch of 64, as the
+zero-cost literature does. Both use common random numbers: every cell sees the same input
+tensors and the same weight seed per repeat, so cells differ only by architecture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from harness.errors import InputError, unknown_name
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    #: Network preset (harness.spaces.nb201_net.PRESETS) for proxies fed images or shapes.
+    image_network: str
+    #: Network preset for proxies fed TE-NAS's 1x3x3 patches (linear regions).
+    patch_network: str = "tenas_lr"
+    batch_size: int = 64
+    repeats: int = 1
+    augment: bool = True  # NB201 training augmentation (flip + padded crop), as TE-NAS's loader
+    patch_batches: int = 3
+    patch_batch_size: int = 1000
+    patch_size: int = 3
+    weight_seed: int = 0  # repeat r builds its networks under torch.manual_seed(weight_seed + r)
+    data_seed: int = 0  # one fixed image batch and one fixed set of patches for every cell
+    init: str = "pytorch-default"  # as the official code effectively runs (tenas-spec §4)
+    ntk_engine: str = "batched"
+    ntk_nonpositive: str = "inf"  # λmin <= 0 -> κ = inf (status inf); "raw" keeps the ratio
+    bn_track_running_stats: bool = True
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "tenas": Profile(
+        "tenas", "TE-NAS's own proxy networks and inputs: NTK net C=3,N=1 on 72 images; thin C=1 "
+        "net on 3x1000 single-channel 3x3 crops; 3 repeats",
+        image_network="tenas_ntk", batch_size=72, repeats=3),
+    "bench": Profile(
+        "bench", "the NB201 benchmark network (C=16, N=5) on one batch of 64 images; linear "
+        "regions on the thin C=1 net (larger inputs saturate the count)",
+        image_network="bench", batch_size=64, repeats=1),
+}
+
+
+def get_profile(name: str, **overrides) -> Profile:
+    """A named profile with some settings replaced (None values are ignored)."""
+    if name not in PROFILES:
+        raise unknown_name("profile", name, PROFILES)
+    profile = PROFILES[name]
+    fields = {f.name for f in dataclasses.fields(Profile)}
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    for key, value in changes.items():
+        if key not in fields or key in ("name", "description"):
+            raise InputError(f"unknown profile setting {key!r}; accepted: {', '.join(sorted(fields - {'name', 'description'}))}.")
+        if key in ("batch_size", "repeats", "patch_batches", "patch_batch_size", "patch_size") and (
+                not isinstance(value, int) or value < 1):
+            raise InputError(f"profile setting {key} must be a positive integer; got {value!r}.")
+    return dataclasses.replace(profile, **changes)

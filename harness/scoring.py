@@ -1,0 +1,120 @@
+"""Score one NB201 cell with a set of proxies under a profile: seeded networks, fixed inputs.
+
+The inputs (one image batch, the linear-region patches) are drawn once per scorer, and repeat r
+builds every network under ``torch.manual_seed(weight_seed + r)``; each proxy gets its own
+fresh copy of the network and is seeded the same way, so a value never depends on which other
+proxies ran or in what order (common random numbers across cells).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import resource
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+import proxies as proxy_registry
+from harness.data import ImageSet, image_batch, patch_batches
+from harness.errors import InputError
+from harness.profiles import Profile
+from harness.spaces.nb201 import Nb201Arch
+from harness.spaces.nb201_net import build_network
+
+STATUSES = ("ok", "nan", "inf", "error")
+
+
+@dataclass(frozen=True)
+class ProxyResult:
+    proxy: str
+    repeat: int
+    value: float | None
+    status: str
+    message: str | None
+    seconds: float
+    peak_mem_mb: float
+
+
+def classify(value: float) -> tuple[float | None, str, str | None]:
+    """(stored value, status, message): non-finite values are stored as NULL with their status."""
+    if math.isnan(value):
+        return None, "nan", None
+    if math.isinf(value):
+        return None, "inf", "+inf" if value > 0 else "-inf"
+    return value, "ok", None
+
+
+def component_proxies(names: Sequence[str]) -> list[str]:
+    """Expand population-level scores (e.g. `tenas`) into the per-cell proxies they combine."""
+    out: list[str] = []
+    for name in names:
+        spec = proxy_registry.get_proxy(name)
+        for part in spec.combines or (name,):
+            if part not in out:
+                out.append(part)
+    return out
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB -> MiB (process peak)
+
+
+class CellScorer:
+    """Scores cells with per-cell proxies; build once per worker, then call `score` per cell."""
+
+    def __init__(self, profile: Profile, proxy_names: Sequence[str], images: ImageSet,
+                 device: str | torch.device = "cpu"):
+        self.profile = profile
+        self.device = torch.device(device)
+        self.specs = [proxy_registry.get_proxy(n) for n in proxy_names]
+        for spec in self.specs:
+            if spec.fn is None:
+                raise InputError(f"proxy {spec.name!r} is a population-level score; score its components "
+                                 f"{', '.join(spec.combines)} and combine them in `harness correlate`.")
+        self.num_classes = images.num_classes
+        self.x = self.y = self.patches = None
+        if any(s.inputs in ("images", "shape") for s in self.specs):
+            x, y = image_batch(images, profile.batch_size, profile.data_seed, augment=profile.augment)
+            self.x, self.y = x.to(self.device), y.to(self.device)
+        if any(s.inputs == "patches" for s in self.specs):
+            batches = patch_batches(images, n_batches=profile.patch_batches, batch_size=profile.patch_batch_size,
+                                    size=profile.patch_size, seed=profile.data_seed)
+            self.patches = [b.to(self.device) for b in batches]
+        self.options = {"ntk_cond": dict(engine=profile.ntk_engine, nonpositive=profile.ntk_nonpositive)}
+
+    def _network(self, arch: Nb201Arch, preset: str, repeat: int) -> torch.nn.Module:
+        torch.manual_seed(self.profile.weight_seed + repeat)
+        net = build_network(arch, preset, num_classes=self.num_classes,
+                            track_running_stats=self.profile.bn_track_running_stats)
+        return net.to(self.device)
+
+    def score(self, arch: Nb201Arch, todo: Iterable[tuple[str, int]]) -> list[ProxyResult]:
+        """Compute the (proxy, repeat) pairs of `todo` for one cell; failures become rows."""
+        todo = sorted(set(todo), key=lambda pr: (pr[1], [s.name for s in self.specs].index(pr[0])))
+        results: list[ProxyResult] = []
+        networks: dict[tuple[str, int], torch.nn.Module] = {}
+        for name, repeat in todo:
+            spec = proxy_registry.get_proxy(name)
+            preset = self.profile.patch_network if spec.inputs == "patches" else self.profile.image_network
+            inputs = self.patches if spec.inputs == "patches" else self.x
+            if self.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(self.device)
+            start = time.perf_counter()
+            try:
+                if (preset, repeat) not in networks:
+                    networks[(preset, repeat)] = self._network(arch, preset, repeat)
+                model = copy.deepcopy(networks[(preset, repeat)])
+                torch.manual_seed(self.profile.weight_seed + repeat)
+                value = float(spec.fn(model, inputs, self.y, **self.options.get(name, {})))
+                stored, status, message = classify(value)
+            except Exception as err:  # noqa: BLE001 -- one failing cell must not stop a sweep
+                stored, status, message = None, "error", f"{type(err).__name__}: {err}"[:500]
+            seconds = time.perf_counter() - start
+            results.append(ProxyResult(name, repeat, stored, status, message, seconds,
+                                       _peak_memory_mb(self.device)))
+        return results
