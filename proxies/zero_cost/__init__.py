@@ -1,1 +1,17 @@
-"""The standard zero-cost proxies the field compares TE-NAS against."""
+"""The standard zero-cost proxies the field compares TE-NAS against.
+
+Importing this package registers them; each module holds one family of proxies.
+"""
+
+from proxies.zero_cost import activations, counts, gradient_stats, jacobian, saliency
+from proxies.zero_cost.activations import hamming_kernel, meco, naswot, zen
+from proxies.zero_cost.counts import flops, params
+from proxies.zero_cost.gradient_stats import zico
+from proxies.zero_cost.jacobian import epe_nas, jacob_cov
+from proxies.zero_cost.saliency import fisher, grad_norm, grasp, l2_norm, plain, snip, synflow
+
+__all__ = [
+    "activations", "counts", "gradient_stats", "jacobian", "saliency",
+    "epe_nas", "fisher", "flops", "grad_norm", "grasp", "hamming_kernel", "jacob_cov", "l2_norm",
+    "meco", "naswot", "params", "plain", "snip", "synflow", "zen", "zico",
+]
