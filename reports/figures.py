@@ -1,0 +1,113 @@
+"""Figure-level compositions of `reports.plots` and byte-stable saving as PNG and SVG."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from reports.plots import plot_heatmap, plot_proxy_vs_accuracy, plot_pruning_trajectory, plot_score_distribution
+
+# Fixed SVG id salt and no dates/software stamps, so a regenerated report diffs clean.
+_SAVE_RC = {"svg.hashsalt": "harness-report", "svg.fonttype": "path", "path.simplify": True}
+PNG_DPI = 110
+
+
+def slug(text: str) -> str:
+    """File-name-safe form of a label: ``ntk_cond/tenas#1a2b`` -> ``ntk_cond-tenas-1a2b``."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", text).strip("-") or "figure"
+
+
+def save_figure(fig: Figure, directory: Path, stem: str) -> dict[str, Path]:
+    """Write `fig` as ``<stem>.png`` and ``<stem>.svg`` with deterministic bytes; return the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {"png": directory / f"{stem}.png", "svg": directory / f"{stem}.svg"}
+    with mpl.rc_context(_SAVE_RC):
+        fig.savefig(paths["png"], dpi=PNG_DPI, metadata={"Software": None})
+        fig.savefig(paths["svg"], metadata={"Date": None, "Creator": None})
+    return paths
+
+
+def _grid(n: int, ncols: int, panel=(4.2, 3.4)) -> tuple[Figure, list]:
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    return fig, axes[:n]
+
+
+def figure_proxy_vs_accuracy(cells: pd.DataFrame, label: str, metrics: Sequence[str],
+                             taus: dict[str, float]) -> Figure:
+    """One panel per benchmark metric: the proxy's ok scores against that metric's accuracy (%).
+
+    Args:
+        cells: the label's rows with ``value`` and one accuracy column per metric key.
+        taus: signed Kendall tau per metric, printed in the panel titles.
+    """
+    fig, axes = _grid(len(metrics), 2)
+    for ax, metric in zip(axes, metrics):
+        d = cells[["value", metric]].rename(columns={metric: "accuracy"})
+        d = d[np.isfinite(d["value"]) & np.isfinite(d["accuracy"])]
+        tau = taus.get(metric, float("nan"))
+        plot_proxy_vs_accuracy(d, ax=ax, xlabel=label, ylabel=f"{metric} accuracy (%)",
+                               title=f"{metric}\nKendall τ = {tau:.3f}, n = {len(d)}")
+    fig.suptitle(f"{label} vs benchmark accuracy")
+    return fig
+
+
+def figure_tau_heatmap(corr: pd.DataFrame, metrics: Sequence[str]) -> Figure:
+    """Direction-corrected Kendall tau of every proxy (rows) on every metric key (columns)."""
+    table = corr.pivot(index="label", columns="metric", values="kendall_tau_dc").reindex(columns=list(metrics))
+    ax = plot_heatmap(table, colorbar_label="Kendall τ × direction (+1 higher, −1 lower is better)",
+                      title="Direction-corrected Kendall τ per proxy and metric key",
+                      xlabel="benchmark metric key", ylabel="proxy")
+    return ax.figure
+
+
+def figure_proxy_matrix(data: pd.DataFrame) -> Figure:
+    """Pairwise Spearman rho between proxies over the cells both scored ok (signed, raw values)."""
+    ok = data[data["status"] == "ok"]
+    wide = ok.pivot_table(index="index", columns="label", values="value", aggfunc="first")
+    corr = wide.corr(method="spearman", min_periods=3)
+    ax = plot_heatmap(corr, colorbar_label="Spearman ρ", xlabel="proxy", ylabel="proxy",
+                      title="Proxy vs proxy Spearman ρ (raw scores, cells both scored)")
+    return ax.figure
+
+
+def figure_distributions(data: pd.DataFrame) -> Figure:
+    """Histogram of each proxy's ok scores."""
+    labels = sorted(data["label"].unique())
+    fig, axes = _grid(len(labels), 3, panel=(4.0, 3.0))
+    for ax, label in zip(axes, labels):
+        d = data[(data["label"] == label) & (data["status"] == "ok")]
+        plot_score_distribution(d, ax=ax, xlabel=f"{label} score", title=f"{label} (n = {len(d)})")
+    fig.suptitle("Score distributions (cells with status ok)")
+    return fig
+
+
+def figure_tenas_panels(kappa: pd.DataFrame, regions: pd.DataFrame, metric: str, profile: str,
+                        taus: tuple[float, float]) -> Figure:
+    """TE-NAS Fig. 1/2 style: accuracy against kappa_N (left) and against R_N (right)."""
+    fig, (left, right) = _grid(2, 2, panel=(4.6, 3.8))
+    plot_proxy_vs_accuracy(kappa, ax=left, xlabel="NTK condition number $\\kappa_N$",
+                           ylabel=f"{metric} accuracy (%)",
+                           title=f"$\\kappa_N$ ({profile})\nKendall τ = {taus[0]:.3f}, n = {len(kappa)}")
+    plot_proxy_vs_accuracy(regions, ax=right, xlabel="number of linear regions $R_N$",
+                           ylabel=f"{metric} accuracy (%)",
+                           title=f"$R_N$ ({profile})\nKendall τ = {taus[1]:.3f}, n = {len(regions)}")
+    fig.suptitle(f"TE-NAS indicators vs {metric} accuracy")
+    return fig
+
+
+def figure_trajectory(runs: pd.DataFrame) -> Figure:
+    """Pruning trajectories of the given search runs in the (kappa_N, R_N) plane."""
+    ax = plot_pruning_trajectory(runs, title="TE-NAS pruning trajectory (0 = supernet before pruning)")
+    return ax.figure
