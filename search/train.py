@@ -62,6 +62,7 @@ class TrainConfig:
     layers: int = 20
     image_size: int = 32  # training crop (224 for ImageNet)
     pool_bn: bool = False  # P-DARTS/DARTS_evaluation variant: non-affine BN after pooling ops
+    num_classes: int | None = None  # default: 10 for cifar10, the number of class folders for imagenet
     workers: int = 4  # DataLoader workers per process
     seed: int = 0
     amp: bool = True  # float16 autocast + GradScaler; only on CUDA
@@ -71,6 +72,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
     steps_per_epoch: int | None = None  # cap on training steps per epoch (smoke runs)
     eval_every: int = 1  # evaluate every this many epochs (and after the last)
+    eval_limit: int | None = None  # evaluate on the first N validation images only (smoke runs)
 
 
 _IMAGENET = dict(
@@ -86,7 +88,7 @@ PROTOCOLS: dict[str, TrainConfig] = {
 }
 # Settings that may change when resuming (where and how fast it runs, and for how long).
 RESUMABLE_OVERRIDES = ("epochs", "out_dir", "device", "data_dir", "workers", "steps_per_epoch",
-                       "eval_every", "amp")
+                       "eval_every", "eval_limit", "amp")
 
 
 def protocol(dataset: str) -> TrainConfig:
@@ -119,8 +121,10 @@ def check_config(config: TrainConfig) -> None:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(f"--{name.replace('_', '-')} must be a positive integer; got {value!r}.")
-    if config.steps_per_epoch is not None and config.steps_per_epoch < 1:
-        raise InputError(f"--steps-per-epoch must be a positive integer; got {config.steps_per_epoch!r}.")
+    for name in ("steps_per_epoch", "eval_limit", "num_classes"):
+        value = getattr(config, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InputError(f"--{name.replace('_', '-')} must be a positive integer; got {value!r}.")
     for name in ("warmup_epochs", "workers", "cutout"):
         if getattr(config, name) < 0:
             raise InputError(f"--{name.replace('_', '-')} must be >= 0; got {getattr(config, name)!r}.")
@@ -248,8 +252,11 @@ class Trainer:
         self._init_distributed()
         _seed_everything(config.seed + self.info.rank)
         self.use_amp = bool(config.amp) and self.device.type == "cuda"
+        self._train_data, self._val_data = train_data, val_data
+        self.num_classes = config.num_classes or getattr(self.train_data, "num_classes", None)
         self.model = build_network(config.genotype, config.dataset, C=config.init_channels, layers=config.layers,
-                                   auxiliary=config.auxiliary, pool_bn=config.pool_bn).to(self.device)
+                                   auxiliary=config.auxiliary, pool_bn=config.pool_bn,
+                                   num_classes=self.num_classes).to(self.device)
         if self.info.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
@@ -264,7 +271,6 @@ class Trainer:
         self.epoch = 0  # completed epochs
         self.history: list[dict] = []
         self.best_top1 = 0.0
-        self._train_data, self._val_data = train_data, val_data
 
     # ---- set-up -----------------------------------------------------------------------------
     def _init_distributed(self) -> None:
@@ -298,6 +304,8 @@ class Trainer:
     def val_loader(self) -> DataLoader:
         # Each rank takes every world_size-th image (no padding), counts are summed across ranks.
         data = self.val_data
+        if self.config.eval_limit is not None and self.config.eval_limit < len(data):
+            data = Subset(data, range(self.config.eval_limit))
         if self.info.world_size > 1:
             data = Subset(data, range(self.info.rank, len(data), self.info.world_size))
         return DataLoader(data, batch_size=self.config.batch_size // self.info.world_size, shuffle=False,
@@ -380,15 +388,17 @@ class Trainer:
         return {k: (float(v) if k == "loss" else int(round(float(v)))) for k, v in zip(keys, t.tolist())}
 
     # ---- the loop ----------------------------------------------------------------------------
-    def fit(self) -> dict:
-        """Run epochs `self.epoch .. epochs-1`, evaluating and checkpointing; returns the summary."""
+    def fit(self, until: int | None = None) -> dict:
+        """Run epochs `self.epoch .. epochs-1` (or stop once `until` epochs are done), evaluating and
+        checkpointing after each; returns the summary."""
         cfg = self.config
+        stop = cfg.epochs if until is None else min(until, cfg.epochs)
         if self.info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
             log.info("training %s on %s for %d epochs -> %s", genotype_label(cfg.genotype), cfg.dataset,
                      cfg.epochs, self.out_dir)
-        while self.epoch < cfg.epochs:
+        while self.epoch < stop:
             lr = self.optimizer.param_groups[0]["lr"]
             record = {"epoch": self.epoch + 1, "lr": lr, "drop_path_prob": cfg.drop_path_prob * self.epoch / cfg.epochs}
             record.update(self.train_epoch())
@@ -450,6 +460,11 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])
         self.best_top1 = float(state["best_top1"])
+        # The schedule is a function of (config, epoch): recompute it, so that a resumed run with more
+        # epochs follows the longer cosine instead of the saved learning rate.
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * lr_factor(self.config, self.epoch)
+        self.scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
         _set_rng_state(state["rng"], self.device)
 
     @classmethod

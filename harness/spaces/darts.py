@@ -159,6 +159,13 @@ class Genotype(_GenotypeBase):
         """Parse DARTS's notation (optionally ``NAME = Genotype(...)``); literals only, never `eval`."""
         return parse_genotype(text)
 
+    def canonical(self) -> Genotype:
+        """The same architecture with each node's two pairs sorted (node order within DARTS's notation
+        is irrelevant), for comparing genotypes."""
+        def norm(pairs):
+            return [p for k in range(0, len(pairs), 2) for p in sorted(pairs[k:k + 2], key=lambda q: (q[1], q[0]))]
+        return Genotype(norm(self.normal), sorted(self.normal_concat), norm(self.reduce), sorted(self.reduce_concat))
+
     def cell(self, kind: str) -> tuple[tuple[tuple[str, int], ...], tuple[int, ...]]:
         if kind not in CELL_TYPES:
             raise unknown_name("cell type", kind, CELL_TYPES)
@@ -553,6 +560,25 @@ def active_mask(alphas) -> list[list[bool]]:
     a = torch.as_tensor(alphas).detach().float()
     alive = (a > PRUNED_ALPHA).any(dim=-1, keepdim=True)
     return ((torch.softmax(a, dim=-1) > ACTIVE_WEIGHT_THRESHOLD) & alive).tolist()
+
+
+def genotype_to_masks(genotype) -> tuple[list[list[bool]], list[list[bool]]]:
+    """Op masks (14 x 8 per cell type) that make a supernet compute `genotype`'s cells."""
+    g = load_genotype(genotype)
+    masks = []
+    for kind in CELL_TYPES:
+        pairs, concat = g.cell(kind)
+        if tuple(sorted(concat)) != DEFAULT_CONCAT:
+            raise InputError(f"{kind}_concat {list(concat)} is not the search space's {list(DEFAULT_CONCAT)}.")
+        mask = [[False] * len(OPS) for _ in EDGES]
+        for k, (op, j) in enumerate(pairs):
+            e = EDGE_INDEX[(k // 2, j)]
+            if any(mask[e]):
+                raise InputError(f"{kind} node {k // 2 + 2} takes input {j} twice; the DARTS search space "
+                                 f"has one edge per (node, input).")
+            mask[e][OPS.index(op)] = True
+        masks.append(mask)
+    return masks[0], masks[1]
 
 
 def build_supernet(preset: str | None = None, **overrides) -> DartsSearchNetwork:
