@@ -1,0 +1,271 @@
+"""Sweeps: score many cells with proxies into the results store, locally (processes) or on Ray.
+
+The driver owns the store (single writer): workers only compute and return rows, the driver
+writes each cell's rows in one transaction as they arrive. Cells run in index order within a
+shard. With `unique`, one representative per isomorphism class is scored and its rows are
+copied to the other members (``filled_from``) in the same transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import platform
+import socket
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from tqdm import tqdm
+
+import harness
+import proxies as proxy_registry
+from harness.data import load_images
+from harness.errors import InputError
+from harness.profiles import Profile
+from harness.scoring import CellScorer, ProxyResult, component_proxies
+from harness.selection import representatives, shard
+from harness.spaces import nb201
+from harness.spaces.nb201_net import PRESETS
+from harness.store import ResultRow, ResultStore
+
+log = logging.getLogger(__name__)
+BACKENDS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What every worker needs to rebuild the same scorer (picklable)."""
+
+    proxies: tuple[str, ...]
+    profile: Profile
+    dataset: str = "cifar10"
+    data_dir: str | None = None
+    data_source: str | None = None
+    device: str = "cpu"
+    space: str = "nb201"
+
+    def load_images(self):
+        return load_images(self.dataset, "train", self.data_dir, source=self.data_source)
+
+    def scorer(self) -> CellScorer:
+        return CellScorer(self.profile, self.proxies, self.load_images(), self.device)
+
+
+@dataclass
+class SweepOptions:
+    cells: Sequence[int]
+    unique: bool = False
+    shard: tuple[int, int] = (1, 1)
+    workers: int = 1
+    threads: int | None = None
+    backend: str = "local"
+    address: str | None = None
+    cpus_per_task: int = 1
+    gpus_per_task: float = 0.0
+    retry_errors: bool = False
+    quiet: bool = False
+    command: str = ""
+
+
+@dataclass
+class SweepSummary:
+    store: str
+    config_hash: str
+    selected: int
+    to_score: int
+    scored: int = 0
+    skipped: int = 0
+    filled: int = 0
+    failed_cells: int = 0
+    interrupted: bool = False
+    wall_seconds: float = 0.0
+    status_counts: dict = field(default_factory=dict)
+    seconds_per_cell: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def check_device(device: str) -> str:
+    dev = str(device)
+    if dev == "cpu":
+        return dev
+    if not dev.startswith("cuda"):
+        raise InputError(f"invalid --device {dev!r}: expected cpu, cuda or cuda:N.")
+    try:
+        parsed = torch.device(dev)
+    except RuntimeError:
+        raise InputError(f"invalid --device {dev!r}: expected cpu, cuda or cuda:N.") from None
+    if not torch.cuda.is_available():
+        raise InputError(f"--device {dev} asked for, but CUDA is not available on this machine; use --device cpu.")
+    if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise InputError(f"--device {dev}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+    return dev
+
+
+def build_config(spec: SweepSpec, images, unique: bool) -> dict:
+    """The full configuration stored with every result (everything but `environment` is hashed)."""
+    presets = {spec.profile.image_network, spec.profile.patch_network}
+    return {
+        "space": spec.space,
+        "profile": spec.profile.to_dict(),
+        "networks": {name: PRESETS[name] for name in sorted(presets)},
+        "data": images.describe(),
+        "unique": unique,
+        "nan_policy": "non-finite values stored as NULL with status nan/inf; never replaced",
+        "environment": environment(spec.device),
+    }
+
+
+def environment(device: str, **extra) -> dict:
+    env = {"harness_version": harness.__version__, "torch_version": torch.__version__,
+           "python": platform.python_version(), "platform": platform.platform(), "host": socket.gethostname(),
+           "device": device, "torch_threads": torch.get_num_threads()}
+    if device.startswith("cuda"):
+        env["cuda_device_name"] = torch.cuda.get_device_name(torch.device(device))
+    env.update(extra)
+    return env
+
+
+# ---- workers -------------------------------------------------------------------------------
+_SCORER: CellScorer | None = None
+
+
+def _init_worker(spec: SweepSpec, threads: int) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the pool
+    torch.set_num_threads(threads)
+    global _SCORER
+    _SCORER = spec.scorer()
+
+
+def _score_task(task: tuple[int, list[tuple[str, int]]]) -> tuple[int, list[ProxyResult]]:
+    cell, todo = task
+    return cell, _SCORER.score(nb201.Nb201Arch.from_index(cell), todo)
+
+
+def _run_local(spec: SweepSpec, tasks, workers: int, threads: int) -> Iterator[tuple[int, list[ProxyResult]]]:
+    if workers == 1:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            scorer = spec.scorer()
+            for cell, todo in tasks:
+                yield cell, scorer.score(nb201.Nb201Arch.from_index(cell), todo)
+        finally:
+            torch.set_num_threads(previous)
+        return
+    import multiprocessing as mp
+
+    pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(spec, threads))
+    try:
+        yield from pool.imap(_score_task, tasks, chunksize=1)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _run_ray(spec: SweepSpec, tasks, options: SweepOptions) -> Iterator[tuple[int, list[ProxyResult]]]:
+    from harness import ray_backend
+
+    yield from ray_backend.run(spec, tasks, options)
+
+
+# ---- the sweep -----------------------------------------------------------------------------
+def _rows(cell: int, results: Sequence[ProxyResult], members: Sequence[int]) -> list[ResultRow]:
+    rows = []
+    for target in members:
+        arch_str = str(nb201.Nb201Arch.from_index(target))
+        filled = None if target == cell else cell
+        for r in results:
+            rows.append(ResultRow(target, arch_str, r.proxy, r.repeat, r.value, r.status, r.message,
+                                  r.seconds if filled is None else 0.0,
+                                  r.peak_mem_mb if filled is None else None, filled))
+    return rows
+
+
+def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
+    """Validate everything, then score the selected cells into the store at `out`."""
+    if options.backend not in BACKENDS:
+        raise InputError(f"unknown backend {options.backend!r}; accepted: {', '.join(BACKENDS)}.")
+    if options.workers < 1:
+        raise InputError(f"--workers must be a positive integer; got {options.workers}.")
+    check_device(spec.device)
+    components = component_proxies(spec.proxies)
+    spec = dataclasses.replace(spec, proxies=tuple(components))
+    images = spec.load_images()
+    repeats = spec.profile.repeats
+    config = build_config(spec, images, options.unique)
+
+    groups = representatives(options.cells) if options.unique else {c: [c] for c in options.cells}
+    to_score = shard(sorted(groups), *options.shard)
+    threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
+    started = time.perf_counter()
+    with ResultStore(out) as store:
+        digest = store.add_config(config)
+        store.add_proxies(proxy_registry.get_proxy(p).metadata() for p in components)
+        run_id = store.start_run(digest, environment(spec.device, workers=options.workers, threads=threads,
+                                                     backend=options.backend), options.command)
+        done = store.done_keys(digest, spec.space, include_errors=not options.retry_errors)
+        wanted = [(p, r) for r in range(repeats) for p in components]
+        tasks, skipped = [], 0
+        for rep in to_score:
+            todo = [(p, r) for p, r in wanted if any((m, p, r) not in done for m in groups[rep])]
+            if todo:
+                tasks.append((rep, todo))
+            else:
+                skipped += 1
+        summary = SweepSummary(str(out), digest, len(options.cells), len(tasks), skipped=skipped)
+        log.info("config %s: %d cells to score, %d already done", digest, len(tasks), skipped)
+        statuses: Counter = Counter()
+        seconds: dict[str, list[float]] = defaultdict(list)
+        if options.backend == "ray":
+            stream = _run_ray(spec, tasks, dataclasses.replace(options, threads=threads))
+        else:
+            stream = _run_local(spec, tasks, options.workers, threads)
+        bar = tqdm(total=len(tasks), unit="cell", desc=f"run-proxies {spec.profile.name}", file=sys.stderr,
+                   disable=options.quiet, mininterval=1.0, dynamic_ncols=True)
+        try:
+            for cell, results in stream:
+                members = groups[cell]
+                store.write_rows(digest, spec.space, _rows(cell, results, members), run_id)
+                summary.scored += 1
+                summary.filled += len(members) - 1
+                summary.failed_cells += any(r.status == "error" for r in results)
+                for r in results:
+                    statuses[(r.proxy, r.status)] += 1
+                    seconds[r.proxy].append(r.seconds)
+                bar.update(1)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+        finally:
+            bar.close()
+            summary.wall_seconds = time.perf_counter() - started
+            summary.status_counts = {f"{p}:{s}": n for (p, s), n in sorted(statuses.items())}
+            # seconds per cell per proxy = mean seconds per repeat x repeats computed per cell
+            summary.seconds_per_cell = {p: sum(v) / max(1, summary.scored) for p, v in sorted(seconds.items())}
+            store.finish_run(run_id, summary.as_dict())
+    return summary
+
+
+def format_summary(summary: SweepSummary) -> str:
+    lines = [
+        f"store {summary.store} (config {summary.config_hash}): {summary.selected} cells selected, "
+        f"{summary.scored} scored, {summary.skipped} already done, {summary.filled} filled from "
+        f"isomorphic representatives, {summary.failed_cells} with errors"
+        + (" -- INTERRUPTED, finished cells are saved" if summary.interrupted else ""),
+        f"wall time {summary.wall_seconds:.1f} s"
+        + (f" ({summary.wall_seconds / summary.scored:.3f} s per scored cell)" if summary.scored else ""),
+    ]
+    for proxy, secs in summary.seconds_per_cell.items():
+        counts = {k.split(":")[1]: v for k, v in summary.status_counts.items() if k.split(":")[0] == proxy}
+        shown = ", ".join(f"{s} {n}" for s, n in counts.items())
+        lines.append(f"  {proxy:<16} {secs:8.3f} s per cell   ({shown})")
+    return "\n".join(lines)

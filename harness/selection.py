@@ -1,0 +1,79 @@
+"""Which cells a sweep scores: index specs, samples, limits, isomorphism classes and shards."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+
+from harness.errors import InputError
+from harness.spaces import nb201
+
+_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+def parse_indices(spec: str) -> list[int]:
+    """``"0-99,6111"`` -> sorted unique indices (ranges inclusive); arch strings are accepted too."""
+    out: set[int] = set()
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if part.startswith("|"):
+            out.add(nb201.Nb201Arch.from_str(part).index)
+            continue
+        match = _RANGE.match(part)
+        if not match:
+            raise InputError(f"invalid --indices item {part!r}: expected N, A-B or an NB201 arch string "
+                             f"(comma-separated), e.g. '0-99,6111'.")
+        lo = int(match.group(1))
+        hi = int(match.group(2)) if match.group(2) is not None else lo
+        if hi < lo:
+            raise InputError(f"invalid --indices range {part!r}: the end is before the start.")
+        nb201.check_index(lo)
+        nb201.check_index(hi)
+        out.update(range(lo, hi + 1))
+    if not out:
+        raise InputError(f"--indices {spec!r} selects no cells.")
+    return sorted(out)
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    """``"i/n"`` with 1 <= i <= n -> (i, n)."""
+    match = re.match(r"^(\d+)/(\d+)$", spec.strip())
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise InputError(f"invalid --shard {spec!r}: expected i/n with 1 <= i <= n, e.g. 2/8.")
+    return int(match.group(1)), int(match.group(2))
+
+
+def select_cells(indices: Sequence[int] | None = None, archs: Sequence[str] = (), sample: int | None = None,
+                 seed: int = 0, limit: int | None = None) -> list[int]:
+    """Base selection (indices and/or arch strings, else the whole space), then a seeded sample of
+    `sample` cells, then the first `limit` cells; always returned in index order."""
+    chosen: set[int] = set(indices or ())
+    chosen.update(nb201.parse_arch(a).index for a in archs)
+    cells = sorted(chosen) if (indices or archs) else list(range(nb201.NUM_CELLS))
+    if sample is not None:
+        if not 1 <= sample <= len(cells):
+            raise InputError(f"--sample {sample} must be between 1 and the {len(cells)} selected cells.")
+        cells = sorted(random.Random(seed).sample(cells, sample))
+    if limit is not None:
+        if limit < 1:
+            raise InputError(f"--limit must be a positive integer; got {limit}.")
+        cells = cells[:limit]
+    return cells
+
+
+def representatives(cells: Sequence[int]) -> dict[int, list[int]]:
+    """{representative: members} per isomorphism class within `cells` (smallest index represents)."""
+    keys = nb201.unique_keys()
+    classes: dict[str, list[int]] = {}
+    for cell in sorted(cells):
+        classes.setdefault(keys[cell], []).append(cell)
+    return {members[0]: members for members in classes.values()}
+
+
+def shard(items: Sequence[int], index: int, count: int) -> list[int]:
+    """Contiguous part `index` (1-based) of `count`: parts cover the items exactly once, in order."""
+    n = len(items)
+    start, stop = (index - 1) * n // count, index * n // count
+    return list(items[start:stop])
