@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import random
 import sys
 import time
@@ -493,7 +494,7 @@ def load_checkpoint(path: str | Path) -> dict:
         raise InputError(f"checkpoint not found: {str(path)!r}.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError) as err:
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as err:
         raise InputError(f"cannot read checkpoint {str(path)!r}: {err}") from None
     if not isinstance(state, dict) or state.get("format") != "harness.darts.train/1":
         raise InputError(f"{str(path)!r} is not a harness DARTS training checkpoint.")

@@ -55,6 +55,8 @@ def _summary_text(info: dict, name: str) -> str:
 @click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only).  [default: on]")
 @click.option("--steps-per-epoch", type=int, help="Cap training steps per epoch (smoke runs).")
 @click.option("--eval-every", type=int, help="Evaluate every N epochs.  [default: 1]")
+@click.option("--eval-limit", type=int, help="Evaluate on the first N validation images only (smoke runs).")
+@click.option("--num-classes", type=int, help="Classifier outputs.  [default: 10; imagenet: number of class folders]")
 @click.option("--out", "out_dir", help="Run folder.  [default: runs/train/darts/<dataset>/<genotype>]")
 @click.option("--resume", type=click.Path(dir_okay=False), help="Continue from this checkpoint.pt.")
 @click.option("--data-dir", help="Data folder (> $HARNESS_DATA_DIR > ../shared/data); ImageNet: holds train/ and val/.")
