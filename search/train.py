@@ -399,6 +399,8 @@ class Trainer:
             (self.out_dir / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
             log.info("training %s on %s for %d epochs -> %s", genotype_label(cfg.genotype), cfg.dataset,
                      cfg.epochs, self.out_dir)
+        bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="epochs", unit="epoch", file=sys.stderr,
+                   disable=None if self.info.is_main else True)
         while self.epoch < stop:
             lr = self.optimizer.param_groups[0]["lr"]
             record = {"epoch": self.epoch + 1, "lr": lr, "drop_path_prob": cfg.drop_path_prob * self.epoch / cfg.epochs}
@@ -410,14 +412,18 @@ class Trainer:
             self.scheduler.step()
             self.epoch += 1
             self.history.append(record)
+            shown = {"lr": f"{lr:.4g}", "train_top1": f"{record['train_top1']:.2f}"}
+            if "val_top1" in record:
+                shown.update(val_top1=f"{record['val_top1']:.2f}", val_top5=f"{record['val_top5']:.2f}")
+            bar.update()
+            bar.set_postfix(shown)
             if self.info.is_main:
                 with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(record) + "\n")
-                log.info("epoch %d/%d lr %.5f train loss %.4f top1 %.2f%s", record["epoch"], cfg.epochs, lr,
-                         record["train_loss"], record["train_top1"],
-                         f" | val top1 {record['val_top1']:.2f} top5 {record['val_top5']:.2f}"
-                         if "val_top1" in record else "")
+                log.info("epoch %d/%d %s", record["epoch"], cfg.epochs,
+                         " ".join(f"{k} {v}" for k, v in shown.items()))
                 self.save_checkpoint(self.out_dir / "checkpoint.pt")
+        bar.close()
         summary = self.summary()
         if self.info.is_main:
             (self.out_dir / "result.json").write_text(json.dumps(summary, indent=2) + "\n")

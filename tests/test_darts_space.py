@@ -97,9 +97,6 @@ def test_other_published_spellings_parse():
     assert parse_genotype(positional) == DARTS_V2
 
 
-_pair = st.tuples(st.sampled_from(GENOTYPE_OPS), st.integers(0, 1))
-
-
 @st.composite
 def genotypes(draw):
     cells = []

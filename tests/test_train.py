@@ -13,14 +13,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
-from torch.utils.data import Subset
 
 from harness.cli import cli
 from harness.errors import InputError
 from harness.imagefolder import scan_image_folder
 from search import imagenet_data as data
 from search.train import (
-    PROTOCOLS, DistInfo, Trainer, accuracy_counts, load_checkpoint, lr_factor, make_config, run_training,
+    PROTOCOLS, DistInfo, Trainer, accuracy_counts, load_checkpoint, lr_factor, make_config,
 )
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
@@ -271,6 +270,22 @@ def test_cli_trains_and_resumes(tmp_path):
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "result.json").read_text())["epochs"] == 2
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_mixed_precision_steps_on_gpu(tmp_path):
+    from harness.data import load_images
+
+    train = data.CifarDataset(load_images("cifar10", "train", limit=64), True)
+    test = data.CifarDataset(load_images("cifar10", "test", limit=16), False)
+    trainer = Trainer(_tiny("cifar10", tmp_path, device="cuda", lr=0.05, init_channels=8), train, test)
+    assert trainer.use_amp and trainer.scaler.is_enabled()
+    x, y = next(iter(trainer.train_loader()))
+    losses = [trainer.train_step(x, y)["loss"] for _ in range(10)]
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+    trainer.fit()
+    assert Trainer.resume(tmp_path / "checkpoint.pt", train, test).epoch == 2
 
 
 # ---- DDP -----------------------------------------------------------------------------------------

@@ -10,10 +10,9 @@ one image (FLOPs / 2 from `torch.utils.flop_counter`).
 
 from __future__ import annotations
 
-from torch.utils.flop_counter import FlopCounterMode
-
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from harness.errors import unknown_name
 from harness.spaces.darts import DARTS_OPS, Genotype, load_genotype, preprocess_ops
