@@ -1,0 +1,201 @@
+"""run-proxies end to end: resumability (SIGKILL, Ctrl-C), shards, unique, Ray, failures, CLI errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.profiles import get_profile
+from harness.runner import SweepOptions, SweepSpec, run_sweep
+from harness.selection import parse_indices, parse_shard, representatives, select_cells, shard
+from harness.store import read_configs, read_results
+from tests.conftest import needs_images
+
+pytestmark = needs_images
+CHEAP = ("linear_regions", "params")
+
+
+def _sweep(out, cells, proxies=CHEAP, **options):
+    spec = SweepSpec(tuple(proxies), get_profile("tenas", repeats=1), "cifar10")
+    return run_sweep(spec, SweepOptions(list(cells), quiet=True, **options), str(out))
+
+
+def _rows(path) -> pd.DataFrame:
+    with sqlite3.connect(path) as conn:
+        return pd.read_sql_query("SELECT cell, proxy, repeat, value, status, filled_from FROM results "
+                                 "ORDER BY cell, proxy, repeat", conn)
+
+
+def _cli_args(out, cells="0-29", proxies="linear_regions,naswot"):
+    return [sys.executable, "-m", "harness", "run-proxies", "--proxies", proxies, "--profile", "tenas",
+            "--repeats", "1", "--indices", cells, "--out", str(out), "--quiet", "--threads", "1"]
+
+
+def _wait_for_rows(path, n, proc, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            return
+        try:
+            with sqlite3.connect(path, timeout=1) as conn:
+                if conn.execute("SELECT COUNT(DISTINCT cell) FROM results").fetchone()[0] >= n:
+                    return
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+
+
+def test_sigkill_midway_then_rerun_equals_uninterrupted(tmp_path):
+    killed, clean = tmp_path / "killed.sqlite", tmp_path / "clean.sqlite"
+    proc = subprocess.Popen(_cli_args(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_rows(killed, 5, proc)
+    assert proc.poll() is None, "the sweep finished before it could be killed; make it longer"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = _rows(killed)
+    assert 0 < partial["cell"].nunique() < 30
+    # Every cell present is complete: both proxies, never a partial cell.
+    assert (partial.groupby("cell")["proxy"].nunique() == 2).all()
+    subprocess.run(_cli_args(killed), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(_cli_args(clean), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resumed, reference = _rows(killed), _rows(clean)
+    assert len(resumed) == 60 and not resumed.duplicated(["cell", "proxy", "repeat"]).any()
+    pd.testing.assert_frame_equal(resumed, reference)
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_finished_cells(tmp_path):
+    out = tmp_path / "int.sqlite"
+    proc = subprocess.Popen(_cli_args(out), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    _wait_for_rows(out, 3, proc)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "INTERRUPTED" in stdout
+    rows = _rows(out)
+    assert (rows.groupby("cell")["proxy"].nunique() == 2).all()
+
+
+def test_rerun_skips_finished_keys(tmp_path):
+    out = tmp_path / "r.sqlite"
+    first = _sweep(out, range(6))
+    second = _sweep(out, range(8))
+    assert (first.scored, second.scored, second.skipped) == (6, 2, 6)
+    assert len(_rows(out)) == 16
+
+
+def test_shards_cover_the_selection_exactly_once(tmp_path):
+    cells = select_cells(parse_indices("0-19,6111"))
+    parts = [shard(cells, i, 3) for i in (1, 2, 3)]
+    assert sorted(sum(parts, [])) == cells and all(parts)
+    out = tmp_path / "s.sqlite"
+    for i in (1, 2, 3):
+        _sweep(out, cells[:9], shard=(i, 3))
+    rows = _rows(out)
+    assert sorted(rows["cell"].unique()) == cells[:9]
+    assert not rows.duplicated(["cell", "proxy", "repeat"]).any()
+
+
+def test_parse_errors_name_the_bad_value():
+    with pytest.raises(ValueError, match=r"invalid --shard '0/3'"):
+        parse_shard("0/3")
+    with pytest.raises(ValueError, match=r"invalid --indices item 'x'"):
+        parse_indices("1,x")
+    with pytest.raises(ValueError, match=r"NB201 index 15625 is out of range"):
+        parse_indices("15620-15625")
+    assert parse_indices("3-5,1") == [1, 3, 4, 5]
+
+
+def test_unique_scores_representatives_and_fills_members(tmp_path):
+    cells = list(range(300))
+    groups = representatives(cells)
+    assert sum(len(m) for m in groups.values()) == 300 and len(groups) < 300
+    out = tmp_path / "u.sqlite"
+    summary = _sweep(out, cells, proxies=("params",), unique=True)
+    assert summary.scored == len(groups) and summary.filled == 300 - len(groups)
+    rows = _rows(out).set_index("cell")
+    for rep, members in groups.items():
+        for m in members[1:]:
+            assert rows.loc[m, "value"] == rows.loc[rep, "value"] and rows.loc[m, "filled_from"] == rep
+    assert next(iter(read_configs(out).values()))["unique"] is True
+
+
+def test_failing_proxy_is_recorded_and_the_sweep_goes_on(tmp_path):
+    from proxies.registry import PROXIES, register_proxy
+
+    if "test_fails_on_avg_pool" not in PROXIES:
+        @register_proxy("test_fails_on_avg_pool", higher_is_better=True, inputs="shape")
+        def _fails(model, inputs, labels=None):
+            """Raises for cells with a 3x3 average pooling edge (test only)."""
+            if any(getattr(m, "kernel_size", None) == 3 for m in model.modules()):
+                raise RuntimeError("boom")
+            return 1.0
+
+    out = tmp_path / "f.sqlite"
+    summary = _sweep(out, range(10), proxies=("test_fails_on_avg_pool", "params"))
+    rows = _rows(out)
+    failed = rows[rows["status"] == "error"]
+    assert summary.scored == 10 and 0 < summary.failed_cells == failed["cell"].nunique() < 10
+    assert (rows[rows["proxy"] == "params"]["status"] == "ok").all()
+    messages = read_results(out).query("status == 'error'")["message"]
+    assert messages.str.contains("RuntimeError: boom").all()
+
+
+@pytest.mark.slow
+def test_ray_backend_matches_local(tmp_path):
+    pytest.importorskip("ray")
+    local, remote = tmp_path / "local.sqlite", tmp_path / "ray.sqlite"
+    _sweep(local, range(20))
+    _sweep(remote, range(20), backend="ray", workers=2)
+    pd.testing.assert_frame_equal(_rows(local), _rows(remote))
+
+
+def test_local_worker_processes_match_inline(tmp_path):
+    inline, pooled = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    _sweep(inline, range(6))
+    _sweep(pooled, range(6), workers=2)
+    pd.testing.assert_frame_equal(_rows(inline), _rows(pooled))
+
+
+def test_export_tidy_table(tmp_path):
+    out = tmp_path / "e.sqlite"
+    _sweep(out, range(4))
+    csv = tmp_path / "x.csv.gz"
+    result = CliRunner().invoke(cli, ["export", "--results", str(out), "--out", str(csv)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(csv)
+    for column in ("space", "index", "arch_str", "proxy", "profile", "value", "status", "seconds", "repeats",
+                   "config_hash", "higher_is_better"):
+        assert column in frame.columns
+    assert len(frame) == 8 and set(frame["status"]) == {"ok"}
+    assert (tmp_path / "x.configs.json").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--proxies", "nope"], "unknown proxy 'nope'"),
+    (["--proxies", "params", "--profile", "fast"], "unknown profile 'fast'"),
+    (["--proxies", "params", "--space", "nb101"], "supports --space nb201"),
+    (["--proxies", "params", "--shard", "2"], "invalid --shard '2'"),
+    (["--proxies", "params", "--indices", "5-2"], "invalid --indices range '5-2'"),
+    (["--proxies", "params", "--arch", "|nor_conv_3x3~0|+|none~0|"], "invalid NB201 arch string"),
+    (["--proxies", "params", "--device", "tpu"], "invalid --device 'tpu'"),
+    (["--proxies", "params", "--data-dir", "/nonexistent/dir"], "/nonexistent/dir"),
+    (["--proxies", "params", "--out", "/proc/none/x.sqlite"], "cannot use '/proc/none/x.sqlite'"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path):
+    full = ["run-proxies", *args]
+    if "--out" not in args:
+        full += ["--out", str(tmp_path / "x.sqlite")]
+    result = CliRunner().invoke(cli, full)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
