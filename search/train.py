@@ -395,7 +395,12 @@ class Trainer:
         cfg = self.config
         stop = cfg.epochs if until is None else min(until, cfg.epochs)
         if self.info.is_main:
+            if self.epoch == 0 and (self.out_dir / "checkpoint.pt").exists():
+                raise InputError(f"{str(self.out_dir)!r} already holds a run (checkpoint.pt); continue it with "
+                                 f"--resume {self.out_dir / 'checkpoint.pt'} or pass another --out.")
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            if self.epoch == 0:
+                (self.out_dir / "metrics.jsonl").unlink(missing_ok=True)
             (self.out_dir / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
             log.info("training %s on %s for %d epochs -> %s", genotype_label(cfg.genotype), cfg.dataset,
                      cfg.epochs, self.out_dir)

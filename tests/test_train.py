@@ -201,6 +201,8 @@ def test_resume_refuses_to_change_the_run(cifar_sets, tmp_path):
     Trainer(_tiny("cifar10", tmp_path, epochs=1), train, test).fit()
     with pytest.raises(InputError, match="cannot change genotype, lr when resuming"):
         Trainer.resume(tmp_path / "checkpoint.pt", train, test, genotype="DARTS_V2", lr=0.1)
+    with pytest.raises(InputError, match="already holds a run"):
+        Trainer(_tiny("cifar10", tmp_path, epochs=1), train, test).fit()
     longer = Trainer.resume(tmp_path / "checkpoint.pt", train, test, epochs=4)  # extending is allowed
     assert longer.optimizer.param_groups[0]["lr"] == pytest.approx(0.025 * lr_factor(longer.config, 1))
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
