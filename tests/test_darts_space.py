@@ -82,6 +82,9 @@ def test_round_trips(name, tmp_path):
     assert load_genotype(str(tmp_path / "g.txt")) == g
     assert load_genotype(tmp_path / "g.json") == g
     assert load_genotype(name) == g and load_genotype(str(g)) == g and load_genotype(g.to_dict()) == g
+    for form in (str(g), g.to_dict()):  # a search's result.json
+        (tmp_path / "result.json").write_text(json.dumps({"seed": 0, "genotype": form}))
+        assert load_genotype(str(tmp_path / "result.json")) == g
 
 
 def test_other_published_spellings_parse():

@@ -290,7 +290,12 @@ def _from_json(text: str, where: str) -> Genotype:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError(f"invalid DARTS genotype JSON in {where}: {err}.") from None
-    return Genotype.from_dict(data.get("genotype", data) if isinstance(data, dict) else data)
+    # A search's result.json carries the genotype under "genotype", as text or as an object.
+    if isinstance(data, dict) and "genotype" in data:
+        data = data["genotype"]
+        if isinstance(data, str):
+            return parse_genotype(data)
+    return Genotype.from_dict(data)
 
 
 def describe() -> dict:
