@@ -12,7 +12,7 @@ import click
 from harness.errors import unknown_name
 
 # Space name -> module exposing `describe()` (and, for listable spaces, `cell_rows()`).
-SPACE_MODULES = {"nb201": "harness.spaces.nb201"}
+SPACE_MODULES = {"nb201": "harness.spaces.nb201", "darts": "harness.spaces.darts"}
 
 
 def _nb201_rows():
