@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from harness.errors import InputError, unknown_name
 
 
+REQUEST_ONLY = ("repeats", "ntk_engine")
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -39,6 +42,13 @@ class Profile:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def identity(self) -> dict:
+        """The settings that determine each stored value. The number of repeats and the NTK engine
+        are left out: repeat r's value does not depend on how many repeats were asked for, and
+        every engine computes the same κ (checked against the oracle), so runs that differ only in
+        them extend the same results."""
+        return {k: v for k, v in self.to_dict().items() if k not in REQUEST_ONLY}
 
 
 PROFILES: dict[str, Profile] = {

@@ -26,7 +26,7 @@ import harness
 import proxies as proxy_registry
 from harness.data import load_images
 from harness.errors import InputError
-from harness.profiles import Profile
+from harness.profiles import REQUEST_ONLY, Profile
 from harness.scoring import CellScorer, ProxyResult, component_proxies
 from harness.selection import representatives, shard
 from harness.spaces import nb201
@@ -109,11 +109,12 @@ def check_device(device: str) -> str:
 
 
 def build_config(spec: SweepSpec, images, unique: bool) -> dict:
-    """The full configuration stored with every result (everything but `environment` is hashed)."""
+    """The full configuration stored with every result (`environment` and `request` are not hashed)."""
     presets = {spec.profile.image_network, spec.profile.patch_network}
     return {
         "space": spec.space,
-        "profile": spec.profile.to_dict(),
+        "profile": spec.profile.identity(),
+        "request": {k: getattr(spec.profile, k) for k in REQUEST_ONLY},
         "networks": {name: PRESETS[name] for name in sorted(presets)},
         "data": images.describe(),
         "unique": unique,

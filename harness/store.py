@@ -22,8 +22,9 @@ from harness.errors import DataNotFoundError, InputError
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "nan", "inf", "error")
-#: Keys of a configuration that describe where it ran, not what it computed (not hashed).
-UNHASHED_KEYS = ("environment",)
+#: Keys of a configuration that describe where and how it ran, not what each value is (not hashed):
+#: the environment, and the request (number of repeats, NTK engine) of the first run.
+UNHASHED_KEYS = ("environment", "request")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -199,3 +199,16 @@ def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path):
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_more_repeats_extend_the_same_configuration(tmp_path):
+    out = tmp_path / "rep.sqlite"
+    spec = SweepSpec(("linear_regions",), get_profile("tenas", repeats=1), "cifar10")
+    first = run_sweep(spec, SweepOptions([1, 2], quiet=True), str(out))
+    spec3 = SweepSpec(("linear_regions",), get_profile("tenas", repeats=3, ntk_engine="oracle"), "cifar10")
+    second = run_sweep(spec3, SweepOptions([1, 2], quiet=True), str(out))
+    assert first.config_hash == second.config_hash and second.scored == 2
+    rows = _rows(out)
+    assert sorted(rows["repeat"].unique()) == [0, 1, 2] and len(rows) == 6
+    other = SweepSpec(("linear_regions",), get_profile("tenas", repeats=1, batch_size=8), "cifar10")
+    assert run_sweep(other, SweepOptions([1], quiet=True), str(out)).config_hash != first.config_hash
