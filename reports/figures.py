@@ -30,6 +30,8 @@ def save_figure(fig: Figure, directory: Path, stem: str) -> dict[str, Path]:
     paths = {"png": directory / f"{stem}.png", "svg": directory / f"{stem}.svg"}
     with mpl.rc_context(_SAVE_RC):
         fig.savefig(paths["png"], dpi=PNG_DPI, metadata={"Software": None})
+        # The layout is solved by the first save; do not solve it again for the second.
+        fig.set_layout_engine("none")
         fig.savefig(paths["svg"], metadata={"Date": None, "Creator": None})
     return paths
 

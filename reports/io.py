@@ -150,6 +150,8 @@ def load_results(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, d
         raise InputError("no results files given; pass --results FILE (.csv, .csv.gz, .parquet or .sqlite).")
     frames, configs = [], {}
     for path in paths:
+        if path.is_dir():
+            raise InputError(f"results path {str(path)!r} is a folder; pass the export file or store itself.")
         if not path.is_file():
             raise DataNotFoundError(f"results file not found: {str(path)!r}.")
         kind = _kind(path)

@@ -28,7 +28,7 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
          "--disable-extensions", "--remote-debugging-pipe")
 # After the load event, keep listening this long for late requests.
-SETTLE_S = 1.0
+SETTLE_S = 0.5
 
 
 def find_chromium(explicit: str | None = None) -> str | None:
