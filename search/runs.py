@@ -1,0 +1,217 @@
+"""Run one search seed of any algorithm and write its record (result.json, config.json, log.txt).
+
+`SearchSpec` is the resolved request; `execute` runs it unless a finished run with the same
+identity is already on disk (then it returns that record: re-running a command resumes it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+import harness
+from harness.bench import Benchmark
+from harness.data import ImageSet, load_images
+from harness.errors import InputError, unknown_name
+from search import records
+from search.baselines import ALGOS as BASELINE_ALGOS
+from search.baselines import BaselineConfig, best_of_n, evolution, make_evaluator, random_search
+from search.nb201_adapter import NB201_DEFAULTS, Nb201PruningSpace
+from search.tenas import TenasConfig, quirk_options, run_tenas
+
+log = logging.getLogger(__name__)
+
+ALGOS = ("tenas", *BASELINE_ALGOS)
+SPACES = ("nb201",)
+#: Spaces the harness knows whose search is not built yet (a clear exit-2 message, not "unknown").
+PENDING_SPACES = {"darts": "the DARTS-space TE-NAS search is not available yet (DARTS search issue)"}
+DATASETS = tuple(NB201_DEFAULTS)
+#: Image source per search dataset: never a stand-in or a 20-image fallback for a search.
+STRICT_SOURCES = {"cifar100": "batches", "ImageNet16-120": "official"}
+#: Settings that change how fast, not what, a TE-NAS search computes (kept out of method labels).
+_SPEED_ONLY = ("ntk_engine", "trajectory")
+
+
+def check_choice(kind: str, value: str, accepted) -> str:
+    if value not in accepted:
+        raise unknown_name(kind, value, accepted)
+    return value
+
+
+def check_space(space: str) -> str:
+    if space in PENDING_SPACES:
+        raise InputError(f"--space {space}: {PENDING_SPACES[space]}; supported: {', '.join(SPACES)}.")
+    return check_choice("space", space, SPACES)
+
+
+def load_search_images(dataset: str, data_dir=None, source: str | None = None) -> ImageSet:
+    """The TRAINING images of the search dataset; CIFAR-100 and ImageNet16-120 need the official
+    files (a missing file is a `DataNotFoundError` that says where we looked)."""
+    check_choice("dataset", dataset, DATASETS)
+    return load_images(dataset, "train", data_dir, source=source or STRICT_SOURCES.get(dataset))
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    algo: str
+    space: str
+    dataset: str
+    seed: int
+    settings: TenasConfig | BaselineConfig
+    out: str = "runs/search"
+    tag: str | None = None
+    device: str = "cpu"
+    threads: int | None = None
+
+    @property
+    def run_name(self) -> str:
+        s = self.settings
+        if self.algo == "tenas" or self.algo == "random":
+            base = self.algo
+        else:
+            base = f"{self.algo}-{s.proxy}-{s.profile}"
+        return records.check_run_name(f"{base}-{self.tag}" if self.tag else base)
+
+    @property
+    def method(self) -> str:
+        """Leaderboard label: the algorithm plus every setting that changes its result."""
+        s = self.settings
+        if self.algo == "tenas":
+            extra = {k: v for k, v in s.non_default().items() if k not in _SPEED_ONLY}
+            label = "TE-NAS (ours)"
+            return label + (" [" + ", ".join(f"{k}={v}" for k, v in sorted(extra.items())) + "]" if extra else "")
+        if self.algo == "random":
+            return "random"
+        if self.algo == "best-of-n":
+            return f"best-of-{s.n} {s.proxy} ({s.profile} profile)"
+        base = BaselineConfig()
+        extra = [f"population={s.population}"] if s.population != base.population else []
+        extra += [f"sample_size={s.sample_size}"] if s.sample_size != base.sample_size else []
+        return f"evolution {s.proxy} ({s.profile} profile), budget {s.budget}" + (
+            " [" + ", ".join(extra) + "]" if extra else "")
+
+    @property
+    def directory(self) -> Path:
+        return records.run_dir(self.out, self.space, self.dataset, self.run_name, self.seed)
+
+
+def _settings_dict(spec: SearchSpec) -> dict:
+    return dataclasses.asdict(spec.settings)
+
+
+def _options(spec: SearchSpec) -> dict:
+    if spec.algo == "tenas":
+        return quirk_options(spec.settings)
+    if spec.algo == "random":
+        return {}
+    profile = spec.settings.profile_for_seed(spec.seed)
+    return {"profile": profile.to_dict()}
+
+
+def _identity(spec: SearchSpec, images: ImageSet) -> dict:
+    """What must match for a finished run on disk to count as this run."""
+    return {"algo": spec.algo, "space": spec.space, "dataset": spec.dataset, "seed": spec.seed,
+            "settings": _settings_dict(spec), "data_checksum": images.checksum, "device": spec.device}
+
+
+def _environment(spec: SearchSpec) -> dict:
+    device = torch.device(spec.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    return {"device": spec.device, "device_name": name, "threads": torch.get_num_threads(),
+            "torch_version": torch.__version__, "harness_version": harness.__version__,
+            "python": platform.python_version()}
+
+
+class _RunLog:
+    """Lines for log.txt, mirrored to `logging` (shown unless --quiet)."""
+
+    def __init__(self, echo: Callable[[str], None] | None = None):
+        self.lines: list[str] = []
+        self.start = time.perf_counter()
+        self.echo = echo
+
+    def __call__(self, message: str) -> None:
+        self.lines.append(f"[{time.perf_counter() - self.start:9.1f} s] {message}")
+        log.info(message)
+        if self.echo is not None:
+            self.echo(message)
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def accuracies(bench: Benchmark, index: int) -> dict:
+    """The benchmark accuracies (percent) of cell `index` under `records.ACCURACY_KEYS`."""
+    return {key: bench.accuracy(index, key) for key in records.ACCURACY_KEYS}
+
+
+@dataclass
+class RunResult:
+    record: dict
+    skipped: bool = False
+    path: Path = field(default_factory=Path)
+
+
+def execute(spec: SearchSpec, images: ImageSet, bench: Benchmark, *, force: bool = False,
+            progress: bool | None = None, on_log: Callable[[str], None] | None = None) -> RunResult:
+    """Run `spec` (or return the finished identical run on disk) and write its three files.
+
+    Raises:
+        InputError: a finished run with different settings is in the same folder (use --force
+            or --tag).
+    """
+    directory = spec.directory
+    identity = _identity(spec, images)
+    result_path = directory / records.RESULT_NAME
+    if result_path.is_file() and not force:
+        existing = records.read_json(result_path)
+        if existing.get("identity") == records.plain(identity):
+            return RunResult(existing, skipped=True, path=result_path)
+        raise InputError(f"{str(result_path)!r} holds a finished run with other settings; pass --force to "
+                         f"overwrite it or --tag NAME to write beside it.")
+    say = runlog = _RunLog(on_log)
+    env = _environment(spec)
+    config = {"schema": records.SCHEMA, "identity": identity, "method": spec.method, "run_name": spec.run_name,
+              "settings": _settings_dict(spec), "options": _options(spec), "data": images.describe(),
+              "benchmark": dataclasses.asdict(bench.source), "environment": env, "out": str(spec.out)}
+    records.write_json(directory / records.CONFIG_NAME, config)
+    say(f"{spec.method} on {spec.space}/{spec.dataset}, seed {spec.seed}: {images.source}")
+    say(f"settings: {_settings_dict(spec)}")
+    extra: dict = {}
+    if spec.algo == "tenas":
+        space = Nb201PruningSpace(images.num_classes, spec.device)
+        outcome = run_tenas(space, spec.settings, images, seed=spec.seed, device=spec.device,
+                            progress=progress, log=say)
+        arch = space.arch(outcome.masks)
+        seconds = outcome.search_seconds
+        counts = {**outcome.counts, "total": sum(outcome.counts.values())}
+        extra = {"trajectory_seconds": outcome.trajectory_seconds, "rounds": outcome.rounds,
+                 "lr_data_epochs": outcome.data_epochs}
+    elif spec.algo == "random":
+        outcome = random_search(spec.seed)
+        arch, seconds, counts = outcome.arch, outcome.seconds, outcome.counts
+    else:
+        evaluator = make_evaluator(spec.settings, images, spec.seed, spec.device)
+        run = best_of_n if spec.algo == "best-of-n" else evolution
+        outcome = run(spec.settings, evaluator, spec.seed, progress=progress)
+        arch, seconds, counts = outcome.arch, outcome.seconds, outcome.counts
+        extra = {"history": outcome.history, "note": outcome.note}
+    acc = accuracies(bench, arch.index)
+    say(f"found {arch} (index {arch.index}) in {seconds:.1f} s; "
+        + ", ".join(f"{k} {v:.2f}" for k, v in acc.items()))
+    record = {"schema": records.SCHEMA, "space": spec.space, "dataset": spec.dataset, "algo": spec.algo,
+              "method": spec.method, "run_name": spec.run_name, "seed": spec.seed,
+              "arch_str": str(arch), "index": arch.index, "accuracies": acc,
+              "search_seconds": seconds, "proxy_evaluations": counts, **env,
+              "settings": _settings_dict(spec), "options": _options(spec), "data": images.describe(),
+              "benchmark": dataclasses.asdict(bench.source), "identity": identity, **extra}
+    records.write_text(directory / records.LOG_NAME, runlog.text())
+    records.write_json(result_path, record)
+    return RunResult(records.plain(record), skipped=False, path=result_path)
