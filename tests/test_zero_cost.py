@@ -203,6 +203,17 @@ def test_snip_grad_norm_plain_fisher_match_closed_forms_on_a_linear_net():
     assert fisher(net, x, y) == pytest.approx(float(per_channel.sum() * 5), rel=1e-10)
 
 
+def test_fisher_sums_activation_times_gradient_over_positions_of_a_conv():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 3, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten()).double()
+    x = torch.randn(4, 2, 5, 5, dtype=torch.float64)
+    y = torch.tensor([0, 2, 1, 2])
+    z = net(x).detach()  # logits = spatial mean of the conv output
+    dz = (torch.softmax(z, 1) - F.one_hot(y, 3).double()) / 4
+    # sum over positions of act * dL/dact = dL/dz * (sum_pos act / 25) = dz * z; 2 weights per channel.
+    assert fisher(net, x, y) == pytest.approx(float(0.5 * (z * dz).pow(2).mean(0).sum() * 2), rel=1e-10)
+
+
 def test_grasp_is_minus_w_dot_hessian_gradient_on_a_linear_net():
     net = _linear_net().double()
     x, y = _linear_data()
@@ -415,6 +426,9 @@ def test_zero_cost_proxies_are_all_registered():
         # Proxies that read labels say so; data-free ones declare inputs="shape".
         assert spec.needs_labels == (name in {"snip", "grasp", "fisher", "grad_norm", "plain", "epe_nas",
                                               "zico", "zico_per_batch"})
+        data_free = name in {"params", "flops", "l2_norm", "synflow", "synflow_bn", "zen"}
+        assert (spec.inputs == "shape") == data_free
+        assert not (data_free and spec.needs_real_data)
 
 
 # --------------------------------------------------------------------------- bad input
