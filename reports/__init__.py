@@ -12,8 +12,22 @@ from reports.leaderboard import build_leaderboard, leaderboard_markdown, write_l
 from reports.topk import precision_at_k, topk_summary, topk_weights
 
 __all__ = [
-    "RESULT_COLUMNS", "TENAS_COMPONENTS", "add_combined", "add_labels", "build_leaderboard",
-    "correlate", "correlation_stats", "coverage_table", "leaderboard_markdown", "load_results",
-    "parse_combine", "precision_at_k", "prepare", "rank_sum", "topk_summary", "topk_weights",
-    "unique_cells", "write_leaderboard_csv",
+    "RESULT_COLUMNS",
+    "TENAS_COMPONENTS",
+    "add_combined",
+    "add_labels",
+    "build_leaderboard",
+    "correlate",
+    "correlation_stats",
+    "coverage_table",
+    "leaderboard_markdown",
+    "load_results",
+    "parse_combine",
+    "precision_at_k",
+    "prepare",
+    "rank_sum",
+    "topk_summary",
+    "topk_weights",
+    "unique_cells",
+    "write_leaderboard_csv",
 ]

@@ -44,12 +44,17 @@ def parse_combine(spec: str | None) -> list[tuple[str, ...]]:
     for part in spec.split(";"):
         names = tuple(n.strip() for n in part.split(",") if n.strip())
         if len(names) < 2 or len(set(names)) != len(names):
-            raise InputError(f"--combine {part!r} must name at least two different proxies, like 'ntk_cond,linear_regions'.")
+            raise InputError(
+                f"--combine {part!r} must name at least two different proxies, "
+                "like 'ntk_cond,linear_regions'."
+            )
         combos.append(names)
     return combos
 
 
-def _combined_rows(frame: pd.DataFrame, labels: Sequence[str], name: str, profile: str) -> pd.DataFrame:
+def _combined_rows(
+    frame: pd.DataFrame, labels: Sequence[str], name: str, profile: str
+) -> pd.DataFrame:
     parts = [frame[frame["label"] == lab].set_index("index") for lab in labels]
     cells = parts[0].index
     for part in parts[1:]:
@@ -66,28 +71,34 @@ def _combined_rows(frame: pd.DataFrame, labels: Sequence[str], name: str, profil
             [p.loc[cells[ok.to_numpy()], "value"].to_numpy() for p in parts],
             [bool(p["higher_is_better"].iloc[0]) for p in parts],
         )
-    seconds = sum((p.loc[cells, "seconds"] * p.loc[cells, "repeats"].fillna(1.0)).to_numpy() for p in parts)
+    seconds = sum(
+        (p.loc[cells, "seconds"] * p.loc[cells, "repeats"].fillna(1.0)).to_numpy() for p in parts
+    )
     first = parts[0].loc[cells]
-    return pd.DataFrame({
-        "space": first["space"].to_numpy(),
-        "index": cells.to_numpy(),
-        "arch_str": first["arch_str"].to_numpy(),
-        "proxy": name,
-        "profile": profile,
-        "dataset": ",".join(sorted({d for p in parts for d in p["dataset"].unique()})),
-        "value": values,
-        "status": status.to_numpy(),
-        "message": np.where(ok, "", f"a component of {'+'.join(labels)} is not ok"),
-        "seconds": seconds,
-        "repeats": 1.0,
-        "higher_is_better": False,
-        "config_hash": "+".join(p["config_hash"].iloc[0] for p in parts),
-        "filled_from": pd.array([pd.NA] * len(cells), dtype="Int64"),
-        "source": "rank sum of " + ", ".join(labels),
-    })
+    return pd.DataFrame(
+        {
+            "space": first["space"].to_numpy(),
+            "index": cells.to_numpy(),
+            "arch_str": first["arch_str"].to_numpy(),
+            "proxy": name,
+            "profile": profile,
+            "dataset": ",".join(sorted({d for p in parts for d in p["dataset"].unique()})),
+            "value": values,
+            "status": status.to_numpy(),
+            "message": np.where(ok, "", f"a component of {'+'.join(labels)} is not ok"),
+            "seconds": seconds,
+            "repeats": 1.0,
+            "higher_is_better": False,
+            "config_hash": "+".join(p["config_hash"].iloc[0] for p in parts),
+            "filled_from": pd.array([pd.NA] * len(cells), dtype="Int64"),
+            "source": "rank sum of " + ", ".join(labels),
+        }
+    )
 
 
-def add_combined(frame: pd.DataFrame, combos: Iterable[Sequence[str]] = (), *, tenas: bool = True) -> pd.DataFrame:
+def add_combined(
+    frame: pd.DataFrame, combos: Iterable[Sequence[str]] = (), *, tenas: bool = True
+) -> pd.DataFrame:
     """Append rank-sum rows to a labelled results frame, one combined label per profile.
 
     Args:
@@ -108,10 +119,13 @@ def add_combined(frame: pd.DataFrame, combos: Iterable[Sequence[str]] = (), *, t
             continue  # identical to the tenas score already added
         wanted.append(("+".join(combo), combo))
     known = set(frame["proxy"])
-    for name, combo in wanted[1 if tenas else 0:]:
+    for name, combo in wanted[1 if tenas else 0 :]:
         missing = [c for c in combo if c not in known]
         if missing:
-            raise InputError(f"--combine names proxy {missing[0]!r}, which is not in the results; available: {', '.join(sorted(known))}.")
+            raise InputError(
+                f"--combine names proxy {missing[0]!r}, which is not in the results; "
+                f"available: {', '.join(sorted(known))}."
+            )
     extra = []
     for name, combo in wanted:
         for profile in sorted(frame["profile"].unique()):

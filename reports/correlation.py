@@ -46,8 +46,14 @@ def check_metrics(bench_frame: pd.DataFrame, metrics: Iterable[str]) -> list[str
     return metrics
 
 
-def prepare(frame: pd.DataFrame, bench_frame: pd.DataFrame, *, unique: bool = False,
-            combine: Sequence[Sequence[str]] = (), tenas: bool = True) -> pd.DataFrame:
+def prepare(
+    frame: pd.DataFrame,
+    bench_frame: pd.DataFrame,
+    *,
+    unique: bool = False,
+    combine: Sequence[Sequence[str]] = (),
+    tenas: bool = True,
+) -> pd.DataFrame:
     """Label proxies, check cells against the benchmark, optionally de-duplicate, add rank sums.
 
     Raises:
@@ -56,7 +62,10 @@ def prepare(frame: pd.DataFrame, bench_frame: pd.DataFrame, *, unique: bool = Fa
     """
     spaces = sorted(set(frame["space"]))
     if spaces != ["nb201"]:
-        raise InputError(f"correlation needs NB201 results (space 'nb201'); the results hold space(s) {', '.join(map(repr, spaces))}.")
+        raise InputError(
+            "correlation needs NB201 results (space 'nb201'); the results hold space(s) "
+            f"{', '.join(map(repr, spaces))}."
+        )
     _check_cells(frame, bench_frame)
     out = add_labels(frame)
     if unique:
@@ -69,14 +78,20 @@ def _check_cells(frame: pd.DataFrame, bench_frame: pd.DataFrame) -> None:
     idx = frame["index"].to_numpy()
     outside = ~np.isin(idx, bench_frame.index.to_numpy())
     if outside.any():
-        raise InputError(f"result index {int(idx[outside][0])} is not in the benchmark table (indices {bench_frame.index.min()}..{bench_frame.index.max()}).")
+        raise InputError(
+            f"result index {int(idx[outside][0])} is not in the benchmark table "
+            f"(indices {bench_frame.index.min()}..{bench_frame.index.max()})."
+        )
     if "arch_str" in bench_frame.columns:
         given = frame["arch_str"].to_numpy()
         expected = bench_frame["arch_str"].reindex(idx).to_numpy()
         bad = (given != "") & (given != expected)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise InputError(f"result row for index {int(idx[i])} has arch {given[i]!r} but the benchmark has {expected[i]!r}; the results were not written in the official NB201 index order.")
+            raise InputError(
+                f"result row for index {int(idx[i])} has arch {given[i]!r} but the benchmark has "
+                f"{expected[i]!r}; the results were not written in the official NB201 index order."
+            )
 
 
 def unique_cells(frame: pd.DataFrame) -> pd.DataFrame:
@@ -89,7 +104,9 @@ def unique_cells(frame: pd.DataFrame) -> pd.DataFrame:
     from harness.spaces.nb201 import unique_keys  # pure Python, no torch
 
     keys = np.asarray(unique_keys(), dtype=object)
-    out = frame.assign(_key=keys[frame["index"].to_numpy()]).sort_values(["label", "index"], kind="stable")
+    out = frame.assign(_key=keys[frame["index"].to_numpy()]).sort_values(
+        ["label", "index"], kind="stable"
+    )
     out = out.drop_duplicates(subset=["label", "_key"], keep="first").drop(columns="_key")
     return out.sort_index()
 
@@ -119,8 +136,9 @@ def _pearson_rows(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denom) if denom > 0 else float("nan")
 
 
-def bootstrap_intervals(x: np.ndarray, y: np.ndarray, n_resamples: int, seed: int,
-                        level: float = CI_LEVEL) -> dict[str, float]:
+def bootstrap_intervals(
+    x: np.ndarray, y: np.ndarray, n_resamples: int, seed: int, level: float = CI_LEVEL
+) -> dict[str, float]:
     """Percentile bootstrap intervals of the three correlations, resampling cells with replacement.
 
     The resampling indices depend only on (`seed`, n), so every proxy of one population is
@@ -150,7 +168,9 @@ def bootstrap_intervals(x: np.ndarray, y: np.ndarray, n_resamples: int, seed: in
     for j, name in enumerate(STAT_NAMES):
         col = reps[:, j][np.isfinite(reps[:, j])]
         if col.size:
-            out[f"{name}_lo"], out[f"{name}_hi"] = (float(v) for v in np.percentile(col, [100 * alpha, 100 * (1 - alpha)]))
+            out[f"{name}_lo"], out[f"{name}_hi"] = (
+                float(v) for v in np.percentile(col, [100 * alpha, 100 * (1 - alpha)])
+            )
     return out
 
 
@@ -162,11 +182,14 @@ def coverage_table(frame: pd.DataFrame) -> pd.DataFrame:
         own = g[g["filled_from"].isna()]
         per_cell = own["seconds"] * own["repeats"].fillna(1.0)
         row = {
-            "label": label, "proxy": g["proxy"].iloc[0], "profile": g["profile"].iloc[0],
+            "label": label,
+            "proxy": g["proxy"].iloc[0],
+            "profile": g["profile"].iloc[0],
             "dataset": ",".join(sorted(g["dataset"].unique())),
             "config_hash": ",".join(sorted(g["config_hash"].unique())),
             "direction": "higher" if bool(g["higher_is_better"].iloc[0]) else "lower",
-            "cells": int(g["index"].nunique()), "cells_scored": int(len(own)),
+            "cells": int(g["index"].nunique()),
+            "cells_scored": len(own),
         }
         for status in ("ok", *EXCLUDED_STATUSES):
             row[f"n_{status}"] = int((g["status"] == status).sum())
@@ -176,8 +199,14 @@ def coverage_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def correlate_one(group: pd.DataFrame, accuracy: pd.Series, *, bootstrap: int = 1000, seed: int = 0,
-                  percents: Sequence[float] = TOP_PERCENTS) -> dict:
+def correlate_one(
+    group: pd.DataFrame,
+    accuracy: pd.Series,
+    *,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    percents: Sequence[float] = TOP_PERCENTS,
+) -> dict:
     """All statistics of one labelled proxy against one accuracy column (indexed by NB201 index)."""
     hib = bool(group["higher_is_better"].iloc[0])
     acc = accuracy.reindex(group["index"].to_numpy()).to_numpy(dtype=float)
@@ -208,10 +237,18 @@ def correlate_one(group: pd.DataFrame, accuracy: pd.Series, *, bootstrap: int = 
     return rec
 
 
-def correlate(frame: pd.DataFrame, bench_frame: pd.DataFrame, metrics: Sequence[str], *,
-              unique: bool = False, bootstrap: int = 1000, seed: int = 0,
-              combine: Sequence[Sequence[str]] = (), tenas: bool = True,
-              prepared: pd.DataFrame | None = None) -> pd.DataFrame:
+def correlate(
+    frame: pd.DataFrame,
+    bench_frame: pd.DataFrame,
+    metrics: Sequence[str],
+    *,
+    unique: bool = False,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    combine: Sequence[Sequence[str]] = (),
+    tenas: bool = True,
+    prepared: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Correlate every proxy (and rank-sum combination) with every benchmark metric.
 
     Args:
@@ -230,7 +267,11 @@ def correlate(frame: pd.DataFrame, bench_frame: pd.DataFrame, metrics: Sequence[
         direction-corrected correlations with intervals, and top-k metrics.
     """
     metrics = check_metrics(bench_frame, metrics)
-    data = prepared if prepared is not None else prepare(frame, bench_frame, unique=unique, combine=combine, tenas=tenas)
+    data = (
+        prepared
+        if prepared is not None
+        else prepare(frame, bench_frame, unique=unique, combine=combine, tenas=tenas)
+    )
     if data.empty:
         raise InputError("no result rows to correlate.")
     # Coverage describes the sweep, so it is taken before any --unique filtering.
@@ -240,11 +281,22 @@ def correlate(frame: pd.DataFrame, bench_frame: pd.DataFrame, metrics: Sequence[
     for label, group in data.groupby("label", sort=True):
         info = cover.loc[label]
         for metric in metrics:
-            rec = {"label": label, "proxy": info["proxy"], "profile": info["profile"],
-                   "dataset": info["dataset"], "direction": info["direction"], "metric": metric}
+            rec = {
+                "label": label,
+                "proxy": info["proxy"],
+                "profile": info["profile"],
+                "dataset": info["dataset"],
+                "direction": info["direction"],
+                "metric": metric,
+            }
             rec |= correlate_one(group, bench_frame[metric], bootstrap=bootstrap, seed=seed)
-            rec |= {"cells": int(info["cells"]), "coverage": float(info["coverage"]),
-                    "seconds_per_cell": float(info["seconds_per_cell"]), "unique": unique,
-                    "bootstrap": int(bootstrap), "config_hash": info["config_hash"]}
+            rec |= {
+                "cells": int(info["cells"]),
+                "coverage": float(info["coverage"]),
+                "seconds_per_cell": float(info["seconds_per_cell"]),
+                "unique": unique,
+                "bootstrap": int(bootstrap),
+                "config_hash": info["config_hash"],
+            }
             rows.append(rec)
     return pd.DataFrame(rows)

@@ -12,7 +12,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from reports.plots import plot_heatmap, plot_proxy_vs_accuracy, plot_pruning_trajectory, plot_score_distribution
+from reports.plots import (
+    plot_heatmap,
+    plot_proxy_vs_accuracy,
+    plot_pruning_trajectory,
+    plot_score_distribution,
+)
 
 # Fixed SVG id salt and no dates/software stamps, so a regenerated report diffs clean.
 _SAVE_RC = {"svg.hashsalt": "harness-report", "svg.fonttype": "path", "path.simplify": True}
@@ -46,8 +51,9 @@ def _grid(n: int, ncols: int, panel=(4.2, 3.4)) -> tuple[Figure, list]:
     return fig, axes[:n]
 
 
-def figure_proxy_vs_accuracy(cells: pd.DataFrame, label: str, metrics: Sequence[str],
-                             taus: dict[str, float]) -> Figure:
+def figure_proxy_vs_accuracy(
+    cells: pd.DataFrame, label: str, metrics: Sequence[str], taus: dict[str, float]
+) -> Figure:
     """One panel per benchmark metric: the proxy's ok scores against that metric's accuracy (%).
 
     Args:
@@ -59,18 +65,29 @@ def figure_proxy_vs_accuracy(cells: pd.DataFrame, label: str, metrics: Sequence[
         d = cells[["value", metric]].rename(columns={metric: "accuracy"})
         d = d[np.isfinite(d["value"]) & np.isfinite(d["accuracy"])]
         tau = taus.get(metric, float("nan"))
-        plot_proxy_vs_accuracy(d, ax=ax, xlabel=label, ylabel=f"{metric} accuracy (%)",
-                               title=f"{metric}\nKendall τ = {tau:.3f}, n = {len(d)}")
+        plot_proxy_vs_accuracy(
+            d,
+            ax=ax,
+            xlabel=label,
+            ylabel=f"{metric} accuracy (%)",
+            title=f"{metric}\nKendall τ = {tau:.3f}, n = {len(d)}",
+        )
     fig.suptitle(f"{label} vs benchmark accuracy")
     return fig
 
 
 def figure_tau_heatmap(corr: pd.DataFrame, metrics: Sequence[str]) -> Figure:
     """Direction-corrected Kendall tau of every proxy (rows) on every metric key (columns)."""
-    table = corr.pivot(index="label", columns="metric", values="kendall_tau_dc").reindex(columns=list(metrics))
-    ax = plot_heatmap(table, colorbar_label="Kendall τ × direction (+1 higher, −1 lower is better)",
-                      title="Direction-corrected Kendall τ per proxy and metric key",
-                      xlabel="benchmark metric key", ylabel="proxy")
+    table = corr.pivot(index="label", columns="metric", values="kendall_tau_dc").reindex(
+        columns=list(metrics)
+    )
+    ax = plot_heatmap(
+        table,
+        colorbar_label="Kendall τ × direction (+1 higher, −1 lower is better)",
+        title="Direction-corrected Kendall τ per proxy and metric key",
+        xlabel="benchmark metric key",
+        ylabel="proxy",
+    )
     return ax.figure
 
 
@@ -79,8 +96,13 @@ def figure_proxy_matrix(data: pd.DataFrame) -> Figure:
     ok = data[data["status"] == "ok"]
     wide = ok.pivot_table(index="index", columns="label", values="value", aggfunc="first")
     corr = wide.corr(method="spearman", min_periods=3)
-    ax = plot_heatmap(corr, colorbar_label="Spearman ρ", xlabel="proxy", ylabel="proxy",
-                      title="Proxy vs proxy Spearman ρ (raw scores, cells both scored)")
+    ax = plot_heatmap(
+        corr,
+        colorbar_label="Spearman ρ",
+        xlabel="proxy",
+        ylabel="proxy",
+        title="Proxy vs proxy Spearman ρ (raw scores, cells both scored)",
+    )
     return ax.figure
 
 
@@ -95,21 +117,32 @@ def figure_distributions(data: pd.DataFrame) -> Figure:
     return fig
 
 
-def figure_tenas_panels(kappa: pd.DataFrame, regions: pd.DataFrame, metric: str, profile: str,
-                        taus: tuple[float, float]) -> Figure:
+def figure_tenas_panels(
+    kappa: pd.DataFrame, regions: pd.DataFrame, metric: str, profile: str, taus: tuple[float, float]
+) -> Figure:
     """TE-NAS Fig. 1/2 style: accuracy against kappa_N (left) and against R_N (right)."""
     fig, (left, right) = _grid(2, 2, panel=(4.6, 3.8))
-    plot_proxy_vs_accuracy(kappa, ax=left, xlabel="NTK condition number $\\kappa_N$",
-                           ylabel=f"{metric} accuracy (%)",
-                           title=f"$\\kappa_N$ ({profile})\nKendall τ = {taus[0]:.3f}, n = {len(kappa)}")
-    plot_proxy_vs_accuracy(regions, ax=right, xlabel="number of linear regions $R_N$",
-                           ylabel=f"{metric} accuracy (%)",
-                           title=f"$R_N$ ({profile})\nKendall τ = {taus[1]:.3f}, n = {len(regions)}")
+    plot_proxy_vs_accuracy(
+        kappa,
+        ax=left,
+        xlabel="NTK condition number $\\kappa_N$",
+        ylabel=f"{metric} accuracy (%)",
+        title=f"$\\kappa_N$ ({profile})\nKendall τ = {taus[0]:.3f}, n = {len(kappa)}",
+    )
+    plot_proxy_vs_accuracy(
+        regions,
+        ax=right,
+        xlabel="number of linear regions $R_N$",
+        ylabel=f"{metric} accuracy (%)",
+        title=f"$R_N$ ({profile})\nKendall τ = {taus[1]:.3f}, n = {len(regions)}",
+    )
     fig.suptitle(f"TE-NAS indicators vs {metric} accuracy")
     return fig
 
 
 def figure_trajectory(runs: pd.DataFrame) -> Figure:
     """Pruning trajectories of the given search runs in the (kappa_N, R_N) plane."""
-    ax = plot_pruning_trajectory(runs, title="TE-NAS pruning trajectory (0 = supernet before pruning)")
+    ax = plot_pruning_trajectory(
+        runs, title="TE-NAS pruning trajectory (0 = supernet before pruning)"
+    )
     return ax.figure

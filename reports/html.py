@@ -58,10 +58,20 @@ def table_html(frame: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(*, title: str, generated: str | None, intro: Sequence[str], coverage: pd.DataFrame,
-                leaderboard: pd.DataFrame, figures: Sequence[FigureEntry], configs: Mapping[str, dict],
-                config_labels: Mapping[str, Sequence[str]], bench_info: Mapping, sources: Sequence[str],
-                search_sources: Sequence[str] = ()) -> str:
+def render_html(
+    *,
+    title: str,
+    generated: str | None,
+    intro: Sequence[str],
+    coverage: pd.DataFrame,
+    leaderboard: pd.DataFrame,
+    figures: Sequence[FigureEntry],
+    configs: Mapping[str, dict],
+    config_labels: Mapping[str, Sequence[str]],
+    bench_info: Mapping,
+    sources: Sequence[str],
+    search_sources: Sequence[str] = (),
+) -> str:
     """Assemble the report page.
 
     Args:
@@ -74,37 +84,81 @@ def render_html(*, title: str, generated: str | None, intro: Sequence[str], cove
         config_labels: ``{config_hash: [labels using it]}``.
     """
     esc = html.escape
-    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>",
-             f"<style>{_CSS}</style></head><body>", f"<h1>{esc(title)}</h1>"]
+    parts = [
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>',
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+    ]
     if generated:
-        parts.append(f"<p class=\"meta\">Generated {esc(generated)}.</p>")
+        parts.append(f'<p class="meta">Generated {esc(generated)}.</p>')
     parts += [f"<p>{esc(p)}</p>" for p in intro]
-    parts.append("<h2>Inputs</h2><ul>" + "".join(f"<li><code>{esc(s)}</code></li>" for s in sources) + "</ul>")
-    parts.append("<h3>Benchmark</h3><pre>" + esc(json.dumps(dict(bench_info), indent=2, sort_keys=True, default=str)) + "</pre>")
-    parts.append("<h2>Coverage</h2><p>Cells per proxy present in the results, by status, out of the "
-                 "space's cells (15,625 for NB201).</p>" + table_html(coverage))
+    parts.append(
+        "<h2>Inputs</h2><ul>"
+        + "".join(f"<li><code>{esc(s)}</code></li>" for s in sources)
+        + "</ul>"
+    )
+    parts.append(
+        "<h3>Benchmark</h3><pre>"
+        + esc(json.dumps(dict(bench_info), indent=2, sort_keys=True, default=str))
+        + "</pre>"
+    )
+    parts.append(
+        "<h2>Coverage</h2><p>Cells per proxy present in the results, by status, out of the "
+        "space's cells (15,625 for NB201).</p>" + table_html(coverage)
+    )
     parts.append("<h2>Leaderboards</h2>")
-    show = ["rank", "label", "dataset", "direction", "kendall_tau_dc", "kendall_tau", "kendall_tau_lo",
-            "kendall_tau_hi", "spearman_rho", "pearson_r", "precision_at_1pct", "precision_at_5pct",
-            "precision_at_10pct", "best_pick_rank", "top1_acc", "top10_mean_acc", "seconds_per_cell",
-            "n", "n_excluded", "coverage", "note"]
+    show = [
+        "rank",
+        "label",
+        "dataset",
+        "direction",
+        "kendall_tau_dc",
+        "kendall_tau",
+        "kendall_tau_lo",
+        "kendall_tau_hi",
+        "spearman_rho",
+        "pearson_r",
+        "precision_at_1pct",
+        "precision_at_5pct",
+        "precision_at_10pct",
+        "best_pick_rank",
+        "top1_acc",
+        "top10_mean_acc",
+        "seconds_per_cell",
+        "n",
+        "n_excluded",
+        "coverage",
+        "note",
+    ]
     for metric, g in leaderboard.groupby("metric", sort=False):
         parts.append(f"<h3>Benchmark metric key <code>{esc(str(metric))}</code></h3>")
         parts.append(table_html(g[[c for c in show if c in g.columns]]))
     parts.append("<h2>Figures</h2>")
     for fig in figures:
-        parts.append(f"<figure><img src=\"{data_uri(fig.png)}\" alt=\"{esc(fig.caption)}\">"
-                     f"<figcaption>{esc(fig.caption)}</figcaption></figure>")
+        parts.append(
+            f'<figure><img src="{data_uri(fig.png)}" alt="{esc(fig.caption)}">'
+            f"<figcaption>{esc(fig.caption)}</figcaption></figure>"
+        )
     if search_sources:
-        parts.append("<h3>Search runs</h3><ul>" + "".join(f"<li><code>{esc(s)}</code></li>" for s in search_sources) + "</ul>")
+        parts.append(
+            "<h3>Search runs</h3><ul>"
+            + "".join(f"<li><code>{esc(s)}</code></li>" for s in search_sources)
+            + "</ul>"
+        )
     parts.append("<h2>Run configurations</h2>")
     for key in sorted(config_labels):
         users = ", ".join(config_labels[key])
         parts.append(f"<h3>config <code>{esc(key)}</code></h3><p>Used by: {esc(users)}</p>")
         if key in configs:
-            parts.append("<pre>" + esc(json.dumps(configs[key], indent=2, sort_keys=True, default=str)) + "</pre>")
+            parts.append(
+                "<pre>"
+                + esc(json.dumps(configs[key], indent=2, sort_keys=True, default=str))
+                + "</pre>"
+            )
         else:
-            parts.append("<p><strong>Configuration not found in the inputs</strong> (no store config or "
-                         "<code>.configs.json</code> sidecar for this hash).</p>")
+            parts.append(
+                "<p><strong>Configuration not found in the inputs</strong> (no store config or "
+                "<code>.configs.json</code> sidecar for this hash).</p>"
+            )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -20,8 +20,20 @@ log = logging.getLogger(__name__)
 
 #: Columns every results table must have (see the runner's export contract).
 RESULT_COLUMNS: tuple[str, ...] = (
-    "space", "index", "arch_str", "proxy", "profile", "dataset", "value", "status", "message",
-    "seconds", "repeats", "higher_is_better", "config_hash", "filled_from",
+    "space",
+    "index",
+    "arch_str",
+    "proxy",
+    "profile",
+    "dataset",
+    "value",
+    "status",
+    "message",
+    "seconds",
+    "repeats",
+    "higher_is_better",
+    "config_hash",
+    "filled_from",
 )
 #: Row identity: a proxy's score on one cell under one configuration.
 KEY_COLUMNS: tuple[str, ...] = ("config_hash", "space", "index", "proxy")
@@ -68,9 +80,15 @@ def _read_table(path: Path, kind: str) -> tuple[pd.DataFrame, dict]:
         except (OSError, ValueError) as err:
             raise InputError(f"cannot read configs sidecar {str(side)!r}: {err}") from err
         if not isinstance(configs, dict):
-            raise InputError(f"configs sidecar {str(side)!r} must hold a JSON object {{config_hash: config}}.")
+            raise InputError(
+                f"configs sidecar {str(side)!r} must hold a JSON object {{config_hash: config}}."
+            )
     else:
-        log.warning("no configs sidecar %s next to %s; run configurations will be shown as missing", side, path)
+        log.warning(
+            "no configs sidecar %s next to %s; run configurations will be shown as missing",
+            side,
+            path,
+        )
     return frame, configs
 
 
@@ -99,7 +117,9 @@ def _normalise(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     out["message"] = out["message"].astype("string").fillna("").astype(str)
     bad = sorted(set(out["status"]) - set(STATUSES))
     if bad:
-        raise InputError(f"results table {source!r} has unknown status {bad[0]!r}; expected one of {', '.join(STATUSES)}.")
+        raise InputError(
+            f"results table {source!r} has unknown status {bad[0]!r}; expected one of {', '.join(STATUSES)}."
+        )
     try:
         out["index"] = pd.to_numeric(out["index"], errors="raise").astype(np.int64)
         for col in ("value", "seconds", "repeats"):
@@ -107,15 +127,25 @@ def _normalise(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         filled = out["filled_from"].replace("", np.nan)
         out["filled_from"] = pd.to_numeric(filled, errors="raise").astype("Int64")
     except (TypeError, ValueError) as err:
-        raise InputError(f"results table {source!r} has a non-numeric index/value/seconds/repeats/filled_from: {err}") from err
+        raise InputError(
+            f"results table {source!r} has a non-numeric index/value/seconds/repeats/filled_from: {err}"
+        ) from err
     out["higher_is_better"] = out["higher_is_better"].map(_as_bool(source))
     out["source"] = source
     return out
 
 
 def _as_bool(source: str):
-    table = {True: True, False: False, "True": True, "False": False, "true": True, "false": False,
-             1: True, 0: False, "1": True, "0": False}
+    table = {
+        True: True,
+        False: False,
+        "True": True,
+        "False": False,
+        "true": True,
+        "false": False,
+        "1": True,
+        "0": False,
+    }
 
     def convert(value):
         try:
@@ -147,11 +177,15 @@ def load_results(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, d
     """
     paths = [Path(p) for p in paths]
     if not paths:
-        raise InputError("no results files given; pass --results FILE (.csv, .csv.gz, .parquet or .sqlite).")
+        raise InputError(
+            "no results files given; pass --results FILE (.csv, .csv.gz, .parquet or .sqlite)."
+        )
     frames, configs = [], {}
     for path in paths:
         if path.is_dir():
-            raise InputError(f"results path {str(path)!r} is a folder; pass the export file or store itself.")
+            raise InputError(
+                f"results path {str(path)!r} is a folder; pass the export file or store itself."
+            )
         if not path.is_file():
             raise DataNotFoundError(f"results file not found: {str(path)!r}.")
         kind = _kind(path)
@@ -159,7 +193,10 @@ def load_results(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, d
         frames.append(_normalise(frame, str(path)))
         for key, cfg in cfgs.items():
             if key in configs and configs[key] != cfg:
-                raise InputError(f"config hash {key!r} maps to two different configurations (in {str(path)!r} and an earlier file).")
+                raise InputError(
+                    f"config hash {key!r} maps to two different configurations "
+                    f"(in {str(path)!r} and an earlier file)."
+                )
             configs[key] = cfg
     merged = pd.concat(frames, ignore_index=True)
     if merged.empty:
@@ -168,7 +205,9 @@ def load_results(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, d
     merged = merged.drop_duplicates(subset=list(KEY_COLUMNS), keep="first").reset_index(drop=True)
     dropped = before - len(merged)
     if dropped:
-        log.warning("%d result rows appear in more than one input; kept the first copy of each", dropped)
+        log.warning(
+            "%d result rows appear in more than one input; kept the first copy of each", dropped
+        )
     merged.attrs = {"sources": [str(p) for p in paths], "duplicates_dropped": dropped}
     return merged, configs
 
@@ -176,12 +215,16 @@ def load_results(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, d
 #: ``--dataset`` choices of correlate/report: NB201's three training sets, or all of them.
 DATASET_CHOICES: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120", "all")
 # A --dataset name covers the benchmark datasets trained on its images (cifar10-valid is CIFAR-10).
-_FAMILY = {"cifar10": ("cifar10-valid", "cifar10"), "cifar100": ("cifar100",),
-           "ImageNet16-120": ("ImageNet16-120",)}
+_FAMILY = {
+    "cifar10": ("cifar10-valid", "cifar10"),
+    "cifar100": ("cifar100",),
+    "ImageNet16-120": ("ImageNet16-120",),
+}
 
 
-def resolve_metrics(dataset: str | None, metrics: Iterable[str] = (), *,
-                    report_keys: Iterable[str] | None = None) -> list[str]:
+def resolve_metrics(
+    dataset: str | None, metrics: Iterable[str] = (), *, report_keys: Iterable[str] | None = None
+) -> list[str]:
     """Benchmark metric keys for ``--dataset``/``--metric``: explicit keys win, else the defaults.
 
     Without `report_keys` (correlate) a dataset maps to its one default key
@@ -197,7 +240,9 @@ def resolve_metrics(dataset: str | None, metrics: Iterable[str] = (), *,
     if metrics:
         return metrics
     if dataset is not None and dataset not in DATASET_CHOICES:
-        raise InputError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASET_CHOICES)}.")
+        raise InputError(
+            f"unknown dataset {dataset!r}; expected one of {', '.join(DATASET_CHOICES)}."
+        )
     if report_keys is None:
         if dataset == "all":
             return list(DEFAULT_METRIC.values())

@@ -40,7 +40,10 @@ def add_labels(frame: pd.DataFrame) -> pd.DataFrame:
     out["label"] = labels.astype(str)
     mixed = out.groupby("label")["higher_is_better"].nunique()
     if (mixed > 1).any():
-        raise InputError(f"proxy {mixed[mixed > 1].index[0]!r} declares both directions (higher_is_better True and False) in one configuration.")
+        raise InputError(
+            f"proxy {mixed[mixed > 1].index[0]!r} declares both directions "
+            "(higher_is_better True and False) in one configuration."
+        )
     return out
 
 
@@ -48,12 +51,16 @@ def label_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per label: proxy, profile, config hash(es), image dataset(s), direction."""
     rows = []
     for label, group in frame.groupby("label", sort=True):
-        rows.append({
-            "label": label,
-            "proxy": group["proxy"].iloc[0],
-            "profile": group["profile"].iloc[0],
-            "config_hash": ",".join(sorted(group["config_hash"].unique())),
-            "dataset": ",".join(sorted(group["dataset"].unique())),
-            "higher_is_better": bool(group["higher_is_better"].iloc[0]),
-        })
-    return pd.DataFrame(rows, columns=["label", "proxy", "profile", "config_hash", "dataset", "higher_is_better"])
+        rows.append(
+            {
+                "label": label,
+                "proxy": group["proxy"].iloc[0],
+                "profile": group["profile"].iloc[0],
+                "config_hash": ",".join(sorted(group["config_hash"].unique())),
+                "dataset": ",".join(sorted(group["dataset"].unique())),
+                "higher_is_better": bool(group["higher_is_better"].iloc[0]),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["label", "proxy", "profile", "config_hash", "dataset", "higher_is_better"]
+    )

@@ -13,14 +13,44 @@ import numpy as np
 import pandas as pd
 
 LEADERBOARD_COLUMNS: tuple[str, ...] = (
-    "metric", "rank", "label", "proxy", "profile", "dataset", "direction",
-    "kendall_tau_dc", "kendall_tau", "kendall_tau_lo", "kendall_tau_hi",
-    "spearman_rho_dc", "spearman_rho", "spearman_rho_lo", "spearman_rho_hi",
-    "pearson_r", "pearson_r_lo", "pearson_r_hi",
-    "precision_at_1pct", "precision_at_5pct", "precision_at_10pct",
-    "best_pick_rank", "top1_acc", "top10_mean_acc", "best_acc",
-    "seconds_per_cell", "n", "n_excluded", "n_nan", "n_inf", "n_error", "n_no_accuracy",
-    "cells", "coverage", "unique", "bootstrap", "config_hash", "note",
+    "metric",
+    "rank",
+    "label",
+    "proxy",
+    "profile",
+    "dataset",
+    "direction",
+    "kendall_tau_dc",
+    "kendall_tau",
+    "kendall_tau_lo",
+    "kendall_tau_hi",
+    "spearman_rho_dc",
+    "spearman_rho",
+    "spearman_rho_lo",
+    "spearman_rho_hi",
+    "pearson_r",
+    "pearson_r_lo",
+    "pearson_r_hi",
+    "precision_at_1pct",
+    "precision_at_5pct",
+    "precision_at_10pct",
+    "best_pick_rank",
+    "top1_acc",
+    "top10_mean_acc",
+    "best_acc",
+    "seconds_per_cell",
+    "n",
+    "n_excluded",
+    "n_nan",
+    "n_inf",
+    "n_error",
+    "n_no_accuracy",
+    "cells",
+    "coverage",
+    "unique",
+    "bootstrap",
+    "config_hash",
+    "note",
 )
 
 
@@ -35,12 +65,18 @@ def build_leaderboard(corr: pd.DataFrame, metrics: Sequence[str] | None = None) 
     for metric in metrics:
         g = corr[corr["metric"] == metric].copy()
         g["_nan"] = g["kendall_tau_dc"].isna()
-        g = g.sort_values(["_nan", "kendall_tau_dc", "label"], ascending=[True, False, True], kind="stable")
+        g = g.sort_values(
+            ["_nan", "kendall_tau_dc", "label"], ascending=[True, False, True], kind="stable"
+        )
         ranks = np.arange(1, len(g) + 1, dtype=float)
         ranks[g["_nan"].to_numpy()] = np.nan
         g["rank"] = pd.array(ranks, dtype="Float64").astype("Int64")
         parts.append(g.drop(columns="_nan"))
-    board = pd.concat(parts, ignore_index=True) if parts else corr.iloc[0:0].assign(rank=pd.Series(dtype="Int64"))
+    board = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else corr.iloc[0:0].assign(rank=pd.Series(dtype="Int64"))
+    )
     cols = [c for c in LEADERBOARD_COLUMNS if c in board.columns]
     return board.loc[:, cols]
 
@@ -60,11 +96,16 @@ def _num(v, fmt: str = "{:.3f}") -> str:
 def _ci(row) -> str:
     if not np.isfinite(row["kendall_tau_lo"]):
         return _num(row["kendall_tau"])
-    return f"{_num(row['kendall_tau'])} [{_num(row['kendall_tau_lo'])}, {_num(row['kendall_tau_hi'])}]"
+    return (
+        f"{_num(row['kendall_tau'])} [{_num(row['kendall_tau_lo'])}, {_num(row['kendall_tau_hi'])}]"
+    )
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str]) -> str:
+def markdown_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str]
+) -> str:
     """A GitHub-flavoured Markdown table; `align` holds 'l' or 'r' per column."""
+
     def line(cells):
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
@@ -72,33 +113,77 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: 
     return "\n".join([line(header), line(rule), *(line(r) for r in rows)])
 
 
-MD_HEADER = ("rank", "proxy", "images", "better", "τ (dir.-corrected)", "signed τ [95% CI]", "signed ρ",
-             "P@1%", "P@5%", "P@10%", "best-pick rank", "top-1 acc (%)", "top-10 acc (%)",
-             "s / cell", "n", "excluded", "coverage")
+MD_HEADER = (
+    "rank",
+    "proxy",
+    "images",
+    "better",
+    "τ (dir.-corrected)",
+    "signed τ [95% CI]",
+    "signed ρ",
+    "P@1%",
+    "P@5%",
+    "P@10%",
+    "best-pick rank",
+    "top-1 acc (%)",
+    "top-10 acc (%)",
+    "s / cell",
+    "n",
+    "excluded",
+    "coverage",
+)
 
 
 def _md_row(r) -> list[str]:
     rank = "–" if pd.isna(r["rank"]) else str(int(r["rank"]))
     return [
-        rank, r["label"], r["dataset"], r["direction"], _num(r["kendall_tau_dc"]), _ci(r),
-        _num(r["spearman_rho"]), _num(r["precision_at_1pct"]), _num(r["precision_at_5pct"]),
-        _num(r["precision_at_10pct"]), _num(r["best_pick_rank"], "{:.1f}"), _num(r["top1_acc"], "{:.2f}"),
-        _num(r["top10_mean_acc"], "{:.2f}"), _num(r["seconds_per_cell"], "{:.4g}"), str(int(r["n"])),
-        str(int(r["n_excluded"])), _num(100 * r["coverage"], "{:.1f}%"),
+        rank,
+        r["label"],
+        r["dataset"],
+        r["direction"],
+        _num(r["kendall_tau_dc"]),
+        _ci(r),
+        _num(r["spearman_rho"]),
+        _num(r["precision_at_1pct"]),
+        _num(r["precision_at_5pct"]),
+        _num(r["precision_at_10pct"]),
+        _num(r["best_pick_rank"], "{:.1f}"),
+        _num(r["top1_acc"], "{:.2f}"),
+        _num(r["top10_mean_acc"], "{:.2f}"),
+        _num(r["seconds_per_cell"], "{:.4g}"),
+        str(int(r["n"])),
+        str(int(r["n_excluded"])),
+        _num(100 * r["coverage"], "{:.1f}%"),
     ]
 
 
-def leaderboard_markdown(board: pd.DataFrame, footer: Sequence[str] = (), title: str = "Proxy leaderboard") -> str:
+def leaderboard_markdown(
+    board: pd.DataFrame, footer: Sequence[str] = (), title: str = "Proxy leaderboard"
+) -> str:
     """Markdown: one table per metric key, notes for undefined correlations, then the footer lines."""
-    out = [f"# {title}", "",
-           "Ranked by direction-corrected Kendall τ (signed τ × +1 for higher-is-better, × −1 for "
-           "lower-is-better proxies). Signed τ and ρ are on the raw scores; intervals are bootstrap "
-           "95% percentile intervals. P@k% = fraction of the proxy's top k% cells that are in the "
-           "benchmark's top k%; best-pick rank = benchmark rank (1 = best) of the proxy's top cell; "
-           "ties count as random tie-breaks (expected values).", ""]
+    out = [
+        f"# {title}",
+        "",
+        (
+            "Ranked by direction-corrected Kendall τ (signed τ × +1 for higher-is-better, × −1 for "
+            "lower-is-better proxies). Signed τ and ρ are on the raw scores; intervals are bootstrap "
+            "95% percentile intervals. P@k% = fraction of the proxy's top k% cells that are in the "
+            "benchmark's top k%; best-pick rank = benchmark rank (1 = best) of the proxy's top cell; "
+            "ties count as random tie-breaks (expected values)."
+        ),
+        "",
+    ]
     for metric, g in board.groupby("metric", sort=False):
-        out += [f"## {metric}", "", markdown_table(MD_HEADER, [_md_row(r) for _, r in g.iterrows()],
-                                                   ["r", "l", "l", "l"] + ["r"] * (len(MD_HEADER) - 4)), ""]
+        out += [
+            f"## {metric}",
+            "",
+            markdown_table(
+                MD_HEADER,
+                [_md_row(r) for _, r in g.iterrows()],
+                ["r", "l", "l", "l"] + ["r"] * (len(MD_HEADER) - 4),
+            ),
+            "",
+        ]
         notes = [f"- {r['label']}: {r['note']}" for _, r in g.iterrows() if r.get("note")]
         if notes:
             out += ["Notes:", *notes, ""]

@@ -38,10 +38,17 @@ def _log_filter(x: np.ndarray, log_x: bool) -> tuple[np.ndarray, int]:
     return keep, int((~keep).sum())
 
 
-def plot_proxy_vs_accuracy(data: pd.DataFrame, x: str = "value", y: str = "accuracy", *,
-                           ax: Axes | None = None, log_x: bool | None = None,
-                           xlabel: str | None = None, ylabel: str = "accuracy (%)",
-                           title: str | None = None) -> Axes:
+def plot_proxy_vs_accuracy(
+    data: pd.DataFrame,
+    x: str = "value",
+    y: str = "accuracy",
+    *,
+    ax: Axes | None = None,
+    log_x: bool | None = None,
+    xlabel: str | None = None,
+    ylabel: str = "accuracy (%)",
+    title: str | None = None,
+) -> Axes:
     """Scatter (or hexbin above `HEXBIN_ABOVE` points) of a proxy's scores against accuracy.
 
     Args:
@@ -56,8 +63,16 @@ def plot_proxy_vs_accuracy(data: pd.DataFrame, x: str = "value", y: str = "accur
     keep, dropped = _log_filter(xv, log_x)
     xv, yv = xv[keep], yv[keep]
     if xv.size > HEXBIN_ABOVE:
-        coll = ax.hexbin(xv, yv, gridsize=60, bins="log", mincnt=1, cmap="viridis",
-                         xscale="log" if log_x else "linear", linewidths=0.0)
+        coll = ax.hexbin(
+            xv,
+            yv,
+            gridsize=60,
+            bins="log",
+            mincnt=1,
+            cmap="viridis",
+            xscale="log" if log_x else "linear",
+            linewidths=0.0,
+        )
         ax.figure.colorbar(coll, ax=ax, label="cells per bin")
     else:
         ax.scatter(xv, yv, s=6, alpha=0.5, linewidths=0, color="tab:blue")
@@ -73,12 +88,24 @@ def plot_proxy_vs_accuracy(data: pd.DataFrame, x: str = "value", y: str = "accur
     return ax
 
 
-def plot_heatmap(table: pd.DataFrame, *, ax: Axes | None = None, vmin: float = -1.0, vmax: float = 1.0,
-                 cmap: str = "RdBu_r", colorbar_label: str = "", fmt: str = "{:.2f}",
-                 title: str | None = None, xlabel: str = "", ylabel: str = "") -> Axes:
+def plot_heatmap(
+    table: pd.DataFrame,
+    *,
+    ax: Axes | None = None,
+    vmin: float = -1.0,
+    vmax: float = 1.0,
+    cmap: str = "RdBu_r",
+    colorbar_label: str = "",
+    fmt: str = "{:.2f}",
+    title: str | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+) -> Axes:
     """Annotated heat map of a numeric table (rows x columns as given); NaN cells are left grey."""
     longest = max((len(str(r)) for r in table.index), default=0)
-    ax = _axes(ax, figsize=(3.5 + 0.07 * longest + 1.2 * table.shape[1], 2.5 + 0.45 * table.shape[0]))
+    ax = _axes(
+        ax, figsize=(3.5 + 0.07 * longest + 1.2 * table.shape[1], 2.5 + 0.45 * table.shape[0])
+    )
     values = table.to_numpy(dtype=float)
     masked = np.ma.masked_invalid(values)
     image = ax.imshow(masked, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
@@ -90,8 +117,15 @@ def plot_heatmap(table: pd.DataFrame, *, ax: Axes | None = None, vmin: float = -
             v = values[i, j]
             text = "n/a" if not np.isfinite(v) else fmt.format(v)
             dark = np.isfinite(v) and abs(v) > 0.6 * max(abs(vmin), abs(vmax))
-            ax.text(j, i, text, ha="center", va="center", fontsize="small",
-                    color="white" if dark else "black")
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize="small",
+                color="white" if dark else "black",
+            )
     ax.figure.colorbar(image, ax=ax, label=colorbar_label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -100,9 +134,16 @@ def plot_heatmap(table: pd.DataFrame, *, ax: Axes | None = None, vmin: float = -
     return ax
 
 
-def plot_score_distribution(data: pd.DataFrame, x: str = "value", *, ax: Axes | None = None,
-                            log_x: bool | None = None, bins: int = 50, xlabel: str | None = None,
-                            title: str | None = None) -> Axes:
+def plot_score_distribution(
+    data: pd.DataFrame,
+    x: str = "value",
+    *,
+    ax: Axes | None = None,
+    log_x: bool | None = None,
+    bins: int = 50,
+    xlabel: str | None = None,
+    title: str | None = None,
+) -> Axes:
     """Histogram of a proxy's finite scores (log-spaced bins when the values span decades)."""
     ax = _axes(ax)
     xv = data[x].to_numpy(dtype=float)
@@ -126,9 +167,17 @@ def plot_score_distribution(data: pd.DataFrame, x: str = "value", *, ax: Axes | 
     return ax
 
 
-def plot_pruning_trajectory(data: pd.DataFrame, x: str = "kappa", y: str = "regions", *,
-                            run: str = "run", round_col: str = "round", ax: Axes | None = None,
-                            log_x: bool | None = None, title: str | None = None) -> Axes:
+def plot_pruning_trajectory(
+    data: pd.DataFrame,
+    x: str = "kappa",
+    y: str = "regions",
+    *,
+    run: str = "run",
+    round_col: str = "round",
+    ax: Axes | None = None,
+    log_x: bool | None = None,
+    title: str | None = None,
+) -> Axes:
     """Supernet kappa vs linear regions per pruning round, one line per search run, rounds labelled.
 
     Round 0 is the full supernet before pruning (TE-NAS Fig. 3 style).
@@ -136,13 +185,21 @@ def plot_pruning_trajectory(data: pd.DataFrame, x: str = "kappa", y: str = "regi
     ax = _axes(ax, figsize=(6.0, 4.5))
     log_x = needs_log_scale(data[x]) if log_x is None else log_x
     for name, g in data.sort_values([run, round_col]).groupby(run, sort=True):
-        line, = ax.plot(g[x], g[y], marker="o", markersize=4, linewidth=1.2, label=str(name))
+        (line,) = ax.plot(g[x], g[y], marker="o", markersize=4, linewidth=1.2, label=str(name))
         for xi, yi, r in zip(g[x], g[y], g[round_col]):
-            ax.annotate(str(int(r)), (xi, yi), textcoords="offset points", xytext=(4, 4),
-                        fontsize="x-small", color=line.get_color())
+            ax.annotate(
+                str(int(r)),
+                (xi, yi),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize="x-small",
+                color=line.get_color(),
+            )
     if log_x:
         ax.set_xscale("log")
-    ax.set_xlabel("NTK condition number $\\kappa_N$ of the supernet" + (" (log scale)" if log_x else ""))
+    ax.set_xlabel(
+        "NTK condition number $\\kappa_N$ of the supernet" + (" (log scale)" if log_x else "")
+    )
     ax.set_ylabel("linear regions $R_N$ of the supernet")
     ax.legend(fontsize="x-small", title="search run", title_fontsize="x-small")
     if title:

@@ -51,16 +51,30 @@ def load_search_runs(paths: Iterable[str | Path]) -> pd.DataFrame:
             raise InputError(f"cannot read search result {str(path)!r}: {err}") from err
         rounds = doc.get("rounds") if isinstance(doc, dict) else None
         if not isinstance(rounds, list) or not rounds:
-            raise InputError(f"search result {str(path)!r} has no 'rounds' list; expected rounds with {', '.join(ROUND_FIELDS)}.")
+            raise InputError(
+                f"search result {str(path)!r} has no 'rounds' list; "
+                f"expected rounds with {', '.join(ROUND_FIELDS)}."
+            )
         names[name] = names.get(name, 0) + 1
         run = name if names[name] == 1 else f"{name} ({names[name]})"
         for i, r in enumerate(rounds):
             missing = [k for k in ROUND_FIELDS if not isinstance(r, dict) or k not in r]
             if missing:
-                raise InputError(f"search result {str(path)!r}: round {i} lacks {', '.join(missing)}.")
+                raise InputError(
+                    f"search result {str(path)!r}: round {i} lacks {', '.join(missing)}."
+                )
             try:
-                rows.append({"run": run, "round": int(r["round"]), "kappa": float(r["kappa"]),
-                             "regions": float(r["regions"]), "source": str(path)})
+                rows.append(
+                    {
+                        "run": run,
+                        "round": int(r["round"]),
+                        "kappa": float(r["kappa"]),
+                        "regions": float(r["regions"]),
+                        "source": str(path),
+                    }
+                )
             except (TypeError, ValueError) as err:
-                raise InputError(f"search result {str(path)!r}: round {i} has a non-numeric field: {err}") from err
+                raise InputError(
+                    f"search result {str(path)!r}: round {i} has a non-numeric field: {err}"
+                ) from err
     return pd.DataFrame(rows, columns=["run", "round", "kappa", "regions", "source"])

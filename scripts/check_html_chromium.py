@@ -24,9 +24,18 @@ import time
 from pathlib import Path
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
-         "--disable-extensions", "--remote-debugging-pipe")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-extensions",
+    "--remote-debugging-pipe",
+)
 # After the load event, keep listening this long for late requests.
 SETTLE_S = 0.5
 
@@ -100,7 +109,7 @@ class _Pipe:
 def check_page(page: Path, chromium: str, timeout: float = 60.0) -> dict:
     """Load `page` and return ``{"requests", "failed", "external", "errors", "broken_images", "images"}``."""
     url = page.resolve().as_uri()
-    to_r, to_w = os.pipe()      # we write commands, Chromium reads fd 3
+    to_r, to_w = os.pipe()  # we write commands, Chromium reads fd 3
     from_r, from_w = os.pipe()  # Chromium writes fd 4, we read
 
     def child_fds():
@@ -110,22 +119,35 @@ def check_page(page: Path, chromium: str, timeout: float = 60.0) -> dict:
         os.dup2(b, 4)
 
     with tempfile.TemporaryDirectory(prefix="chromium-check-") as profile:
-        proc = subprocess.Popen([chromium, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, preexec_fn=child_fds, close_fds=False)
+        proc = subprocess.Popen(
+            [chromium, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=child_fds,  # noqa: PLW1509 - single-threaded; fds 3/4 must be set before exec
+            close_fds=False,
+        )
         os.close(to_r)
         os.close(from_w)
         try:
             pipe = _Pipe(to_w, from_r, time.monotonic() + timeout)
             target = pipe.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-            session = pipe.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            session = pipe.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+                "sessionId"
+            ]
             for domain in ("Network", "Page", "Log", "Runtime"):
                 pipe.send(f"{domain}.enable", session=session)
             pipe.send("Page.navigate", {"url": url}, session=session)
             pipe.pump("Page.loadEventFired", SETTLE_S)
-            probe = pipe.send("Runtime.evaluate", {"returnByValue": True, "expression":
-                "[document.images.length, Array.from(document.images).filter("
-                "i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 80))]"}, session=session)
+            probe = pipe.send(
+                "Runtime.evaluate",
+                {
+                    "returnByValue": True,
+                    "expression": "[document.images.length, Array.from(document.images).filter("
+                    "i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 80))]",
+                },
+                session=session,
+            )
             images, broken = probe["result"]["value"]
             try:
                 pipe.send("Browser.close")
@@ -155,15 +177,26 @@ def check_page(page: Path, chromium: str, timeout: float = 60.0) -> dict:
         elif method == "Runtime.exceptionThrown":
             errors.append(params["exceptionDetails"].get("text", "exception"))
     external = sorted({u[:100] for u in urls.values() if not u.startswith("data:") and u != url})
-    return {"page": url, "requests": len(urls), "failed": failed, "external": external,
-            "errors": errors, "images": images, "broken_images": broken}
+    return {
+        "page": url,
+        "requests": len(urls),
+        "failed": failed,
+        "external": external,
+        "errors": errors,
+        "images": images,
+        "broken_images": broken,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("page", type=Path)
-    parser.add_argument("--chromium", default=None, help="Chromium binary (default: /usr/bin/chromium or PATH).")
-    parser.add_argument("--timeout", type=float, default=60.0, help="Seconds allowed for the whole check.")
+    parser.add_argument(
+        "--chromium", default=None, help="Chromium binary (default: /usr/bin/chromium or PATH)."
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="Seconds allowed for the whole check."
+    )
     parser.add_argument("--json", action="store_true", help="Print the findings as JSON.")
     args = parser.parse_args(argv)
     if not args.page.is_file():
@@ -171,18 +204,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     chromium = find_chromium(args.chromium)
     if chromium is None:
-        print("Error: no Chromium found (looked for /usr/bin/chromium and "
-              f"{', '.join(CANDIDATES)} on PATH); install it, e.g. `apt-get install -y chromium`.",
-              file=sys.stderr)
+        print(
+            "Error: no Chromium found (looked for /usr/bin/chromium and "
+            f"{', '.join(CANDIDATES)} on PATH); install it, e.g. `apt-get install -y chromium`.",
+            file=sys.stderr,
+        )
         return 2
     report = check_page(args.page, chromium, args.timeout)
-    problems = report["failed"] + [f"external request: {u}" for u in report["external"]] + report["errors"] \
+    problems = (
+        report["failed"]
+        + [f"external request: {u}" for u in report["external"]]
+        + report["errors"]
         + [f"image not decoded: {s}" for s in report["broken_images"]]
+    )
     if args.json:
         print(json.dumps(report | {"ok": not problems}, indent=2))
     else:
-        print(f"{report['page']}: {report['requests']} requests, {report['images']} images, "
-              f"{len(problems)} problem(s)")
+        print(
+            f"{report['page']}: {report['requests']} requests, {report['images']} images, "
+            f"{len(problems)} problem(s)"
+        )
         for p in problems:
             print(f"  {p}")
     return 1 if problems else 0

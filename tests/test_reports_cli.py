@@ -50,21 +50,43 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
         if proxy == "ntk_cond":
             status[:7] = "nan"
             status[7:9] = "error"
-        rows.append(pd.DataFrame({
-            "space": "nb201", "index": idx, "arch_str": [archs[i] for i in idx], "proxy": proxy,
-            "profile": profile, "dataset": "cifar10", "value": np.where(status == "ok", values, np.nan),
-            "status": status, "message": "", "seconds": 0.01, "repeats": 3, "higher_is_better": hib,
-            "config_hash": digest, "filled_from": "",
-        }))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "space": "nb201",
+                    "index": idx,
+                    "arch_str": [archs[i] for i in idx],
+                    "proxy": proxy,
+                    "profile": profile,
+                    "dataset": "cifar10",
+                    "value": np.where(status == "ok", values, np.nan),
+                    "status": status,
+                    "message": "",
+                    "seconds": 0.01,
+                    "repeats": 3,
+                    "higher_is_better": hib,
+                    "config_hash": digest,
+                    "filled_from": "",
+                }
+            )
+        )
     results = root / "sweep.csv"
     pd.concat(rows).to_csv(results, index=False)
-    configs = {d: {"profile": {"name": p}, "proxy": n, "note": "see https://example.org"} for (n, p, _, d) in proxies}
+    configs = {
+        d: {"profile": {"name": p}, "proxy": n, "note": "see https://example.org"}
+        for (n, p, _, d) in proxies
+    }
     (root / "sweep.configs.json").write_text(json.dumps(configs))
     search = root / "search" / "seed0"
     search.mkdir(parents=True)
     rounds = [{"round": r, "kappa": 1000.0 / (r + 1), "regions": 300.0 - 40 * r} for r in range(4)]
     (search / "result.json").write_text(json.dumps({"rounds": rounds}))
-    return {"root": root, "table": root / "nb201_accuracy.csv", "results": results, "search": root / "search"}
+    return {
+        "root": root,
+        "table": root / "nb201_accuracy.csv",
+        "results": results,
+        "search": root / "search",
+    }
 
 
 def invoke(*args):
@@ -79,11 +101,27 @@ def _one_line_error(result, fragment: str) -> None:
 
 # ---- correlate -------------------------------------------------------------------------
 def test_correlate_json_tau_equals_scipy_on_the_hand_joined_csv(inputs):
-    result = invoke("correlate", "--results", inputs["results"], "--bench", inputs["table"],
-                    "--dataset", "cifar10", "--bootstrap", "50", "--json")
+    result = invoke(
+        "correlate",
+        "--results",
+        inputs["results"],
+        "--bench",
+        inputs["table"],
+        "--dataset",
+        "cifar10",
+        "--bootstrap",
+        "50",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     records = {r["label"]: r for r in json.loads(result.stdout)}
-    assert set(records) == {"params/bench", "ntk_cond/tenas", "linear_regions/tenas", "constant/bench", "tenas/tenas"}
+    assert set(records) == {
+        "params/bench",
+        "ntk_cond/tenas",
+        "linear_regions/tenas",
+        "constant/bench",
+        "tenas/tenas",
+    }
     # The check a reader would do by hand: join the export with the table and call scipy.
     res = pd.read_csv(inputs["results"], keep_default_na=False, na_values=[""])
     table = pd.read_csv(inputs["table"])[["index", TABLE_COLUMNS[METRIC]]]
@@ -97,14 +135,27 @@ def test_correlate_json_tau_equals_scipy_on_the_hand_joined_csv(inputs):
         assert rec["spearman_rho"] == pytest.approx(rho, abs=1e-12)
         assert rec["kendall_tau_lo"] <= rec["kendall_tau"] <= rec["kendall_tau_hi"]
     assert records["ntk_cond/tenas"]["n_excluded"] == 9 and records["ntk_cond/tenas"]["n_nan"] == 7
-    assert records["ntk_cond/tenas"]["kendall_tau"] < 0 < records["ntk_cond/tenas"]["kendall_tau_dc"]
+    assert (
+        records["ntk_cond/tenas"]["kendall_tau"] < 0 < records["ntk_cond/tenas"]["kendall_tau_dc"]
+    )
     assert records["constant/bench"]["kendall_tau"] is None  # NaN -> null
     assert records["tenas/tenas"]["n"] == CELLS - 9
 
 
 def test_correlate_table_and_all_datasets(inputs):
-    result = invoke("correlate", "--results", inputs["results"], "--bench", inputs["table"],
-                    "--dataset", "all", "--bootstrap", "0", "--combine", "params,linear_regions")
+    result = invoke(
+        "correlate",
+        "--results",
+        inputs["results"],
+        "--bench",
+        inputs["table"],
+        "--dataset",
+        "all",
+        "--bootstrap",
+        "0",
+        "--combine",
+        "params,linear_regions",
+    )
     assert result.exit_code == 0, result.output
     out = result.stdout
     for key in ("cifar10-valid/x-valid@200", "cifar100/x-test@200", "ImageNet16-120/x-test@200"):
@@ -116,11 +167,20 @@ def test_correlate_table_and_all_datasets(inputs):
 def test_correlate_input_errors_exit_2_with_one_line(inputs, tmp_path):
     base = ["--bench", inputs["table"], "--bootstrap", "0"]
     _one_line_error(invoke("correlate", "--results", tmp_path / "nope.csv", *base), "nope.csv")
-    _one_line_error(invoke("correlate", "--results", inputs["results"], "--metric", "cifar10/x-valid@200", *base),
-                    "cifar10/x-valid@200")
+    _one_line_error(
+        invoke(
+            "correlate", "--results", inputs["results"], "--metric", "cifar10/x-valid@200", *base
+        ),
+        "cifar10/x-valid@200",
+    )
     _one_line_error(invoke("correlate", *base), "--results")
-    _one_line_error(invoke("correlate", "--results", inputs["results"], "--combine", "params", *base), "--combine")
-    _one_line_error(invoke("correlate", "--results", inputs["results"], "--bench", tmp_path / "b.csv"), "b.csv")
+    _one_line_error(
+        invoke("correlate", "--results", inputs["results"], "--combine", "params", *base),
+        "--combine",
+    )
+    _one_line_error(
+        invoke("correlate", "--results", inputs["results"], "--bench", tmp_path / "b.csv"), "b.csv"
+    )
     empty = tmp_path / "empty.csv"
     pd.read_csv(inputs["results"]).iloc[0:0].to_csv(empty, index=False)
     _one_line_error(invoke("correlate", "--results", empty, *base), "no result rows")
@@ -131,8 +191,21 @@ def test_correlate_input_errors_exit_2_with_one_line(inputs, tmp_path):
 def report(inputs) -> Path:
     out = inputs["root"] / "report"
     # Two metric keys keep the test fast; the four default keys are checked in test_reports_io.
-    result = invoke("report", "--results", inputs["results"], "--bench", inputs["table"], "--out", out,
-                    "--dataset", "cifar10", "--bootstrap", "20", "--search-results", inputs["search"])
+    result = invoke(
+        "report",
+        "--results",
+        inputs["results"],
+        "--bench",
+        inputs["table"],
+        "--out",
+        out,
+        "--dataset",
+        "cifar10",
+        "--bootstrap",
+        "20",
+        "--search-results",
+        inputs["search"],
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -142,8 +215,16 @@ def test_report_writes_every_file(report):
         assert (report / name).stat().st_size > 0
     stems = {p.stem for p in (report / "figures").glob("*.png")}
     assert stems == {p.stem for p in (report / "figures").glob("*.svg")}
-    assert {"tau_heatmap", "proxy_spearman", "distributions", "pruning_trajectory", "tenas_panels_tenas",
-            "scatter_params-bench", "scatter_ntk_cond-tenas", "scatter_tenas-tenas"} <= stems
+    assert {
+        "tau_heatmap",
+        "proxy_spearman",
+        "distributions",
+        "pruning_trajectory",
+        "tenas_panels_tenas",
+        "scatter_params-bench",
+        "scatter_ntk_cond-tenas",
+        "scatter_tenas-tenas",
+    } <= stems
     board = pd.read_csv(report / "leaderboard.csv", keep_default_na=False, na_values=[""])
     keys = ["cifar10-valid/x-valid@200", "cifar10/ori-test@200"]
     assert list(dict.fromkeys(board["metric"])) == keys
@@ -159,13 +240,19 @@ def test_report_writes_every_file(report):
 
 def test_index_html_is_self_contained(report):
     page = (report / "index.html").read_text()
-    refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)""", page, flags=re.I)
+    refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)""", page, flags=re.IGNORECASE)
     assert not [r for r in refs if r.lower().startswith(("http:", "https:", "//"))]
     assert "<script" not in page.lower() and "<link" not in page.lower()
     imgs = re.findall(r"<img\b[^>]*>", page)
     assert len(imgs) == len(list((report / "figures").glob("*.png")))
     assert all(re.search(r'src="data:image/png;base64,[A-Za-z0-9+/=]+"', tag) for tag in imgs)
-    for text in ("cifar10/ori-test@200", "sha256", "Coverage", "t0", "&quot;proxy&quot;: &quot;ntk_cond&quot;"):
+    for text in (
+        "cifar10/ori-test@200",
+        "sha256",
+        "Coverage",
+        "t0",
+        "&quot;proxy&quot;: &quot;ntk_cond&quot;",
+    ):
         assert text in page
 
 
@@ -177,12 +264,29 @@ def test_report_is_deterministic(inputs, tmp_path):
     outs = []
     for name in ("a", "b"):
         out = tmp_path / name
-        result = invoke("report", "--results", small, "--bench", inputs["table"], "--out", out,
-                        "--dataset", "cifar100", "--bootstrap", "20", "--search-results", inputs["search"])
+        result = invoke(
+            "report",
+            "--results",
+            small,
+            "--bench",
+            inputs["table"],
+            "--out",
+            out,
+            "--dataset",
+            "cifar100",
+            "--bootstrap",
+            "20",
+            "--search-results",
+            inputs["search"],
+        )
         assert result.exit_code == 0, result.output
         outs.append(out)
     a, b = outs
-    files = ["leaderboard.csv", "leaderboard.md", *(f"figures/{p.name}" for p in sorted((a / "figures").iterdir()))]
+    files = [
+        "leaderboard.csv",
+        "leaderboard.md",
+        *(f"figures/{p.name}" for p in sorted((a / "figures").iterdir())),
+    ]
     assert any(f.endswith(".svg") for f in files)
     for name in files:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
@@ -192,8 +296,17 @@ def test_report_is_deterministic(inputs, tmp_path):
 def test_report_bad_search_results_exit_2(inputs, tmp_path):
     bad = tmp_path / "result.json"
     bad.write_text("{}")
-    result = invoke("report", "--results", inputs["results"], "--bench", inputs["table"], "--out", tmp_path / "o",
-                    "--search-results", bad)
+    result = invoke(
+        "report",
+        "--results",
+        inputs["results"],
+        "--bench",
+        inputs["table"],
+        "--out",
+        tmp_path / "o",
+        "--search-results",
+        bad,
+    )
     _one_line_error(result, "rounds")
     assert not (tmp_path / "o" / "leaderboard.csv").exists()
 
@@ -201,18 +314,37 @@ def test_report_bad_search_results_exit_2(inputs, tmp_path):
 CHROMIUM = shutil.which("chromium") or (Path("/usr/bin/chromium").exists() and "/usr/bin/chromium")
 
 
-@pytest.mark.skipif(not CHROMIUM, reason="Chromium is not installed (apt-get install -y chromium); "
-                    "scripts/check_html_chromium.py needs it to load the page")
+@pytest.mark.skipif(
+    not CHROMIUM,
+    reason="Chromium is not installed (apt-get install -y chromium); "
+    "scripts/check_html_chromium.py needs it to load the page",
+)
 def test_index_html_loads_in_headless_chromium_without_failed_requests(report, tmp_path):
     script = REPO / "scripts" / "check_html_chromium.py"
-    run = subprocess.run([sys.executable, str(script), str(report / "index.html"), "--json"],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, str(script), str(report / "index.html"), "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     found = json.loads(run.stdout)
     assert run.returncode == 0 and found["ok"], run.stdout + run.stderr
-    assert found["images"] == len(list((report / "figures").glob("*.png"))) and not found["broken_images"]
+    assert (
+        found["images"] == len(list((report / "figures").glob("*.png")))
+        and not found["broken_images"]
+    )
     # The checker itself catches a broken page.
     bad = tmp_path / "bad.html"
-    bad.write_text('<html><body><img src="missing.png"><img src="http://127.0.0.1:9/x.png"></body></html>')
-    run = subprocess.run([sys.executable, str(script), str(bad), "--json"], capture_output=True, text=True, timeout=120)
+    bad.write_text(
+        '<html><body><img src="missing.png"><img src="http://127.0.0.1:9/x.png"></body></html>'
+    )
+    run = subprocess.run(
+        [sys.executable, str(script), str(bad), "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     found = json.loads(run.stdout)
     assert run.returncode == 1 and len(found["failed"]) == 2 and len(found["broken_images"]) == 2

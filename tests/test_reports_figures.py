@@ -6,8 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports.figures import (figure_distributions, figure_proxy_matrix, figure_proxy_vs_accuracy,
-                             figure_tau_heatmap, figure_tenas_panels, figure_trajectory, save_figure)
+from reports.figures import (
+    figure_distributions,
+    figure_proxy_matrix,
+    figure_proxy_vs_accuracy,
+    figure_tau_heatmap,
+    figure_tenas_panels,
+    figure_trajectory,
+    save_figure,
+)
 from reports.plots import HEXBIN_ABOVE, needs_log_scale
 
 KEYS = ["cifar10-valid/x-valid@200", "cifar100/x-test@200"]
@@ -28,8 +35,14 @@ def _labelled(fig) -> None:
 def _cells(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     acc = rng.uniform(10, 90, n)
-    return pd.DataFrame({"index": np.arange(n), "value": np.exp(acc / 10 + rng.normal(0, 1, n)),
-                         KEYS[0]: acc, KEYS[1]: acc - 20})
+    return pd.DataFrame(
+        {
+            "index": np.arange(n),
+            "value": np.exp(acc / 10 + rng.normal(0, 1, n)),
+            KEYS[0]: acc,
+            KEYS[1]: acc - 20,
+        }
+    )
 
 
 def test_needs_log_scale():
@@ -51,18 +64,35 @@ def test_proxy_vs_accuracy_panels_name_metric_and_units(n):
 
 
 def test_summary_figures_are_labelled():
-    corr = pd.DataFrame({"label": ["a/x", "a/x", "b/x", "b/x"], "metric": KEYS * 2,
-                         "kendall_tau_dc": [0.3, 0.2, np.nan, np.nan]})
+    corr = pd.DataFrame(
+        {
+            "label": ["a/x", "a/x", "b/x", "b/x"],
+            "metric": KEYS * 2,
+            "kendall_tau_dc": [0.3, 0.2, np.nan, np.nan],
+        }
+    )
     heat = figure_tau_heatmap(corr, KEYS)
     _labelled(heat)
     assert [t.get_text() for t in _main_axes(heat)[0].get_xticklabels()] == KEYS
     rng = np.random.default_rng(1)
-    data = pd.DataFrame({"label": np.repeat(["a/x", "b/x"], 30), "index": np.tile(np.arange(30), 2),
-                         "value": rng.normal(size=60), "status": "ok"})
+    data = pd.DataFrame(
+        {
+            "label": np.repeat(["a/x", "b/x"], 30),
+            "index": np.tile(np.arange(30), 2),
+            "value": rng.normal(size=60),
+            "status": "ok",
+        }
+    )
     _labelled(figure_proxy_matrix(data))
     _labelled(figure_distributions(data))
-    runs = pd.DataFrame({"run": ["s0"] * 3 + ["s1"] * 3, "round": [0, 1, 2] * 2,
-                         "kappa": [900.0, 90.0, 9.0, 800.0, 80.0, 8.0], "regions": [10.0, 8, 5, 11, 9, 6]})
+    runs = pd.DataFrame(
+        {
+            "run": ["s0"] * 3 + ["s1"] * 3,
+            "round": [0, 1, 2] * 2,
+            "kappa": [900.0, 90.0, 9.0, 800.0, 80.0, 8.0],
+            "regions": [10.0, 8, 5, 11, 9, 6],
+        }
+    )
     traj = figure_trajectory(runs)
     _labelled(traj)
     ax = _main_axes(traj)[0]
@@ -73,7 +103,9 @@ def test_summary_figures_are_labelled():
 def test_tenas_panels():
     cells = _cells(80)
     kappa = cells.rename(columns={KEYS[1]: "accuracy"})
-    fig = figure_tenas_panels(kappa, kappa.assign(value=np.arange(80.0) + 1), KEYS[1], "tenas", (-0.4, 0.5))
+    fig = figure_tenas_panels(
+        kappa, kappa.assign(value=np.arange(80.0) + 1), KEYS[1], "tenas", (-0.4, 0.5)
+    )
     _labelled(fig)
     left, right = _main_axes(fig)
     assert "kappa" in left.get_xlabel() and "linear regions" in right.get_xlabel()
@@ -81,7 +113,9 @@ def test_tenas_panels():
 
 
 def test_saved_files_are_byte_stable(tmp_path):
-    corr = pd.DataFrame({"label": ["a/x", "b/x"], "metric": [KEYS[0]] * 2, "kendall_tau_dc": [0.3, -0.1]})
+    corr = pd.DataFrame(
+        {"label": ["a/x", "b/x"], "metric": [KEYS[0]] * 2, "kendall_tau_dc": [0.3, -0.1]}
+    )
     first = save_figure(figure_tau_heatmap(corr, KEYS[:1]), tmp_path / "one", "heat")
     second = save_figure(figure_tau_heatmap(corr, KEYS[:1]), tmp_path / "two", "heat")
     for kind in ("png", "svg"):

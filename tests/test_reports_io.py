@@ -19,14 +19,24 @@ from reports.search_runs import load_search_runs
 def export_frame(proxy="params", n=5, config_hash="c1", hib=True) -> pd.DataFrame:
     """Rows in the runner's export contract, with every status represented."""
     statuses = ["ok", "nan", "inf", "error", "ok"][:n]
-    return pd.DataFrame({
-        "space": "nb201", "index": range(n), "arch_str": [str(nb201.Nb201Arch.from_index(i)) for i in range(n)],
-        "proxy": proxy, "profile": "bench", "dataset": "cifar10",
-        "value": [1.5 if s == "ok" else np.nan for s in statuses], "status": statuses,
-        "message": ["" if s != "error" else "RuntimeError: boom" for s in statuses],
-        "seconds": 0.1, "repeats": 3, "higher_is_better": hib, "config_hash": config_hash,
-        "filled_from": [""] * (n - 1) + [0],
-    })
+    return pd.DataFrame(
+        {
+            "space": "nb201",
+            "index": range(n),
+            "arch_str": [str(nb201.Nb201Arch.from_index(i)) for i in range(n)],
+            "proxy": proxy,
+            "profile": "bench",
+            "dataset": "cifar10",
+            "value": [1.5 if s == "ok" else np.nan for s in statuses],
+            "status": statuses,
+            "message": ["" if s != "error" else "RuntimeError: boom" for s in statuses],
+            "seconds": 0.1,
+            "repeats": 3,
+            "higher_is_better": hib,
+            "config_hash": config_hash,
+            "filled_from": [""] * (n - 1) + [0],
+        }
+    )
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
@@ -51,7 +61,9 @@ def test_round_trip_with_sidecar(tmp_path, suffix):
 def test_merge_drops_repeated_rows_and_keeps_configs(tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     export_frame().to_csv(a, index=False)
-    pd.concat([export_frame(), export_frame("snip", config_hash="c2", hib=False)]).to_csv(b, index=False)
+    pd.concat([export_frame(), export_frame("snip", config_hash="c2", hib=False)]).to_csv(
+        b, index=False
+    )
     (tmp_path / "b.configs.json").write_text(json.dumps({"c2": {"x": 1}}))
     got, configs = load_results([a, b])
     assert len(got) == 10 and got.attrs["duplicates_dropped"] == 5
@@ -88,28 +100,56 @@ def test_store_without_reader_says_how_to_proceed(tmp_path, monkeypatch):
 
 
 def test_reads_a_results_store(tmp_path):
-    store = pytest.importorskip("harness.store", reason="the results store module is not in this checkout")
+    store = pytest.importorskip(
+        "harness.store", reason="the results store module is not in this checkout"
+    )
     path = tmp_path / "runs.sqlite"
     config = {"profile": {"name": "tenas"}, "data": {"dataset": "cifar10"}}
     with store.ResultStore(path) as s:
         digest = s.add_config(config)
         s.add_proxies([{"name": "ntk_cond", "direction": "lower"}])
         arch = str(nb201.Nb201Arch.from_index(7))
-        s.write_rows(digest, "nb201", [store.ResultRow(7, arch, "ntk_cond", r, 10.0 + r, "ok", seconds=0.5)
-                                       for r in range(3)], None)
+        s.write_rows(
+            digest,
+            "nb201",
+            [
+                store.ResultRow(7, arch, "ntk_cond", r, 10.0 + r, "ok", seconds=0.5)
+                for r in range(3)
+            ],
+            None,
+        )
     got, configs = load_results([path])
     assert configs[digest] == config
     row = got.iloc[0]
-    assert (row["index"], row["value"], row["repeats"], row["profile"], row["higher_is_better"]) == (7, 11.0, 3, "tenas", False)
+    assert (
+        row["index"],
+        row["value"],
+        row["repeats"],
+        row["profile"],
+        row["higher_is_better"],
+    ) == (7, 11.0, 3, "tenas", False)
 
 
 def test_resolve_metrics():
     assert resolve_metrics(None) == ["cifar10-valid/x-valid@200"]
-    assert resolve_metrics("all") == ["cifar10-valid/x-valid@200", "cifar100/x-test@200", "ImageNet16-120/x-test@200"]
+    assert resolve_metrics("all") == [
+        "cifar10-valid/x-valid@200",
+        "cifar100/x-test@200",
+        "ImageNet16-120/x-test@200",
+    ]
     assert resolve_metrics("cifar10", ["cifar10/ori-test@200"]) == ["cifar10/ori-test@200"]
     keys = REPORT_METRICS
-    assert keys == ("cifar10-valid/x-valid@200", "cifar10/ori-test@200", "cifar100/x-test@200", "ImageNet16-120/x-test@200")
-    assert resolve_metrics(None, report_keys=keys) == resolve_metrics("all", report_keys=keys) == list(keys)
+    assert keys == (
+        "cifar10-valid/x-valid@200",
+        "cifar10/ori-test@200",
+        "cifar100/x-test@200",
+        "ImageNet16-120/x-test@200",
+    )
+    assert (
+        resolve_metrics(None, report_keys=keys)
+        == resolve_metrics("all", report_keys=keys)
+        == list(keys)
+    )
     assert resolve_metrics("cifar10", report_keys=keys) == list(keys[:2])
     assert resolve_metrics("ImageNet16-120", report_keys=keys) == [keys[3]]
     with pytest.raises(InputError, match="unknown dataset 'mnist'"):
@@ -120,7 +160,10 @@ def test_search_runs_from_a_folder_tree(tmp_path):
     for seed in (0, 1):
         run = tmp_path / "nb201" / f"seed{seed}"
         run.mkdir(parents=True)
-        rounds = [{"round": r, "kappa": 100.0 / (r + 1), "regions": 50.0 * (r + 1), "genotype": "x"} for r in range(3)]
+        rounds = [
+            {"round": r, "kappa": 100.0 / (r + 1), "regions": 50.0 * (r + 1), "genotype": "x"}
+            for r in range(3)
+        ]
         (run / "result.json").write_text(json.dumps({"rounds": rounds, "seed": seed}))
     runs = load_search_runs([tmp_path])
     assert sorted(runs["run"].unique()) == ["nb201/seed0", "nb201/seed1"]

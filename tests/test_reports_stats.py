@@ -10,7 +10,13 @@ from scipy import stats
 from harness.errors import InputError
 from harness.spaces import nb201
 from reports.combine import add_combined, parse_combine, rank_sum
-from reports.correlation import _resample_ranks, bootstrap_intervals, correlate, correlation_stats, unique_cells
+from reports.correlation import (
+    _resample_ranks,
+    bootstrap_intervals,
+    correlate,
+    correlation_stats,
+    unique_cells,
+)
 from reports.labels import add_labels
 from reports.leaderboard import build_leaderboard, leaderboard_markdown, write_leaderboard_csv
 from reports.topk import benchmark_ranks, precision_at_k, topk_count, topk_summary, topk_weights
@@ -26,26 +32,52 @@ def bench_frame(acc: dict[int, float] | np.ndarray, n: int | None = None) -> pd.
     else:
         index = np.arange(len(acc))
         values = np.asarray(acc, dtype=float)
-    frame = pd.DataFrame({"arch_str": [str(nb201.Nb201Arch.from_index(int(i))) for i in index],
-                          METRIC: values}, index=pd.Index(index, name="index"))
+    frame = pd.DataFrame(
+        {"arch_str": [str(nb201.Nb201Arch.from_index(int(i))) for i in index], METRIC: values},
+        index=pd.Index(index, name="index"),
+    )
     return frame
 
 
-def results(proxy: str, values, *, index=None, status=None, hib=True, profile="bench",
-            config_hash="h0", seconds=0.5, repeats=1, filled_from=None) -> pd.DataFrame:
+def results(
+    proxy: str,
+    values,
+    *,
+    index=None,
+    status=None,
+    hib=True,
+    profile="bench",
+    config_hash="h0",
+    seconds=0.5,
+    repeats=1,
+    filled_from=None,
+) -> pd.DataFrame:
     """A tidy results frame (the runner's export contract) for one proxy."""
     values = np.asarray(values, dtype=float)
     index = np.arange(len(values)) if index is None else np.asarray(index)
     if status is None:
         status = ["ok" if np.isfinite(v) else ("nan" if np.isnan(v) else "inf") for v in values]
-    return pd.DataFrame({
-        "space": "nb201", "index": index, "arch_str": [str(nb201.Nb201Arch.from_index(int(i))) for i in index],
-        "proxy": proxy, "profile": profile, "dataset": "cifar10",
-        "value": np.where(np.array(status) == "ok", values, np.nan), "status": status, "message": "",
-        "seconds": seconds, "repeats": repeats, "higher_is_better": hib, "config_hash": config_hash,
-        "filled_from": pd.array([pd.NA] * len(values) if filled_from is None else filled_from, dtype="Int64"),
-        "source": "test",
-    })
+    return pd.DataFrame(
+        {
+            "space": "nb201",
+            "index": index,
+            "arch_str": [str(nb201.Nb201Arch.from_index(int(i))) for i in index],
+            "proxy": proxy,
+            "profile": profile,
+            "dataset": "cifar10",
+            "value": np.where(np.array(status) == "ok", values, np.nan),
+            "status": status,
+            "message": "",
+            "seconds": seconds,
+            "repeats": repeats,
+            "higher_is_better": hib,
+            "config_hash": config_hash,
+            "filled_from": pd.array(
+                [pd.NA] * len(values) if filled_from is None else filled_from, dtype="Int64"
+            ),
+            "source": "test",
+        }
+    )
 
 
 # ---- top-k ------------------------------------------------------------------------------
@@ -86,8 +118,12 @@ def test_tenas_rank_sum_hand_example():
 
 
 def test_add_combined_uses_only_cells_where_all_components_are_ok():
-    kappa = results("ntk_cond", [10.0, 100.0, np.nan, 1.0, 5.0], hib=False, profile="tenas", config_hash="k")
-    regions = results("linear_regions", [50.0, 80.0, 20.0, 90.0, 60.0], profile="tenas", config_hash="r")
+    kappa = results(
+        "ntk_cond", [10.0, 100.0, np.nan, 1.0, 5.0], hib=False, profile="tenas", config_hash="k"
+    )
+    regions = results(
+        "linear_regions", [50.0, 80.0, 20.0, 90.0, 60.0], profile="tenas", config_hash="r"
+    )
     regions.loc[4, ["status", "value"]] = ["error", np.nan]
     frame = add_combined(add_labels(pd.concat([kappa, regions], ignore_index=True)))
     tenas = frame[frame["label"] == "tenas/tenas"].set_index("index")
@@ -107,8 +143,13 @@ def test_parse_combine():
 
 # ---- labels and --unique ----------------------------------------------------------------
 def test_two_configs_of_one_proxy_get_separate_labels():
-    frame = pd.concat([results("snip", [1.0, 2.0], config_hash="aaaaaaaaaaaa"),
-                       results("snip", [3.0, 4.0], config_hash="bbbbbbbbbbbb")], ignore_index=True)
+    frame = pd.concat(
+        [
+            results("snip", [1.0, 2.0], config_hash="aaaaaaaaaaaa"),
+            results("snip", [3.0, 4.0], config_hash="bbbbbbbbbbbb"),
+        ],
+        ignore_index=True,
+    )
     labels = sorted(add_labels(frame)["label"].unique())
     assert labels == ["snip/bench#aaaaaaaa", "snip/bench#bbbbbbbb"]
 
@@ -120,7 +161,9 @@ def test_unique_cells_keeps_one_cell_per_isomorphism_class():
     assert len(kept) == len({keys[i] for i in range(300)}) < 300
     assert len({keys[i] for i in kept["index"]}) == len(kept)
     # The lowest index of each class present is kept.
-    assert set(kept["index"]) == {min(i for i in range(300) if keys[i] == k) for k in {keys[i] for i in range(300)}}
+    assert set(kept["index"]) == {
+        min(i for i in range(300) if keys[i] == k) for k in {keys[i] for i in range(300)}
+    }
 
 
 # ---- correlations ------------------------------------------------------------------------
@@ -131,7 +174,9 @@ def test_kendall_is_tau_b_and_spearman_is_pearson_on_ranks():
     out = correlation_stats(x, y)
     assert out["kendall_tau"] == pytest.approx(stats.kendalltau(x, y, variant="b").statistic)
     assert out["kendall_tau"] != pytest.approx(stats.kendalltau(x, y, variant="c").statistic)
-    assert out["spearman_rho"] == pytest.approx(np.corrcoef(stats.rankdata(x), stats.rankdata(y))[0, 1])
+    assert out["spearman_rho"] == pytest.approx(
+        np.corrcoef(stats.rankdata(x), stats.rankdata(y))[0, 1]
+    )
     assert out["pearson_r"] == pytest.approx(np.corrcoef(x, y)[0, 1])
 
 
@@ -163,7 +208,13 @@ def test_correlate_counts_exclusions_and_orients_direction():
     frame = results("ntk_cond", kappa, hib=False)
     frame.loc[4, "status"] = "error"
     rec = correlate(frame, bench, [METRIC], bootstrap=0).iloc[0]
-    assert (rec["n"], rec["n_nan"], rec["n_inf"], rec["n_error"], rec["n_no_accuracy"]) == (8, 1, 1, 1, 1)
+    assert (rec["n"], rec["n_nan"], rec["n_inf"], rec["n_error"], rec["n_no_accuracy"]) == (
+        8,
+        1,
+        1,
+        1,
+        1,
+    )
     assert rec["n_excluded"] == 4 and rec["n"] + rec["n_excluded"] == 12
     use = [0, 1, 5, 6, 7, 8, 9, 10]
     tau = stats.kendalltau(kappa[use], acc[use]).statistic
@@ -176,7 +227,11 @@ def test_constant_proxy_is_reported_not_crashed():
     bench = bench_frame(np.linspace(50, 90, 40))
     rec = correlate(results("constant", np.ones(40)), bench, [METRIC], bootstrap=50).iloc[0]
     assert rec["n"] == 40
-    assert np.isnan(rec["kendall_tau"]) and np.isnan(rec["spearman_rho"]) and np.isnan(rec["kendall_tau_lo"])
+    assert (
+        np.isnan(rec["kendall_tau"])
+        and np.isnan(rec["spearman_rho"])
+        and np.isnan(rec["kendall_tau_lo"])
+    )
     assert "constant" in rec["note"]
     assert rec["precision_at_10pct"] == pytest.approx(0.1)  # random baseline
 
@@ -209,16 +264,26 @@ def test_correlate_rejects_bad_inputs():
 def test_leaderboard_files_are_identical_for_identical_inputs(tmp_path):
     rng = np.random.default_rng(6)
     acc = rng.uniform(40, 90, 60)
-    frame = pd.concat([results("params", acc + rng.normal(0, 5, 60), config_hash="p"),
-                       results("ntk_cond", -acc + rng.normal(0, 9, 60), hib=False, profile="tenas", config_hash="k"),
-                       results("linear_regions", np.round(acc / 10), profile="tenas", config_hash="r")],
-                      ignore_index=True)
+    frame = pd.concat(
+        [
+            results("params", acc + rng.normal(0, 5, 60), config_hash="p"),
+            results(
+                "ntk_cond", -acc + rng.normal(0, 9, 60), hib=False, profile="tenas", config_hash="k"
+            ),
+            results("linear_regions", np.round(acc / 10), profile="tenas", config_hash="r"),
+        ],
+        ignore_index=True,
+    )
     texts = []
     for run in ("a", "b"):
-        board = build_leaderboard(correlate(frame, bench_frame(acc), [METRIC], bootstrap=30, seed=3), [METRIC])
+        board = build_leaderboard(
+            correlate(frame, bench_frame(acc), [METRIC], bootstrap=30, seed=3), [METRIC]
+        )
         csv = write_leaderboard_csv(board, tmp_path / f"{run}.csv").read_bytes()
         texts.append((csv, leaderboard_markdown(board, ["Results: x.csv"])))
     assert texts[0] == texts[1]
     board = pd.read_csv(tmp_path / "a.csv")
-    assert list(board["label"]) == list(board.sort_values("kendall_tau_dc", ascending=False)["label"])
+    assert list(board["label"]) == list(
+        board.sort_values("kendall_tau_dc", ascending=False)["label"]
+    )
     assert list(board["rank"]) == [1, 2, 3, 4]

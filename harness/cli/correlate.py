@@ -14,30 +14,66 @@ DATASET_CHOICES = ("cifar10", "cifar100", "ImageNet16-120", "all")
 def results_options(func):
     """Options shared by correlate and report: inputs, benchmark, dataset/metric, population."""
     options = [
-        click.option("--results", "results", multiple=True, metavar="FILE",
-                     help="Results file: a `harness export` table (.csv, .csv.gz, .parquet; its "
-                          ".configs.json sidecar is read when present) or a .sqlite store. Repeat the "
-                          "option or list more FILEs after it; all are merged."),
-        click.option("--dataset", type=click.Choice(DATASET_CHOICES), default=None,
-                     help="Benchmark dataset(s) to correlate with, by their default metric keys."),
-        click.option("--metric", "metrics", multiple=True, metavar="KEY",
-                     help="Benchmark metric key in NB201's words, e.g. cifar10/ori-test@200 "
-                          "(repeatable); overrides --dataset."),
-        click.option("--bench", type=click.Path(), default=None,
-                     help="Benchmark source: nb201_accuracy.csv, an official NB201 .pth or a "
-                          "NATS-Bench TSS folder. Default: <data dir>/nb201/nb201_accuracy.csv."),
-        click.option("--data-dir", type=click.Path(), default=None,
-                     help="Data folder for the default benchmark (default: $HARNESS_DATA_DIR, "
-                          "then ../shared/data)."),
-        click.option("--unique", is_flag=True,
-                     help="Keep one cell per NB201 isomorphism class (the lowest index present)."),
-        click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
-                     help="Bootstrap resamples (of cells) for the 95% intervals; 0 skips them."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap."),
-        click.option("--combine", default=None, metavar="A,B[,C]",
-                     help="Also score the rank sum of these proxies (each ranked by its own "
-                          "direction); separate several sums with ';'. The TE-NAS sum "
-                          "ntk_cond+linear_regions is added as 'tenas' whenever both are present."),
+        click.option(
+            "--results",
+            "results",
+            multiple=True,
+            metavar="FILE",
+            help="Results file: a `harness export` table (.csv, .csv.gz, .parquet; its "
+            ".configs.json sidecar is read when present) or a .sqlite store. Repeat the "
+            "option or list more FILEs after it; all are merged.",
+        ),
+        click.option(
+            "--dataset",
+            type=click.Choice(DATASET_CHOICES),
+            default=None,
+            help="Benchmark dataset(s) to correlate with, by their default metric keys.",
+        ),
+        click.option(
+            "--metric",
+            "metrics",
+            multiple=True,
+            metavar="KEY",
+            help="Benchmark metric key in NB201's words, e.g. cifar10/ori-test@200 "
+            "(repeatable); overrides --dataset.",
+        ),
+        click.option(
+            "--bench",
+            type=click.Path(),
+            default=None,
+            help="Benchmark source: nb201_accuracy.csv, an official NB201 .pth or a "
+            "NATS-Bench TSS folder. Default: <data dir>/nb201/nb201_accuracy.csv.",
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(),
+            default=None,
+            help="Data folder for the default benchmark (default: $HARNESS_DATA_DIR, "
+            "then ../shared/data).",
+        ),
+        click.option(
+            "--unique",
+            is_flag=True,
+            help="Keep one cell per NB201 isomorphism class (the lowest index present).",
+        ),
+        click.option(
+            "--bootstrap",
+            type=click.IntRange(min=0),
+            default=1000,
+            show_default=True,
+            help="Bootstrap resamples (of cells) for the 95% intervals; 0 skips them.",
+        ),
+        click.option(
+            "--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap."
+        ),
+        click.option(
+            "--combine",
+            default=None,
+            metavar="A,B[,C]",
+            help="Also score the rank sum of these proxies (each ranked by its own "
+            "direction); separate several sums with ';'. The TE-NAS sum "
+            "ntk_cond+linear_regions is added as 'tenas' whenever both are present.",
+        ),
         click.argument("more_results", nargs=-1, type=click.Path(), metavar="[FILE]..."),
     ]
     for option in reversed(options):
@@ -53,7 +89,9 @@ def load_inputs(results, more_results, bench, data_dir):
 
     paths = [*results, *more_results]
     if not paths:
-        raise InputError("no results given; pass --results FILE (.csv, .csv.gz, .parquet or .sqlite).")
+        raise InputError(
+            "no results given; pass --results FILE (.csv, .csv.gz, .parquet or .sqlite)."
+        )
     frame, configs = load_results(paths)
     benchmark = load_benchmark(source=bench, data_dir=data_dir)
     return frame, configs, benchmark, paths
@@ -61,14 +99,25 @@ def load_inputs(results, more_results, bench, data_dir):
 
 # Printed columns: (record field, header, format).
 _COLUMNS = [
-    ("rank", "#", "{}"), ("label", "proxy", "{}"), ("metric", "metric", "{}"), ("direction", "better", "{}"),
-    ("n", "n", "{:d}"), ("n_excluded", "excl", "{:d}"), ("kendall_tau", "tau", "{:+.3f}"),
-    ("_tau_ci", "tau 95% CI", "{}"), ("kendall_tau_dc", "tau_dc", "{:+.3f}"),
-    ("spearman_rho", "rho", "{:+.3f}"), ("pearson_r", "pearson", "{:+.3f}"),
-    ("precision_at_1pct", "P@1%", "{:.3f}"), ("precision_at_5pct", "P@5%", "{:.3f}"),
-    ("precision_at_10pct", "P@10%", "{:.3f}"), ("best_pick_rank", "best_rank", "{:.1f}"),
-    ("top1_acc", "top1_acc", "{:.2f}"), ("top10_mean_acc", "top10_acc", "{:.2f}"),
-    ("coverage", "coverage", "{:.1%}"), ("note", "note", "{}"),
+    ("rank", "#", "{}"),
+    ("label", "proxy", "{}"),
+    ("metric", "metric", "{}"),
+    ("direction", "better", "{}"),
+    ("n", "n", "{:d}"),
+    ("n_excluded", "excl", "{:d}"),
+    ("kendall_tau", "tau", "{:+.3f}"),
+    ("_tau_ci", "tau 95% CI", "{}"),
+    ("kendall_tau_dc", "tau_dc", "{:+.3f}"),
+    ("spearman_rho", "rho", "{:+.3f}"),
+    ("pearson_r", "pearson", "{:+.3f}"),
+    ("precision_at_1pct", "P@1%", "{:.3f}"),
+    ("precision_at_5pct", "P@5%", "{:.3f}"),
+    ("precision_at_10pct", "P@10%", "{:.3f}"),
+    ("best_pick_rank", "best_rank", "{:.1f}"),
+    ("top1_acc", "top1_acc", "{:.2f}"),
+    ("top10_mean_acc", "top10_acc", "{:.2f}"),
+    ("coverage", "coverage", "{:.1%}"),
+    ("note", "note", "{}"),
 ]
 
 
@@ -85,16 +134,20 @@ _LEFT = {"proxy", "metric", "better", "note"}
 
 def format_table(corr) -> str:
     """The correlation records (a DataFrame) as an aligned text table."""
-    corr = corr.assign(_tau_ci=[
-        "" if math.isnan(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
-        for lo, hi in zip(corr["kendall_tau_lo"], corr["kendall_tau_hi"])
-    ])
+    corr = corr.assign(
+        _tau_ci=[
+            "" if math.isnan(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
+            for lo, hi in zip(corr["kendall_tau_lo"], corr["kendall_tau_hi"])
+        ]
+    )
     columns = [[head, *(_cell(v, fmt) for v in corr[col])] for col, head, fmt in _COLUMNS]
     widths = [max(map(len, c)) for c in columns]
     lines = []
     for row in zip(*columns):
-        cells = [c.ljust(w) if head in _LEFT else c.rjust(w)
-                 for c, w, (_, head, _) in zip(row, widths, _COLUMNS)]
+        cells = [
+            c.ljust(w) if head in _LEFT else c.rjust(w)
+            for c, w, (_, head, _) in zip(row, widths, _COLUMNS)
+        ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
@@ -119,8 +172,22 @@ def _records(corr) -> list[dict]:
 
 @click.command("correlate")
 @results_options
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of records instead of a table.")
-def command(results, dataset, metrics, bench, data_dir, unique, bootstrap, seed, combine, more_results, as_json):
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON list of records instead of a table."
+)
+def command(
+    results,
+    dataset,
+    metrics,
+    bench,
+    data_dir,
+    unique,
+    bootstrap,
+    seed,
+    combine,
+    more_results,
+    as_json,
+):
     """Correlate proxy scores with benchmark accuracies (Kendall tau, Spearman rho, top-k).
 
     One row per proxy label (proxy/profile, plus #hash when one profile holds several
@@ -136,12 +203,18 @@ def command(results, dataset, metrics, bench, data_dir, unique, bootstrap, seed,
     combos = parse_combine(combine)
     keys = resolve_metrics(dataset, metrics)
     frame, _, benchmark, paths = load_inputs(results, more_results, bench, data_dir)
-    corr = correlate(frame, benchmark.frame, keys, unique=unique, bootstrap=bootstrap, seed=seed, combine=combos)
+    corr = correlate(
+        frame, benchmark.frame, keys, unique=unique, bootstrap=bootstrap, seed=seed, combine=combos
+    )
     corr = build_leaderboard(corr, keys)  # per metric key, best direction-corrected tau first
     if as_json:
         click.echo(json.dumps(_records(corr), indent=2))
         return
-    click.echo(f"benchmark: {benchmark.source.kind} {benchmark.source.path}; metric key(s): {', '.join(keys)}")
-    click.echo(f"results: {', '.join(map(str, paths))}; cells: {'one per isomorphism class' if unique else 'all'}; "
-               f"bootstrap: {bootstrap} resamples (seed {seed})")
+    click.echo(
+        f"benchmark: {benchmark.source.kind} {benchmark.source.path}; metric key(s): {', '.join(keys)}"
+    )
+    click.echo(
+        f"results: {', '.join(map(str, paths))}; cells: {'one per isomorphism class' if unique else 'all'}; "
+        f"bootstrap: {bootstrap} resamples (seed {seed})"
+    )
     click.echo(format_table(corr))

@@ -11,13 +11,36 @@ from harness.cli.correlate import load_inputs, results_options
 
 @click.command("report")
 @results_options
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Output folder: leaderboard.csv, leaderboard.md, figures/*.png|svg, index.html.")
-@click.option("--search-results", "search_results", multiple=True, type=click.Path(), metavar="PATH",
-              help="Search result.json file, or a folder searched recursively for them (repeatable); "
-                   "adds the TE-NAS pruning-trajectory figure.")
-def command(results, dataset, metrics, bench, data_dir, unique, bootstrap, seed, combine, more_results,
-            out_dir, search_results):
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Output folder: leaderboard.csv, leaderboard.md, figures/*.png|svg, index.html.",
+)
+@click.option(
+    "--search-results",
+    "search_results",
+    multiple=True,
+    type=click.Path(),
+    metavar="PATH",
+    help="Search result.json file, or a folder searched recursively for them (repeatable); "
+    "adds the TE-NAS pruning-trajectory figure.",
+)
+def command(
+    results,
+    dataset,
+    metrics,
+    bench,
+    data_dir,
+    unique,
+    bootstrap,
+    seed,
+    combine,
+    more_results,
+    out_dir,
+    search_results,
+):
     """Write leaderboards, figures and a self-contained HTML report.
 
     Proxies are ranked by direction-corrected Kendall tau per benchmark metric key (default:
@@ -34,10 +57,23 @@ def command(results, dataset, metrics, bench, data_dir, unique, bootstrap, seed,
     keys = resolve_metrics(dataset, metrics, report_keys=REPORT_METRICS)
     frame, configs, benchmark, paths = load_inputs(results, more_results, bench, data_dir)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    written = write_report(frame, configs, benchmark.frame, out_dir, metrics=keys,
-                           bench_info=benchmark.describe(), sources=[str(p) for p in paths],
-                           search_paths=search_results, unique=unique, bootstrap=bootstrap, seed=seed,
-                           combine=combos, generated=stamp)
+    written = write_report(
+        frame,
+        configs,
+        benchmark.frame,
+        out_dir,
+        metrics=keys,
+        bench_info=benchmark.describe(),
+        sources=[str(p) for p in paths],
+        search_paths=search_results,
+        unique=unique,
+        bootstrap=bootstrap,
+        seed=seed,
+        combine=combos,
+        generated=stamp,
+    )
     for name in ("csv", "md", "html"):
         click.echo(str(written[name]))
-    click.echo(f"{written['figures']}/ ({len(list(written['figures'].glob('*.png')))} figures, PNG + SVG)")
+    click.echo(
+        f"{written['figures']}/ ({len(list(written['figures'].glob('*.png')))} figures, PNG + SVG)"
+    )
