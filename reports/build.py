@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -68,38 +69,46 @@ def _tenas_figures(
     metrics: Sequence[str],
     figdir: Path,
 ) -> list[FigureEntry]:
+    """kappa_N / R_N against accuracy per profile (and per configuration when a profile has several)."""
     metric = TENAS_PANEL_METRIC if TENAS_PANEL_METRIC in metrics else metrics[0]
     acc = bench_frame[metric]
+
+    def panel(sub: pd.DataFrame, label: str | None) -> tuple[pd.DataFrame | None, float]:
+        if label is None:
+            return None, float("nan")
+        g = sub[(sub["label"] == label) & (sub["status"] == "ok")]
+        d = pd.DataFrame(
+            {"value": g["value"].to_numpy(), "accuracy": acc.reindex(g["index"]).to_numpy()}
+        )
+        hit = corr[(corr["label"] == label) & (corr["metric"] == metric)]
+        tau = float(hit["kendall_tau"].iloc[0]) if len(hit) else float("nan")
+        return d[np.isfinite(d["value"]) & np.isfinite(d["accuracy"])], tau
+
     entries = []
     for profile in sorted(data["profile"].unique()):
         sub = data[data["profile"] == profile]
         kappas = sorted(sub.loc[sub["proxy"] == "ntk_cond", "label"].unique())
         regions = sorted(sub.loc[sub["proxy"] == "linear_regions", "label"].unique())
-        for k_label in kappas:
-            for r_label in regions:
-                panels, taus = [], []
-                for lab in (k_label, r_label):
-                    g = sub[(sub["label"] == lab) & (sub["status"] == "ok")]
-                    d = pd.DataFrame(
-                        {
-                            "value": g["value"].to_numpy(),
-                            "accuracy": acc.reindex(g["index"]).to_numpy(),
-                        }
-                    )
-                    panels.append(d[np.isfinite(d["value"]) & np.isfinite(d["accuracy"])])
-                    hit = corr[(corr["label"] == lab) & (corr["metric"] == metric)]
-                    taus.append(float(hit["kendall_tau"].iloc[0]) if len(hit) else float("nan"))
-                fig = figure_tenas_panels(panels[0], panels[1], metric, profile, (taus[0], taus[1]))
-                stem = "tenas_panels_" + slug(k_label if k_label.count("#") else profile)
-                if r_label.count("#"):
-                    stem += "_" + slug(r_label)
-                paths = save_figure(fig, figdir, stem)
-                entries.append(
-                    FigureEntry(
-                        f"TE-NAS Fig. 1/2 style: {metric} accuracy (%) against κ_N ({k_label}) and R_N ({r_label}).",
-                        paths["png"],
-                    )
+        if not kappas and not regions:
+            continue
+        for k_label, r_label in itertools.product(kappas or [None], regions or [None]):
+            (kd, kt), (rd, rt) = panel(sub, k_label), panel(sub, r_label)
+            fig = figure_tenas_panels(kd, rd, metric, profile, (kt, rt))
+            many = [lab for lab in (k_label, r_label) if lab and "#" in lab]
+            stem = (
+                "tenas_panels_" + "_".join(slug(lab) for lab in many)
+                if many
+                else f"tenas_panels_{slug(profile)}"
+            )
+            shown = " and ".join(
+                f"{sym} ({lab})" for sym, lab in (("κ_N", k_label), ("R_N", r_label)) if lab
+            )
+            entries.append(
+                FigureEntry(
+                    f"TE-NAS Fig. 1/2 style: {metric} accuracy (%) against {shown}.",
+                    save_figure(fig, figdir, stem)["png"],
                 )
+            )
     return entries
 
 

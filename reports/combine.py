@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 TENAS_COMPONENTS: tuple[str, ...] = ("ntk_cond", "linear_regions")
 TENAS_NAME = "tenas"
 # When a component is not ok, the combined cell takes the first of these it finds.
-_STATUS_PRIORITY = ("error", "inf", "nan")
+_STATUS_PRIORITY = ("error", "nan", "inf")  # as harness.store aggregates repeats
 
 
 def rank_sum(values: Sequence[np.ndarray], higher_is_better: Sequence[bool]) -> np.ndarray:

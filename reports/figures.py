@@ -118,24 +118,33 @@ def figure_distributions(data: pd.DataFrame) -> Figure:
 
 
 def figure_tenas_panels(
-    kappa: pd.DataFrame, regions: pd.DataFrame, metric: str, profile: str, taus: tuple[float, float]
+    kappa: pd.DataFrame | None,
+    regions: pd.DataFrame | None,
+    metric: str,
+    profile: str,
+    taus: tuple[float, float],
 ) -> Figure:
-    """TE-NAS Fig. 1/2 style: accuracy against kappa_N (left) and against R_N (right)."""
-    fig, (left, right) = _grid(2, 2, panel=(4.6, 3.8))
-    plot_proxy_vs_accuracy(
-        kappa,
-        ax=left,
-        xlabel="NTK condition number $\\kappa_N$",
-        ylabel=f"{metric} accuracy (%)",
-        title=f"$\\kappa_N$ ({profile})\nKendall τ = {taus[0]:.3f}, n = {len(kappa)}",
-    )
-    plot_proxy_vs_accuracy(
-        regions,
-        ax=right,
-        xlabel="number of linear regions $R_N$",
-        ylabel=f"{metric} accuracy (%)",
-        title=f"$R_N$ ({profile})\nKendall τ = {taus[1]:.3f}, n = {len(regions)}",
-    )
+    """TE-NAS Fig. 1/2 style: accuracy against kappa_N (left) and against R_N (right).
+
+    Either indicator may be None (not in the results); the figure then has one panel.
+    """
+    panels = [
+        (data, xlabel, name, tau)
+        for data, xlabel, name, tau in (
+            (kappa, "NTK condition number $\\kappa_N$", "$\\kappa_N$", taus[0]),
+            (regions, "number of linear regions $R_N$", "$R_N$", taus[1]),
+        )
+        if data is not None
+    ]
+    fig, axes = _grid(len(panels), 2, panel=(4.6, 3.8))
+    for ax, (data, xlabel, name, tau) in zip(axes, panels):
+        plot_proxy_vs_accuracy(
+            data,
+            ax=ax,
+            xlabel=xlabel,
+            ylabel=f"{metric} accuracy (%)",
+            title=f"{name} ({profile})\nKendall τ = {tau:.3f}, n = {len(data)}",
+        )
     fig.suptitle(f"TE-NAS indicators vs {metric} accuracy")
     return fig
 

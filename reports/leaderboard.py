@@ -168,7 +168,8 @@ def leaderboard_markdown(
             "Ranked by direction-corrected Kendall τ (signed τ × +1 for higher-is-better, × −1 for "
             "lower-is-better proxies). Signed τ and ρ are on the raw scores; intervals are bootstrap "
             "95% percentile intervals. P@k% = fraction of the proxy's top k% cells that are in the "
-            "benchmark's top k%; best-pick rank = benchmark rank (1 = best) of the proxy's top cell; "
+            "benchmark's top k%; best-pick rank = benchmark rank (1 = best, among the n cells "
+            "used) of the proxy's top cell; "
             "ties count as random tie-breaks (expected values)."
         ),
         "",

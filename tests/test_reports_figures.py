@@ -110,6 +110,9 @@ def test_tenas_panels():
     left, right = _main_axes(fig)
     assert "kappa" in left.get_xlabel() and "linear regions" in right.get_xlabel()
     assert all(ax.get_ylabel() == f"{KEYS[1]} accuracy (%)" for ax in (left, right))
+    only_kappa = figure_tenas_panels(kappa, None, KEYS[1], "tenas", (-0.4, float("nan")))
+    (ax,) = _main_axes(only_kappa)
+    assert "kappa" in ax.get_xlabel() and KEYS[1] in ax.get_ylabel()
 
 
 def test_saved_files_are_byte_stable(tmp_path):
