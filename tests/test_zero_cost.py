@@ -1,4 +1,4 @@
-"""Zero-cost proxies: closed forms on tiny nets, invariances, and every proxy on real NB201 cells."""
+"""Zero-cost proxies: closed forms on tiny nets, invariances, every proxy on real NB201 cells."""
 
 from __future__ import annotations
 
@@ -31,30 +31,32 @@ from proxies.zero_cost import (
     params,
     plain,
     snip,
-    synflow,
     zen,
     zico,
 )
 
-ZERO_COST = sorted(s.name for s in PROXIES if s.fn is not None
-                   and getattr(s.fn, "func", s.fn).__module__.startswith("proxies.zero_cost"))
+ZERO_COST = sorted(
+    s.name
+    for s in PROXIES
+    if s.fn is not None and getattr(s.fn, "func", s.fn).__module__.startswith("proxies.zero_cost")
+)
 EVERY_OP = "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 
 #: What each proxy gives on the all-`none` cell (no path from input to logits), C=4, N=1: the
 #: gradient/activation of every weight before the classifier is zero or input-independent.
 DISCONNECTED = {
-    "naswot": -math.inf,       # all samples share every ReLU code: K has rank 1
-    "synflow": -math.inf,      # score 0, ln 0
+    "naswot": -math.inf,  # all samples share every ReLU code: K has rank 1
+    "synflow": -math.inf,  # score 0, ln 0
     "synflow_bn": -math.inf,
-    "zen": -math.inf,          # f(x) == f(x + a e): ln 0
-    "jacob_cov": math.nan,     # zero Jacobian: undefined correlations
+    "zen": -math.inf,  # f(x) == f(x + a e): ln 0
+    "jacob_cov": math.nan,  # zero Jacobian: undefined correlations
     "epe_nas": math.nan,
-    "snip": 0.0,               # classifier input is 0, so every weight gradient is 0
+    "snip": 0.0,  # classifier input is 0, so every weight gradient is 0
     "grad_norm": 0.0,
     "plain": 0.0,
     "grasp": 0.0,
-    "zico": 0.0,               # every gradient std is 0: no layer contributes
+    "zico": 0.0,  # every gradient std is 0: no layer contributes
     "zico_per_batch": 0.0,
     # finite and nonzero: params, flops, l2_norm (size only), fisher (the classifier's bias still
     # gives its outputs a gradient), meco, meco_opt (the stem conv still sees the image).
@@ -67,7 +69,10 @@ def _batch(b=8, size=16, classes=10, seed=0):
 
 
 def _checksum(model: nn.Module) -> list[tuple[str, float]]:
-    return [(k, float(v.double().abs().sum()) + float(v.double().sum())) for k, v in model.state_dict().items()]
+    return [
+        (k, float(v.double().abs().sum()) + float(v.double().sum()))
+        for k, v in model.state_dict().items()
+    ]
 
 
 def _linear_net(d_in=5, d_out=3, seed=0):
@@ -77,7 +82,9 @@ def _linear_net(d_in=5, d_out=3, seed=0):
 
 def _linear_data(b=6, d_in=5, d_out=3, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(b, d_in, generator=g, dtype=torch.float64), torch.randint(0, d_out, (b,), generator=g)
+    return torch.randn(b, d_in, generator=g, dtype=torch.float64), torch.randint(
+        0, d_out, (b,), generator=g
+    )
 
 
 def _ce_grad(model: nn.Linear, x, y):
@@ -92,8 +99,13 @@ def _ce_grad(model: nn.Linear, x, y):
 
 
 def test_params_counts_trainable_parameters_in_millions():
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                        nn.Linear(4, 10))
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 10),
+    )
     x = torch.zeros(2, 3, 8, 8)
     assert params(net, x) == pytest.approx((3 * 4 * 9 + 4 + 2 * 4 + 4 * 10 + 10) / 1e6, abs=0)
     net[1].requires_grad_(False)
@@ -150,7 +162,10 @@ def test_synflow_is_log_of_twice_the_output_of_a_positive_linear_net():
 
 def test_synflow_turns_batchnorm_into_identity():
     torch.manual_seed(0)
-    conv, head = nn.Conv2d(3, 4, 3, bias=False), nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    conv, head = (
+        nn.Conv2d(3, 4, 3, bias=False),
+        nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)),
+    )
     without_bn, with_bn = nn.Sequential(conv, head), nn.Sequential(conv, nn.BatchNorm2d(4), head)
     x = torch.randn(5, 3, 6, 6)
     assert compute("synflow", with_bn, x) == compute("synflow", without_bn, x)
@@ -161,8 +176,11 @@ def test_synflow_turns_batchnorm_into_identity():
 @pytest.mark.slow
 def test_synflow_finite_on_the_benchmark_net():
     torch.manual_seed(0)
-    net = build_network("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
-                        "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|", "bench")
+    net = build_network(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
+        "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+        "bench",
+    )
     value = compute("synflow", net, torch.zeros(64, 3, 32, 32))
     assert math.isfinite(value) and value > math.log(torch.finfo(torch.float32).max)
 
@@ -179,7 +197,9 @@ def test_hamming_kernel_of_hand_made_codes():
 def test_naswot_is_logdet_of_the_summed_relu_kernels():
     x = torch.tensor([[1.0, -1.0, 2.0], [3.0, 4.0, -5.0], [-1.0, -1.0, -1.0]])  # codes as above
     one_relu = nn.Sequential(nn.ReLU(), nn.Linear(3, 2))
-    assert naswot(one_relu, x) == pytest.approx(math.log(20.0))  # det [[3,1,1],[1,3,1],[1,1,3]] = 20
+    assert naswot(one_relu, x) == pytest.approx(
+        math.log(20.0)
+    )  # det [[3,1,1],[1,3,1],[1,1,3]] = 20
     # The second ReLU sees relu(x): the same codes, so K doubles and det grows by 2^3.
     two_relus = nn.Sequential(nn.ReLU(), nn.ReLU6(), nn.Linear(3, 2))
     assert naswot(two_relus, x) == pytest.approx(math.log(160.0))
@@ -198,7 +218,7 @@ def test_snip_grad_norm_plain_fisher_match_closed_forms_on_a_linear_net():
     assert snip(net, x, y) == pytest.approx(float((w * grad_w).abs().sum()), rel=1e-10)
     assert grad_norm(net, x, y) == pytest.approx(float(grad_w.norm()), rel=1e-10)
     assert plain(net, x, y) == pytest.approx(float((w * grad_w).sum()), rel=1e-10)
-    # Fisher of output channel k: 0.5 mean_b (z_bk dL/dz_bk)^2, spread over the k-th row's 5 weights.
+    # Fisher of output channel k: 0.5 mean_b (z_bk dL/dz_bk)^2, spread over the row's 5 weights.
     per_channel = 0.5 * (z * dz).pow(2).mean(0)
     assert fisher(net, x, y) == pytest.approx(float(per_channel.sum() * 5), rel=1e-10)
 
@@ -210,16 +230,21 @@ def test_fisher_sums_activation_times_gradient_over_positions_of_a_conv():
     y = torch.tensor([0, 2, 1, 2])
     z = net(x).detach()  # logits = spatial mean of the conv output
     dz = (torch.softmax(z, 1) - F.one_hot(y, 3).double()) / 4
-    # sum over positions of act * dL/dact = dL/dz * (sum_pos act / 25) = dz * z; 2 weights per channel.
-    assert fisher(net, x, y) == pytest.approx(float(0.5 * (z * dz).pow(2).mean(0).sum() * 2), rel=1e-10)
+    # sum over positions of act * dL/dact = dL/dz * (sum_pos act / 25) = dz * z; 2 weights/channel.
+    assert fisher(net, x, y) == pytest.approx(
+        float(0.5 * (z * dz).pow(2).mean(0).sum() * 2), rel=1e-10
+    )
 
 
 def test_grasp_is_minus_w_dot_hessian_gradient_on_a_linear_net():
     net = _linear_net().double()
     x, y = _linear_data()
     grad_w, _, _, p = _ce_grad(net, x, y)
-    # Hessian of the mean softmax cross-entropy in W applied to G: mean_b ((diag p - p p^T) G x_b) x_b^T.
-    hg = sum(torch.outer((torch.diag(pb) - torch.outer(pb, pb)) @ grad_w @ xb, xb) for pb, xb in zip(p, x))
+    # Hessian of the mean softmax cross-entropy in W times G: mean_b ((diag p - pp^T) G x_b) x_b^T.
+    hg = sum(
+        torch.outer((torch.diag(pb) - torch.outer(pb, pb)) @ grad_w @ xb, xb)
+        for pb, xb in zip(p, x)
+    )
     hg = hg / x.shape[0]
     expected = float(-(net.weight.detach() * hg).sum())
     assert grasp(net, x, y) == pytest.approx(expected, rel=1e-9)
@@ -255,7 +280,9 @@ def test_epe_nas_matches_the_reference_formula_and_its_one_sample_classes():
     x = torch.randn(8, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     y = torch.tensor([0, 1, 0, 2, 1, 0, 3, 3])
     j = _two_layer_jacobian(net, x).numpy()
-    expected = sum(abs(np.sum(np.log(np.abs(np.corrcoef(j[y.numpy() == c])) + 1e-5))) for c in range(4))
+    expected = sum(
+        abs(np.sum(np.log(np.abs(np.corrcoef(j[y.numpy() == c])) + 1e-5))) for c in range(4)
+    )
     assert epe_nas(net, x, y) == pytest.approx(expected, rel=1e-9)
     # Every class with one sample: each correlation is 1 and contributes ln(1 + 1e-5).
     assert epe_nas(net, x[:4], torch.arange(4)) == pytest.approx(4 * math.log(1 + 1e-5))
@@ -307,8 +334,12 @@ def test_zico_on_two_identical_halves():
 
 
 def _meco_net(weight):
-    net = nn.Sequential(nn.Conv2d(2, len(weight), 1, bias=False), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                        nn.Linear(len(weight), 3))
+    net = nn.Sequential(
+        nn.Conv2d(2, len(weight), 1, bias=False),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(len(weight), 3),
+    )
     with torch.no_grad():
         net[0].weight.copy_(torch.tensor(weight, dtype=torch.float32).reshape(len(weight), 2, 1, 1))
     return net
@@ -320,11 +351,14 @@ def test_meco_least_eigenvalue_of_a_known_correlation():
     x = torch.randn(3, 2, 2, 2)
     x[0] = torch.stack([u, v])  # only the first sample is used
     # Channels u and u + v: correlation 1/sqrt(2), eigenvalues 1 -+ 1/sqrt(2).
-    assert meco(_meco_net([[1.0, 0.0], [1.0, 1.0]]), x) == pytest.approx(1 - 1 / math.sqrt(2), rel=1e-6)
-    # Uncorrelated channels: the identity, least eigenvalue 1. Fewer than 8 channels: meco_opt = meco.
+    assert meco(_meco_net([[1.0, 0.0], [1.0, 1.0]]), x) == pytest.approx(
+        1 - 1 / math.sqrt(2), rel=1e-6
+    )
+    # Uncorrelated channels: the identity, least eigenvalue 1. Under 8 channels: meco_opt = meco.
     assert meco(_meco_net([[1.0, 0.0], [0.0, 1.0]]), x) == pytest.approx(1.0)
-    assert compute("meco_opt", _meco_net([[1.0, 0.0], [1.0, 1.0]]), x) == pytest.approx(1 - 1 / math.sqrt(2),
-                                                                                         rel=1e-6)
+    assert compute("meco_opt", _meco_net([[1.0, 0.0], [1.0, 1.0]]), x) == pytest.approx(
+        1 - 1 / math.sqrt(2), rel=1e-6
+    )
 
 
 def test_meco_ignores_the_scale_of_convs_followed_by_bn():
@@ -332,7 +366,7 @@ def test_meco_ignores_the_scale_of_convs_followed_by_bn():
     net = build_network(EVERY_OP, C=4, N=1)
     x, _ = _batch()
     before = compute("meco", net, x)
-    # Conv outputs' correlations ignore their scale, and the BN after each conv removes it downstream.
+    # Conv outputs' correlations ignore their scale, and the BN after each conv removes it.
     with torch.no_grad():
         for m in [net.stem[0]] + [m[1] for m in net.modules() if isinstance(m, ReLUConvBN)]:
             m.weight.mul_(2.5)
@@ -363,8 +397,15 @@ class _DeadBN(nn.Module):
 
 
 def _zen_net(*extra):
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), *extra,
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        *extra,
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 10),
+    )
 
 
 def test_zen_known_scalings():
@@ -375,8 +416,9 @@ def test_zen_known_scalings():
     # A BN that only sees zeros keeps running var 0.9^2 after two momentum-0.1 updates: + ln 0.9.
     assert zen(_zen_net(_DeadBN(4)), x) == pytest.approx(base + math.log(0.9), rel=1e-6)
     # With 3 repeats its running var after repeat r is 0.9^(2r): the mean adds 2 ln 0.9.
-    assert (zen(_zen_net(_DeadBN(4)), x, repeat=3) - zen(_zen_net(), x, repeat=3)
-            == pytest.approx(2 * math.log(0.9), rel=1e-6))
+    assert zen(_zen_net(_DeadBN(4)), x, repeat=3) - zen(_zen_net(), x, repeat=3) == pytest.approx(
+        2 * math.log(0.9), rel=1e-6
+    )
 
 
 def test_zen_depends_on_seed_and_shape_only():
@@ -384,7 +426,9 @@ def test_zen_depends_on_seed_and_shape_only():
     net = build_network(EVERY_OP, C=4, N=1)
     x, _ = _batch()
     value = compute("zen", net, x)
-    assert compute("zen", build_network(EVERY_OP, C=4, N=1), torch.randn_like(x)) == value  # other weights
+    assert (
+        compute("zen", build_network(EVERY_OP, C=4, N=1), torch.randn_like(x)) == value
+    )  # other weights
     assert zen(net, x, seed=1) != value
 
 
@@ -417,15 +461,41 @@ def test_proxy_on_every_nb201_op_and_a_disconnected_cell(name):
 
 
 def test_zero_cost_proxies_are_all_registered():
-    expected = {"params", "flops", "naswot", "synflow", "snip", "grasp", "fisher", "grad_norm", "plain",
-                "l2_norm", "jacob_cov", "epe_nas", "zen", "zico", "meco"}
+    expected = {
+        "params",
+        "flops",
+        "naswot",
+        "synflow",
+        "snip",
+        "grasp",
+        "fisher",
+        "grad_norm",
+        "plain",
+        "l2_norm",
+        "jacob_cov",
+        "epe_nas",
+        "zen",
+        "zico",
+        "meco",
+    }
     assert expected <= set(ZERO_COST)
     for name in ZERO_COST:
         spec = get_proxy(name)
         assert spec.description and spec.reference
         # Proxies that read labels say so; data-free ones declare inputs="shape".
-        assert spec.needs_labels == (name in {"snip", "grasp", "fisher", "grad_norm", "plain", "epe_nas",
-                                              "zico", "zico_per_batch"})
+        assert spec.needs_labels == (
+            name
+            in {
+                "snip",
+                "grasp",
+                "fisher",
+                "grad_norm",
+                "plain",
+                "epe_nas",
+                "zico",
+                "zico_per_batch",
+            }
+        )
         data_free = name in {"params", "flops", "l2_norm", "synflow", "synflow_bn", "zen"}
         assert (spec.inputs == "shape") == data_free
         assert not (data_free and spec.needs_real_data)
@@ -434,7 +504,9 @@ def test_zero_cost_proxies_are_all_registered():
 # --------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("name", ["snip", "grasp", "fisher", "grad_norm", "plain", "epe_nas", "zico"])
+@pytest.mark.parametrize(
+    "name", ["snip", "grasp", "fisher", "grad_norm", "plain", "epe_nas", "zico"]
+)
 def test_label_proxies_reject_missing_or_malformed_labels(name):
     net = build_network(EVERY_OP, C=4, N=1)
     x, y = _batch()

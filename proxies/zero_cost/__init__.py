@@ -11,7 +11,25 @@ from proxies.zero_cost.jacobian import epe_nas, jacob_cov
 from proxies.zero_cost.saliency import fisher, grad_norm, grasp, l2_norm, plain, snip, synflow
 
 __all__ = [
-    "activations", "counts", "gradient_stats", "jacobian", "saliency",
-    "epe_nas", "fisher", "flops", "grad_norm", "grasp", "hamming_kernel", "jacob_cov", "l2_norm",
-    "meco", "naswot", "params", "plain", "snip", "synflow", "zen", "zico",
+    "activations",
+    "counts",
+    "epe_nas",
+    "fisher",
+    "flops",
+    "grad_norm",
+    "gradient_stats",
+    "grasp",
+    "hamming_kernel",
+    "jacob_cov",
+    "jacobian",
+    "l2_norm",
+    "meco",
+    "naswot",
+    "params",
+    "plain",
+    "saliency",
+    "snip",
+    "synflow",
+    "zen",
+    "zico",
 ]

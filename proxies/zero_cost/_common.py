@@ -1,4 +1,4 @@
-"""Shared plumbing of the zero-cost proxies: argument checks, the prunable layers, weight gradients."""
+"""Shared plumbing of the zero-cost proxies: argument checks, prunable layers, weight gradients."""
 
 from __future__ import annotations
 
@@ -19,21 +19,33 @@ def check_inputs(name: str, inputs, *, min_batch: int = 1, ndim: int | None = No
     if not inputs.is_floating_point():
         raise InputError(f"proxy {name!r} needs a floating-point batch; got dtype {inputs.dtype}.")
     if ndim is not None and inputs.dim() != ndim:
-        raise InputError(f"proxy {name!r} needs a {ndim}-D batch (B, C, H, W); got shape {tuple(inputs.shape)}.")
+        raise InputError(
+            f"proxy {name!r} needs a {ndim}-D batch (B, C, H, W); got shape {tuple(inputs.shape)}."
+        )
     if inputs.dim() < 2 or inputs.shape[0] < min_batch:
-        raise InputError(f"proxy {name!r} needs a batch of at least {min_batch} samples; "
-                         f"got shape {tuple(inputs.shape)}.")
+        raise InputError(
+            f"proxy {name!r} needs a batch of at least {min_batch} samples; "
+            f"got shape {tuple(inputs.shape)}."
+        )
 
 
 def check_labels(name: str, inputs: torch.Tensor, labels) -> torch.Tensor:
     """Return `labels` if they are one integer class per sample, else raise `InputError`."""
     if labels is None:
         raise InputError(f"proxy {name!r} needs labels; got none.")
-    if (not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64
-            or labels.shape != (inputs.shape[0],)):
-        got = (f"{labels.dtype} tensor of shape {tuple(labels.shape)}" if isinstance(labels, torch.Tensor)
-               else type(labels).__name__)
-        raise InputError(f"proxy {name!r} needs int64 labels of shape ({inputs.shape[0]},); got {got}.")
+    if (
+        not isinstance(labels, torch.Tensor)
+        or labels.dtype != torch.int64
+        or labels.shape != (inputs.shape[0],)
+    ):
+        got = (
+            f"{labels.dtype} tensor of shape {tuple(labels.shape)}"
+            if isinstance(labels, torch.Tensor)
+            else type(labels).__name__
+        )
+        raise InputError(
+            f"proxy {name!r} needs int64 labels of shape ({inputs.shape[0]},); got {got}."
+        )
     return labels
 
 
@@ -45,17 +57,26 @@ def prunable_layers(model: nn.Module) -> list[nn.Module]:
     return layers
 
 
-def loss_weight_grads(model: nn.Module, layers: list[nn.Module], inputs: torch.Tensor,
-                      labels: torch.Tensor, *, create_graph: bool = False) -> list[torch.Tensor | None]:
-    """Gradients of the mean cross-entropy on the batch w.r.t. each layer's weight (None if unused)."""
+def loss_weight_grads(
+    model: nn.Module,
+    layers: list[nn.Module],
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    create_graph: bool = False,
+) -> list[torch.Tensor | None]:
+    """Gradients of the batch's mean cross-entropy w.r.t. each layer's weight (None if unused)."""
     with torch.enable_grad():
         loss = F.cross_entropy(model(inputs), labels)
-        return list(torch.autograd.grad(loss, [m.weight for m in layers], allow_unused=True,
-                                        create_graph=create_graph))
+        return list(
+            torch.autograd.grad(
+                loss, [m.weight for m in layers], allow_unused=True, create_graph=create_graph
+            )
+        )
 
 
 def layer_sum(values: list[torch.Tensor]) -> float:
-    """Sum of per-layer tensors, accumulated in float64 (zero-cost-nas sums them in the net's dtype)."""
+    """Sum of per-layer tensors, accumulated in float64 (zero-cost-nas sums in the net's dtype)."""
     total = torch.zeros((), dtype=torch.float64)
     for v in values:
         total = total + v.detach().to(torch.float64).sum().cpu()

@@ -23,9 +23,13 @@ def hamming_kernel(codes: torch.Tensor) -> torch.Tensor:
     return 2 * agree - ones[:, None] - ones[None, :] + codes.shape[1]
 
 
-@register_proxy("naswot", higher_is_better=True, needs_real_data=True,
-                reference="BayesWatch/nas-without-training score_networks.py + scores.py "
-                          "(hook_logdet; = automl/NASLib measures/nwot.py)")
+@register_proxy(
+    "naswot",
+    higher_is_better=True,
+    needs_real_data=True,
+    reference="BayesWatch/nas-without-training score_networks.py + scores.py "
+    "(hook_logdet; = automl/NASLib measures/nwot.py)",
+)
 def naswot(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     """NASWOT (Mellor et al., ICML 2021): log|det K| of the ReLU-code kernel of the batch.
 
@@ -44,7 +48,7 @@ def naswot(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
 
     def hook(module, args, output):
         nonlocal kernel
-        kernel = kernel + hamming_kernel((args[0].detach().reshape(batch, -1) > 0))
+        kernel = kernel + hamming_kernel(args[0].detach().reshape(batch, -1) > 0)
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if "ReLU" in type(m).__name__]
     model.train()
@@ -69,14 +73,29 @@ def min_correlation_eigenvalue(feature: torch.Tensor) -> torch.Tensor:
     return torch.linalg.eigvalsh(corr)[0]
 
 
-@register_proxy("meco", higher_is_better=True, needs_real_data=True,
-                reference="HamsterMimi/MeCo correlation/NAS_Bench_201.py get_score "
-                          "(measure 'meco'; also zero-cost-nas/foresight/pruners/measures/meco.py)")
-@register_proxy("meco_opt", higher_is_better=True, needs_real_data=True, num_channels=8,
-                reference="HamsterMimi/MeCo correlation/NAS_Bench_201.py get_score (measure 'meco_opt')")
-def meco(model: nn.Module, inputs: torch.Tensor, labels=None, *, num_channels: int | None = None,
-         seed: int = 0) -> float:
-    """MeCo: sum over conv layers of the least eigenvalue of one sample's channel correlation matrix.
+@register_proxy(
+    "meco",
+    higher_is_better=True,
+    needs_real_data=True,
+    reference="HamsterMimi/MeCo correlation/NAS_Bench_201.py get_score "
+    "(measure 'meco'; also zero-cost-nas/foresight/pruners/measures/meco.py)",
+)
+@register_proxy(
+    "meco_opt",
+    higher_is_better=True,
+    needs_real_data=True,
+    num_channels=8,
+    reference="HamsterMimi/MeCo correlation/NAS_Bench_201.py get_score (measure 'meco_opt')",
+)
+def meco(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels=None,
+    *,
+    num_channels: int | None = None,
+    seed: int = 0,
+) -> float:
+    """MeCo: sum over conv layers of the least eigenvalue of one sample's channel correlations.
 
     MeCo (Jiang et al., NeurIPS 2023) correlates (Pearson) the output channels of each layer.
 
@@ -131,7 +150,9 @@ def _gaussian_init(model: nn.Module, generator: torch.Generator) -> None:
             m.weight.normal_(0.0, 1.0, generator=generator)
             if m.bias is not None:
                 m.bias.zero_()
-        elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm)) and m.weight is not None:
+        elif (
+            isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm)) and m.weight is not None
+        ):
             m.weight.fill_(1.0)
             m.bias.zero_()
 
@@ -139,26 +160,40 @@ def _gaussian_init(model: nn.Module, generator: torch.Generator) -> None:
 def _pre_gap_module(model: nn.Module) -> nn.Module:
     pools = [m for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
     if not pools:
-        raise InputError(f"proxy 'zen' takes the features before global average pooling from the input of "
-                         f"the last nn.AdaptiveAvgPool2d module; {type(model).__name__} has none.")
+        raise InputError(
+            f"proxy 'zen' takes the features before global average pooling from the input of "
+            f"the last nn.AdaptiveAvgPool2d module; {type(model).__name__} has none."
+        )
     return pools[-1]
 
 
-@register_proxy("zen", higher_is_better=True, inputs="shape",
-                reference="idstcv/ZenNAS ZeroShotProxy/compute_zen_score.py (repeat=1, as its searches)")
-def zen(model: nn.Module, inputs: torch.Tensor, labels=None, *, mixup_gamma: float = 1e-2,
-        repeat: int = 1, seed: int = 0) -> float:
-    """Zen-score (Lin et al., ICCV 2021): ln E|f(x) - f(x + a*e)|_1 + sum over BN of ln sqrt(mean running var).
+@register_proxy(
+    "zen",
+    higher_is_better=True,
+    inputs="shape",
+    reference="idstcv/ZenNAS ZeroShotProxy/compute_zen_score.py (repeat=1, as its searches)",
+)
+def zen(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels=None,
+    *,
+    mixup_gamma: float = 1e-2,
+    repeat: int = 1,
+    seed: int = 0,
+) -> float:
+    """Zen-score: ln E|f(x) - f(x + a*e)|_1 + sum over BNs of ln sqrt(mean running variance).
 
-    As ZenNAS: the weights are re-drawn N(0, 1) (BN scale 1, biases 0), x and e are standard
-    Gaussian batches of the inputs' shape, a = `mixup_gamma` = 0.01, f is the feature map before
-    global average pooling (the input of the model's last ``nn.AdaptiveAvgPool2d``, our
-    assumption for where ZenNAS's ``forward_pre_GAP`` stops), the L1 norm is over (C, H, W) and
-    averaged over the batch; BN runs in train mode, so each BN's running variance is the
-    momentum-0.1 update of its reset value 1 by the two forward passes. Averaged over `repeat`
-    draws (running statistics carry over between repeats, as in the reference). Weights and
-    inputs come from a generator seeded by `seed`: the same seed gives the same value, whatever
-    the model's weights or the inputs' values. Higher is better. Two forward passes, no gradients.
+    As Zen-NAS (Lin et al., ICCV 2021) computes it: the weights are re-drawn N(0, 1) (BN scale
+    1, biases 0), x and e are standard Gaussian batches of the inputs' shape, a = `mixup_gamma` =
+    0.01, f is the feature map before global average pooling (the input of the model's last
+    ``nn.AdaptiveAvgPool2d``, our assumption for where ZenNAS's ``forward_pre_GAP`` stops), the
+    L1 norm is over (C, H, W) and averaged over the batch; BN runs in train mode, so each BN's
+    running variance is the momentum-0.1 update of its reset value 1 by the two forward passes.
+    Averaged over `repeat` draws (running statistics carry over between repeats, as in the
+    reference). Weights and inputs come from a generator seeded by `seed`: the same seed gives
+    the same value, whatever the model's weights or the inputs' values. Higher is better. Two
+    forward passes, no gradients.
 
     Warning:
         A cell whose output does not depend on its input gives f(x) = f(x + a*e) and -inf.
@@ -167,7 +202,9 @@ def zen(model: nn.Module, inputs: torch.Tensor, labels=None, *, mixup_gamma: flo
     if repeat < 1:
         raise InputError(f"zen's repeat must be a positive integer; got {repeat!r}.")
     features: list[torch.Tensor] = []
-    handle = _pre_gap_module(model).register_forward_hook(lambda m, args, out: features.append(args[0]))
+    handle = _pre_gap_module(model).register_forward_hook(
+        lambda m, args, out: features.append(args[0])
+    )
     generator = torch.Generator(device=inputs.device).manual_seed(seed)
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for m in norms:
@@ -178,14 +215,21 @@ def zen(model: nn.Module, inputs: torch.Tensor, labels=None, *, mixup_gamma: flo
         with torch.no_grad():
             for _ in range(repeat):
                 _gaussian_init(model, generator)
-                x = torch.randn(inputs.shape, generator=generator, device=inputs.device, dtype=inputs.dtype)
-                e = torch.randn(inputs.shape, generator=generator, device=inputs.device, dtype=inputs.dtype)
+                x = torch.randn(
+                    inputs.shape, generator=generator, device=inputs.device, dtype=inputs.dtype
+                )
+                e = torch.randn(
+                    inputs.shape, generator=generator, device=inputs.device, dtype=inputs.dtype
+                )
                 features.clear()
                 model(x)
                 model(x + mixup_gamma * e)
                 diff = (features[0] - features[1]).abs().sum(dim=(1, 2, 3)).mean()
-                bn_scale = sum(float(torch.log(torch.sqrt(m.running_var.mean())))
-                               for m in norms if m.running_var is not None)
+                bn_scale = sum(
+                    float(torch.log(torch.sqrt(m.running_var.mean())))
+                    for m in norms
+                    if m.running_var is not None
+                )
                 scores.append(float(torch.log(diff)) + bn_scale)
     finally:
         handle.remove()

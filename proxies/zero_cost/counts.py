@@ -1,4 +1,4 @@
-"""Size baselines: trainable parameters and forward FLOPs, both in millions as NASLib reports them."""
+"""Size baselines: trainable parameters and forward FLOPs, in millions as NASLib reports them."""
 
 from __future__ import annotations
 
@@ -9,11 +9,18 @@ from torch.utils.flop_counter import FlopCounterMode
 from proxies.registry import register_proxy
 from proxies.zero_cost._common import check_inputs
 
-_NASLIB = "automl/NASLib naslib/predictors/utils/pruners/predictive.py (find_measures: 'params', 'flops')"
+_NASLIB = (
+    "automl/NASLib naslib/predictors/utils/pruners/predictive.py (find_measures: 'params', 'flops')"
+)
 
 
-@register_proxy("params", higher_is_better=True, inputs="shape", copy_model=False,
-                reference=f"{_NASLIB}; p_utils.py count_parameters")
+@register_proxy(
+    "params",
+    higher_is_better=True,
+    inputs="shape",
+    copy_model=False,
+    reference=f"{_NASLIB}; p_utils.py count_parameters",
+)
 def params(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     """Trainable parameters of the network, in millions.
 
@@ -24,8 +31,12 @@ def params(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     return sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6
 
 
-@register_proxy("flops", higher_is_better=True, inputs="shape",
-                reference=f"{_NASLIB}; counted with torch.utils.flop_counter.FlopCounterMode")
+@register_proxy(
+    "flops",
+    higher_is_better=True,
+    inputs="shape",
+    reference=f"{_NASLIB}; counted with torch.utils.flop_counter.FlopCounterMode",
+)
 def flops(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     """Forward FLOPs of one sample, in millions (2 FLOPs per multiply-add, i.e. 2 x MACs).
 

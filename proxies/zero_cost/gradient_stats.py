@@ -1,4 +1,4 @@
-"""Gradient statistics across mini-batches: ZiCo (inverse coefficient of variation of weight gradients)."""
+"""Gradient statistics across mini-batches: ZiCo (inverse coefficient of variation of gradients)."""
 
 from __future__ import annotations
 
@@ -28,17 +28,30 @@ def zico_score(grads: list[torch.Tensor]) -> float:
     return total
 
 
-@register_proxy("zico", higher_is_better=True, needs_labels=True, needs_real_data=True,
-                uses_gradients=True, accumulate=True,
-                reference="SLDGroup/ZiCo ZeroShotProxy/compute_zico.py (getzico, caculate_zico); one batch "
-                          "split in 2 as HamsterMimi/MeCo zero-cost-nas/foresight/pruners/measures/zico.py")
-@register_proxy("zico_per_batch", higher_is_better=True, needs_labels=True, needs_real_data=True,
-                uses_gradients=True, accumulate=False,
-                reference="ZiCo paper Eq. (Li et al., ICLR 2023) with SLDGroup/ZiCo's caculate_zico; "
-                          "gradients of each half-batch separately")
-def zico(model: nn.Module, inputs: torch.Tensor, labels=None, *, splits: int = 2,
-         accumulate: bool = True) -> float:
-    """ZiCo: sum over conv and linear layers of ln sum_w mean_b|g_w| / std_b(g_w), over batch splits.
+@register_proxy(
+    "zico",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_real_data=True,
+    uses_gradients=True,
+    accumulate=True,
+    reference="SLDGroup/ZiCo ZeroShotProxy/compute_zico.py (getzico, caculate_zico); one batch "
+    "split in 2 as HamsterMimi/MeCo zero-cost-nas/foresight/pruners/measures/zico.py",
+)
+@register_proxy(
+    "zico_per_batch",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_real_data=True,
+    uses_gradients=True,
+    accumulate=False,
+    reference="ZiCo paper Eq. (Li et al., ICLR 2023) with SLDGroup/ZiCo's caculate_zico; "
+    "gradients of each half-batch separately",
+)
+def zico(
+    model: nn.Module, inputs: torch.Tensor, labels=None, *, splits: int = 2, accumulate: bool = True
+) -> float:
+    """ZiCo: sum over conv and linear layers of ln sum_w mean_b|g_w| / std_b(g_w) over batch splits.
 
     The batch is cut into `splits` = 2 contiguous parts (the one-batch form of the MeCo repo's
     port); each part's mean cross-entropy is back-propagated in train mode. ``zico`` reproduces

@@ -25,19 +25,26 @@ def input_jacobian(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor
 
 
 def jacob_cov_score(jacobian: torch.Tensor) -> float:
-    """-sum_i [ln(v_i + k) + 1/(v_i + k)] over the eigenvalues v of the samples' correlation matrix."""
+    """-sum_i [ln(v_i + k) + 1/(v_i + k)] over the eigenvalues v of the rows' correlation matrix."""
     corr = torch.corrcoef(jacobian)
     if not bool(torch.isfinite(corr).all()):
-        return math.nan  # constant rows (zero Jacobian): numpy's eig raises and the reference gives nan
+        return (
+            math.nan
+        )  # constant rows (zero Jacobian): numpy's eig raises and the reference gives nan
     v = torch.linalg.eigvalsh(corr)
     return float(-(torch.log(v + _K) + 1.0 / (v + _K)).sum())
 
 
-@register_proxy("jacob_cov", higher_is_better=True, needs_real_data=True, uses_gradients=True,
-                reference="SamsungLabs/zero-cost-nas foresight/pruners/measures/jacob_cov.py "
-                          "(= automl/NASLib measures/jacov.py; Mellor et al. 2021 v1)")
+@register_proxy(
+    "jacob_cov",
+    higher_is_better=True,
+    needs_real_data=True,
+    uses_gradients=True,
+    reference="SamsungLabs/zero-cost-nas foresight/pruners/measures/jacob_cov.py "
+    "(= automl/NASLib measures/jacov.py; Mellor et al. 2021 v1)",
+)
 def jacob_cov(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
-    """Jacobian covariance score (NASWOT v1): -sum ln(v+k) + 1/(v+k) over the eigenvalues of corr(J).
+    """Jacobian covariance (NASWOT v1): -sum ln(v+k) + 1/(v+k) over the eigenvalues of corr(J).
 
     J holds one row per sample: the gradient of the sum of its logits w.r.t. its input. The
     Pearson correlation of the rows is eigendecomposed; k = 1e-5. Higher (closer to 0) is better.
@@ -73,8 +80,14 @@ def epe_nas_score(jacobian: torch.Tensor, labels: torch.Tensor, num_classes: int
     return float((s[:, None] - s[None, :]).abs().sum() / len(per_class))
 
 
-@register_proxy("epe_nas", higher_is_better=True, needs_labels=True, needs_real_data=True,
-                uses_gradients=True, reference="VascoLopes/EPE-NAS search.py (eval_score_perclass)")
+@register_proxy(
+    "epe_nas",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_real_data=True,
+    uses_gradients=True,
+    reference="VascoLopes/EPE-NAS search.py (eval_score_perclass)",
+)
 def epe_nas(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     """EPE-NAS: per-class correlation of input Jacobians, summed as |sum ln(|corr| + k)| per class.
 

@@ -1,4 +1,4 @@
-"""Pruning-at-initialisation saliencies summed over a network (zero-cost-nas, Abdelfattah et al. 2021).
+"""Pruning-at-initialisation saliencies summed over a net (zero-cost-nas, Abdelfattah et al. 2021).
 
 Each proxy scores the conv and linear weights (``get_layer_metric_array``) and sums the per-weight
 values to one number, as ``find_measures`` does. Nets are scored in train mode (batch-statistics
@@ -21,7 +21,10 @@ from proxies.zero_cost._common import (
     prunable_layers,
 )
 
-_ZC = "SamsungLabs/zero-cost-nas foresight/pruners/measures/{} (= automl/NASLib naslib/predictors/utils/pruners/measures/{})"
+_ZC = (
+    "SamsungLabs/zero-cost-nas foresight/pruners/measures/{} "
+    "(= automl/NASLib naslib/predictors/utils/pruners/measures/{})"
+)
 
 
 def _weight_grads(name: str, model: nn.Module, inputs, labels, **kwargs):
@@ -32,8 +35,14 @@ def _weight_grads(name: str, model: nn.Module, inputs, labels, **kwargs):
     return layers, loss_weight_grads(model, layers, inputs, labels, **kwargs)
 
 
-@register_proxy("snip", higher_is_better=True, needs_labels=True, needs_real_data=True,
-                uses_gradients=True, reference=_ZC.format("snip.py", "snip.py"))
+@register_proxy(
+    "snip",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_real_data=True,
+    uses_gradients=True,
+    reference=_ZC.format("snip.py", "snip.py"),
+)
 def snip(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     """SNIP connection sensitivity: sum of |w * dL/dw| over conv and linear weights.
 
@@ -45,20 +54,32 @@ def snip(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     return layer_sum([(m.weight * g).abs() for m, g in zip(layers, grads) if g is not None])
 
 
-@register_proxy("grad_norm", higher_is_better=True, needs_labels=True, needs_real_data=True,
-                uses_gradients=True, reference=_ZC.format("grad_norm.py", "grad_norm.py"))
+@register_proxy(
+    "grad_norm",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_real_data=True,
+    uses_gradients=True,
+    reference=_ZC.format("grad_norm.py", "grad_norm.py"),
+)
 def grad_norm(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
-    """Sum over conv and linear layers of the L2 (Frobenius) norm of the loss gradient of the weight.
+    """Sum over conv and linear layers of the Frobenius norm of the loss gradient of the weight.
 
     Per-layer norms, then summed, as zero-cost-nas does (not the norm of the full gradient). Higher
     is better. One forward and backward pass.
     """
-    layers, grads = _weight_grads("grad_norm", model, inputs, labels)
+    _, grads = _weight_grads("grad_norm", model, inputs, labels)
     return layer_sum([g.norm() for g in grads if g is not None])
 
 
-@register_proxy("plain", higher_is_better=True, needs_labels=True, needs_real_data=True,
-                uses_gradients=True, reference=_ZC.format("plain.py", "plain.py"))
+@register_proxy(
+    "plain",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_real_data=True,
+    uses_gradients=True,
+    reference=_ZC.format("plain.py", "plain.py"),
+)
 def plain(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     """First-order Taylor saliency: sum of w * dL/dw over conv and linear weights (signed, no abs).
 
@@ -68,8 +89,14 @@ def plain(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     return layer_sum([m.weight * g for m, g in zip(layers, grads) if g is not None])
 
 
-@register_proxy("grasp", higher_is_better=True, needs_labels=True, needs_real_data=True,
-                uses_gradients=True, reference=_ZC.format("grasp.py", "grasp.py"))
+@register_proxy(
+    "grasp",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_real_data=True,
+    uses_gradients=True,
+    reference=_ZC.format("grasp.py", "grasp.py"),
+)
 def grasp(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     """GraSP with zero-cost-nas's sign: sum of -w * (H g) over conv and linear weights.
 
@@ -82,18 +109,29 @@ def grasp(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     layers, grad_w = _weight_grads("grasp", model, inputs, labels)
     _, grad_f = _weight_grads("grasp", model, inputs, labels, create_graph=True)
     with torch.enable_grad():
-        terms = [(gw.detach() * gf).sum() for gw, gf in zip(grad_w, grad_f)
-                 if gw is not None and gf is not None]
+        terms = [
+            (gw.detach() * gf).sum()
+            for gw, gf in zip(grad_w, grad_f)
+            if gw is not None and gf is not None
+        ]
         if not terms:
             return 0.0
-        hg = torch.autograd.grad(torch.stack(terms).sum(), [m.weight for m in layers], allow_unused=True)
+        hg = torch.autograd.grad(
+            torch.stack(terms).sum(), [m.weight for m in layers], allow_unused=True
+        )
     return layer_sum([-m.weight * h for m, h in zip(layers, hg) if h is not None])
 
 
-@register_proxy("fisher", higher_is_better=True, needs_labels=True, needs_real_data=True,
-                uses_gradients=True, reference=_ZC.format("fisher.py", "fisher.py"))
+@register_proxy(
+    "fisher",
+    higher_is_better=True,
+    needs_labels=True,
+    needs_real_data=True,
+    uses_gradients=True,
+    reference=_ZC.format("fisher.py", "fisher.py"),
+)
 def fisher(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
-    """Channel Fisher saliency (Theis et al. 2018; Turner et al. 2020), summed as zero-cost-nas does.
+    """Channel Fisher saliency (Theis et al. 2018; Turner et al. 2020), summed as zero-cost-nas.
 
     For each conv/linear output channel k: 0.5 * mean over the batch of (sum over positions of
     activation * dL/dactivation)^2. zero-cost-nas broadcasts each channel's value over that
@@ -114,11 +152,16 @@ def fisher(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
             act = output.detach()
 
             def grad_hook(grad):
-                g_nk = (act * grad).sum(dim=tuple(range(2, act.dim()))) if act.dim() > 2 else act * grad
+                g_nk = (
+                    (act * grad).sum(dim=tuple(range(2, act.dim())))
+                    if act.dim() > 2
+                    else act * grad
+                )
                 del_k = g_nk.pow(2).mean(0).mul(0.5)
                 channel_scores[index] = channel_scores.get(index, 0) + del_k
 
             output.register_hook(grad_hook)
+
         return forward_hook
 
     handles = [m.register_forward_hook(watch(i)) for i, m in enumerate(layers)]
@@ -127,19 +170,31 @@ def fisher(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     finally:
         for h in handles:
             h.remove()
-    return layer_sum([channel_scores[i].abs() * math.prod(m.weight.shape[1:])
-                      for i, m in enumerate(layers) if i in channel_scores])
+    return layer_sum(
+        [
+            channel_scores[i].abs() * math.prod(m.weight.shape[1:])
+            for i, m in enumerate(layers)
+            if i in channel_scores
+        ]
+    )
 
 
-@register_proxy("l2_norm", higher_is_better=True, inputs="shape", copy_model=False,
-                reference="automl/NASLib naslib/predictors/utils/pruners/measures/l2_norm.py")
+@register_proxy(
+    "l2_norm",
+    higher_is_better=True,
+    inputs="shape",
+    copy_model=False,
+    reference="automl/NASLib naslib/predictors/utils/pruners/measures/l2_norm.py",
+)
 def l2_norm(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     """Sum over conv and linear layers of the Frobenius norm of the weight (data-free).
 
     Higher is better, as NASLib correlates it. `inputs` and `labels` are ignored; the model is
     not touched.
     """
-    return layer_sum([m.weight.detach().norm() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))])
+    return layer_sum(
+        [m.weight.detach().norm() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    )
 
 
 def _remove_batchnorm(model: nn.Module) -> None:
@@ -151,10 +206,21 @@ def _remove_batchnorm(model: nn.Module) -> None:
             _remove_batchnorm(child)
 
 
-@register_proxy("synflow", higher_is_better=True, uses_gradients=True, inputs="shape",
-                reference=_ZC.format("synflow.py", "synflow.py"))
-@register_proxy("synflow_bn", higher_is_better=True, uses_gradients=True, inputs="shape", bn=True,
-                reference=_ZC.format("synflow.py", "synflow.py") + " (measure 'synflow_bn')")
+@register_proxy(
+    "synflow",
+    higher_is_better=True,
+    uses_gradients=True,
+    inputs="shape",
+    reference=_ZC.format("synflow.py", "synflow.py"),
+)
+@register_proxy(
+    "synflow_bn",
+    higher_is_better=True,
+    uses_gradients=True,
+    inputs="shape",
+    bn=True,
+    reference=_ZC.format("synflow.py", "synflow.py") + " (measure 'synflow_bn')",
+)
 def synflow(model: nn.Module, inputs: torch.Tensor, labels=None, *, bn: bool = False) -> float:
     """Natural log of the SynFlow score: ln sum |w * dR/dw| over conv and linear weights.
 
@@ -181,8 +247,12 @@ def synflow(model: nn.Module, inputs: torch.Tensor, labels=None, *, bn: bool = F
     layers = prunable_layers(model)
     ones = torch.ones((1, *inputs.shape[1:]), dtype=torch.float64, device=inputs.device)
     with torch.enable_grad():
-        grads = torch.autograd.grad(model(ones).sum(), [m.weight for m in layers], allow_unused=True)
-    per_layer = [(m.weight.detach() * g).abs().sum() for m, g in zip(layers, grads) if g is not None]
+        grads = torch.autograd.grad(
+            model(ones).sum(), [m.weight for m in layers], allow_unused=True
+        )
+    per_layer = [
+        (m.weight.detach() * g).abs().sum() for m, g in zip(layers, grads) if g is not None
+    ]
     if not per_layer:
         return -math.inf
     return float(torch.logsumexp(torch.stack(per_layer).log(), dim=0))
