@@ -203,14 +203,23 @@ def write_report(
             save_figure(figure_distributions(data), figdir, "distributions")["png"],
         )
     )
-    if runs is not None and not runs.empty:
-        entries.append(
-            FigureEntry(
-                "Pruning trajectory: supernet κ_N and R_N after each pruning round "
-                "(0 = before pruning), one line per search run.",
-                save_figure(figure_trajectory(runs), figdir, "pruning_trajectory")["png"],
+    if runs is not None:
+        spaces = sorted(runs["space"].unique())
+        for space in spaces:  # NB201 and DARTS supernets live on different scales
+            stem = (
+                "pruning_trajectory"
+                if len(spaces) == 1
+                else f"pruning_trajectory_{slug(space or 'unknown')}"
             )
-        )
+            entries.append(
+                FigureEntry(
+                    f"Pruning trajectory{f' ({space})' if space else ''}: supernet κ_N and R_N after each "
+                    "pruning round (0 = before pruning), one line per search run.",
+                    save_figure(figure_trajectory(runs[runs["space"] == space]), figdir, stem)[
+                        "png"
+                    ],
+                )
+            )
 
     used = data[~data["source"].str.startswith("rank sum of ")]
     config_labels: dict[str, list[str]] = {}
@@ -248,6 +257,7 @@ def write_report(
         bench_info=bench_info,
         sources=list(sources),
         search_sources=sorted(runs["source"].unique()) if runs is not None else (),
+        search_skipped=runs.attrs.get("skipped", []) if runs is not None else (),
     )
     paths["html"] = out / "index.html"
     paths["html"].write_text(page, encoding="utf-8")

@@ -71,6 +71,7 @@ def render_html(
     bench_info: Mapping,
     sources: Sequence[str],
     search_sources: Sequence[str] = (),
+    search_skipped: Sequence[str] = (),
 ) -> str:
     """Assemble the report page.
 
@@ -143,6 +144,12 @@ def render_html(
         parts.append(
             "<h3>Search runs</h3><ul>"
             + "".join(f"<li><code>{esc(s)}</code></li>" for s in search_sources)
+            + "</ul>"
+        )
+    if search_skipped:
+        parts.append(
+            "<p>Search results without a pruning trajectory (not drawn):</p><ul>"
+            + "".join(f"<li><code>{esc(s)}</code></li>" for s in search_skipped)
             + "</ul>"
         )
     parts.append("<h2>Run configurations</h2>")

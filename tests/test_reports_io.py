@@ -161,17 +161,29 @@ def test_search_runs_from_a_folder_tree(tmp_path):
         run = tmp_path / "nb201" / f"seed{seed}"
         run.mkdir(parents=True)
         rounds = [
-            {"round": r, "kappa": 100.0 / (r + 1), "regions": 50.0 * (r + 1), "genotype": "x"}
+            {"round": r, "kappa": 100.0 / (r + 1), "regions": 50.0 * (r + 1), "active_ops": 4 - r}
             for r in range(3)
         ]
-        (run / "result.json").write_text(json.dumps({"rounds": rounds, "seed": seed}))
+        (run / "result.json").write_text(
+            json.dumps({"rounds": rounds, "seed": seed, "space": "nb201"})
+        )
+    baseline = tmp_path / "nb201" / "random" / "result.json"  # a baseline search: no trajectory
+    baseline.parent.mkdir()
+    baseline.write_text(json.dumps({"arch_str": "x", "seed": 0}))
     runs = load_search_runs([tmp_path])
     assert sorted(runs["run"].unique()) == ["nb201/seed0", "nb201/seed1"]
     assert runs.groupby("run")["round"].apply(list).tolist() == [[0, 1, 2], [0, 1, 2]]
+    assert set(runs["space"]) == {"nb201"}
+    assert len(runs.attrs["skipped"]) == 1 and "random" in runs.attrs["skipped"][0]
+    with pytest.raises(InputError, match="no 'rounds' list"):
+        load_search_runs([baseline])  # named explicitly: must have a trajectory
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"rounds": [{"round": 0, "kappa": 1.0}]}))
     with pytest.raises(InputError, match="lacks regions"):
         load_search_runs([bad])
+    only_baselines = tmp_path / "nb201" / "random"
+    with pytest.raises(InputError, match="no search result with a pruning trajectory"):
+        load_search_runs([only_baselines])
     (tmp_path / "nothing").mkdir()
     with pytest.raises(InputError, match="no result.json"):
         load_search_runs([tmp_path / "nothing"])

@@ -27,7 +27,9 @@ def results_options(func):
             "--dataset",
             type=click.Choice(DATASET_CHOICES),
             default=None,
-            help="Benchmark dataset(s) to correlate with, by their default metric keys.",
+            help="Benchmark dataset(s) to correlate with. correlate uses each one's default key "
+            "(cifar10: cifar10-valid/x-valid@200, cifar100 / ImageNet16-120: x-test@200; default "
+            "cifar10); report uses its keys of that dataset (default: all four).",
         ),
         click.option(
             "--metric",
