@@ -1,0 +1,58 @@
+"""Project-level invariants: import directions, README/CI agreement, generated docs up to date."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+from tests.conftest import REPO
+
+IMPORT_RULES = [
+    # (module imported, prefixes that must stay out of sys.modules)
+    ("proxies", ("harness.bench", "harness.data", "harness.spaces", "harness.store", "search", "reports")),
+    ("harness.store", ("torch", "proxies", "search")),
+    ("harness.bench", ("torch", "proxies", "search")),
+    ("harness.spaces.nb201", ("torch",)),
+    ("harness.registry", ("torch", "numpy", "pandas")),
+    ("search.tenas", ("reports",)),
+]
+
+
+@pytest.mark.parametrize("module, forbidden", IMPORT_RULES)
+def test_imports_point_one_way(module, forbidden):
+    code = (f"import sys, {module}\n"
+            f"bad = sorted(m for m in sys.modules if m.startswith({forbidden!r}))\n"
+            "print(','.join(bad)); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, f"import {module} pulled in {result.stdout.strip()} {result.stderr[-300:]}"
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    ci_line = [line for line in (REPO / ".ci" / "run").read_text().splitlines()
+               if line.startswith("python3 -m venv")]
+    assert len(ci_line) == 1 and ci_line[0] in readme and "pytest" in ci_line[0]
+
+
+def test_generated_proxy_docs_are_up_to_date():
+    result = CliRunner().invoke(cli, ["proxies", "--format", "markdown"])
+    assert result.exit_code == 0
+    assert (REPO / "docs" / "proxies.md").read_text() == result.output, \
+        "docs/proxies.md is stale: run `harness proxies --format markdown > docs/proxies.md`"
+
+
+def test_every_subcommand_has_help():
+    runner = CliRunner()
+    for name in cli.commands:
+        result = runner.invoke(cli, [name, "--help"])
+        assert result.exit_code == 0 and "Usage:" in result.output, name
+
+
+def test_unknown_proxy_suggests_a_name():
+    result = CliRunner().invoke(cli, ["proxies", "ntk_cnd"])
+    assert result.exit_code == 2
+    assert "unknown proxy 'ntk_cnd'. Did you mean 'ntk_cond'?" in result.output
