@@ -109,7 +109,7 @@ def meco(
     Warning:
         The reference hooks every module (containers, BN, ReLU, pooling, the logits), so its sum
         repeats a container's output once per nesting level and depends on how the network is
-        split into modules; we take one term per convolution, the layers of MeCo's Eq. 6.
+        split into modules; we take one term per convolution, the layers of MeCo's definition.
         Its MeCo_opt raises (nan) for layers with fewer than 8 channels.
     """
     check_inputs("meco", inputs, ndim=4)

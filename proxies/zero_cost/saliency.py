@@ -47,7 +47,7 @@ def snip(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     """SNIP connection sensitivity: sum of |w * dL/dw| over conv and linear weights.
 
     zero-cost-nas computes |dL/dm| for a multiplicative mask m = 1 on each weight, which equals
-    |w * dL/dw| (Lee et al., ICLR 2019, Eq. 6 without the normalisation). Higher is better. One
+    |w * dL/dw| (Lee et al., ICLR 2019, without its normalisation). Higher is better. One
     forward and backward pass.
     """
     layers, grads = _weight_grads("snip", model, inputs, labels)
