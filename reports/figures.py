@@ -83,7 +83,7 @@ def figure_tau_heatmap(corr: pd.DataFrame, metrics: Sequence[str]) -> Figure:
     )
     ax = plot_heatmap(
         table,
-        colorbar_label="Kendall τ × direction (+1 higher, −1 lower is better)",
+        colorbar_label="Kendall τ × direction (±1)",
         title="Direction-corrected Kendall τ per proxy and metric key",
         xlabel="benchmark metric key",
         ylabel="proxy",

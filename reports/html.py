@@ -12,11 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reports.leaderboard import MD_HEADER, display_rows
+
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1300px; color: #222; }
 h1, h2, h3 { font-weight: 600; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
+td { white-space: nowrap; }
+.scroll { overflow-x: auto; }
 th { background: #f0f0f0; }
 td:nth-child(2), th:nth-child(2) { text-align: left; }
 figure { margin: 1em 0 2em; }
@@ -48,6 +52,14 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _cells_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows
+    )
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
 def table_html(frame: pd.DataFrame) -> str:
     """An escaped HTML table of `frame` (no index), numbers to 4 significant digits."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
@@ -55,7 +67,7 @@ def table_html(frame: pd.DataFrame) -> str:
         "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
         for row in frame.itertuples(index=False, name=None)
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def render_html(
@@ -98,42 +110,29 @@ def render_html(
         + "".join(f"<li><code>{esc(s)}</code></li>" for s in sources)
         + "</ul>"
     )
+    summary = {k: bench_info[k] for k in ("kind", "path", "sha256", "cells") if k in bench_info}
     parts.append(
         "<h3>Benchmark</h3><pre>"
+        + esc(json.dumps(summary, indent=2, sort_keys=True, default=str))
+        + "</pre><details><summary>Full description (every key and its coverage)</summary><pre>"
         + esc(json.dumps(dict(bench_info), indent=2, sort_keys=True, default=str))
-        + "</pre>"
+        + "</pre></details>"
     )
     parts.append(
         "<h2>Coverage</h2><p>Cells per proxy present in the results, by status, out of the "
         "space's cells (15,625 for NB201).</p>" + table_html(coverage)
     )
     parts.append("<h2>Leaderboards</h2>")
-    show = [
-        "rank",
-        "label",
-        "dataset",
-        "direction",
-        "kendall_tau_dc",
-        "kendall_tau",
-        "kendall_tau_lo",
-        "kendall_tau_hi",
-        "spearman_rho",
-        "pearson_r",
-        "precision_at_1pct",
-        "precision_at_5pct",
-        "precision_at_10pct",
-        "best_pick_rank",
-        "top1_acc",
-        "top10_mean_acc",
-        "seconds_per_cell",
-        "n",
-        "n_excluded",
-        "coverage",
-        "note",
-    ]
     for metric, g in leaderboard.groupby("metric", sort=False):
         parts.append(f"<h3>Benchmark metric key <code>{esc(str(metric))}</code></h3>")
-        parts.append(table_html(g[[c for c in show if c in g.columns]]))
+        parts.append(_cells_table(MD_HEADER, display_rows(g)))
+        notes = [f"{r['label']}: {r['note']}" for _, r in g.iterrows() if r.get("note")]
+        if notes:
+            parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
+    parts.append(
+        "<p>Every column (intervals of ρ and Pearson r, counts by status) is in "
+        "<code>leaderboard.csv</code>.</p>"
+    )
     parts.append("<h2>Figures</h2>")
     for fig in figures:
         parts.append(

@@ -134,6 +134,11 @@ MD_HEADER = (
 )
 
 
+def display_rows(board: pd.DataFrame) -> list[list[str]]:
+    """The rows of one metric's leaderboard as the formatted cells under `MD_HEADER`."""
+    return [_md_row(r) for _, r in board.iterrows()]
+
+
 def _md_row(r) -> list[str]:
     rank = "–" if pd.isna(r["rank"]) else str(int(r["rank"]))
     return [
@@ -180,7 +185,7 @@ def leaderboard_markdown(
             "",
             markdown_table(
                 MD_HEADER,
-                [_md_row(r) for _, r in g.iterrows()],
+                display_rows(g),
                 ["r", "l", "l", "l"] + ["r"] * (len(MD_HEADER) - 4),
             ),
             "",
