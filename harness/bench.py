@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import numbers
-import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -26,6 +25,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from harness.errors import DataNotFoundError, InputError, unknown_name
+from harness.paths import resolve_data_dir
 from harness.spaces import nb201
 
 log = logging.getLogger(__name__)
@@ -240,41 +240,8 @@ def load_benchmark(
     return Benchmark(frame, src)
 
 
-def _resolve_data_dir(data_dir: str | Path | None) -> Path:
-    """`--data-dir` > ``HARNESS_DATA_DIR`` > ``../shared/data`` (from the cwd, then the repo root).
-
-    Same rule as `harness.data.resolve_data_dir`, repeated here because `harness.data` imports
-    torch and this module must not.
-    """
-    if data_dir is not None:
-        path = Path(data_dir).expanduser()
-        if not path.is_dir():
-            raise DataNotFoundError(f"--data-dir {str(data_dir)!r} is not a directory.")
-        return path.resolve()
-    env = os.environ.get("HARNESS_DATA_DIR", "")
-    if env:
-        path = Path(env).expanduser()
-        if not path.is_dir():
-            raise DataNotFoundError(
-                f"HARNESS_DATA_DIR={env!r} is not a directory (the NB201 table is expected at "
-                f"<data dir>/nb201/{TABLE_FILE})."
-            )
-        return path.resolve()
-    candidates = [Path.cwd() / ".." / "shared" / "data",
-                  Path(__file__).resolve().parents[1] / ".." / "shared" / "data"]
-    for cand in candidates:
-        if cand.is_dir():
-            return cand.resolve()
-    looked = " and ".join(str(c.resolve()) for c in candidates)
-    raise DataNotFoundError(
-        f"no data directory: --data-dir not given, HARNESS_DATA_DIR not set, and {looked} do not "
-        f"exist. Pass --data-dir or set HARNESS_DATA_DIR to the folder holding nb201/{TABLE_FILE}, "
-        f"or give the benchmark file itself."
-    )
-
-
 def _default_table(data_dir: str | Path | None) -> Path:
-    return _resolve_data_dir(data_dir) / "nb201" / TABLE_FILE
+    return resolve_data_dir(data_dir, holds=f"the folder holding nb201/{TABLE_FILE}, or give the benchmark file itself") / "nb201" / TABLE_FILE
 
 
 def _classify(path: Path) -> tuple[str, Path]:

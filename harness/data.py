@@ -13,7 +13,6 @@ import functools
 import hashlib
 import io
 import logging
-import os
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,10 +24,10 @@ from PIL import Image
 
 from harness.errors import DataNotFoundError, InputError, unknown_name
 from harness.imagefolder import ImageFolderIndex, load_rgb, scan_image_folder
+from harness.paths import ENV_VAR, resolve_data_dir  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
-ENV_VAR = "HARNESS_DATA_DIR"
 SPLITS: tuple[str, ...] = ("train", "test")
 SYNTHETIC_SIZE = 50_000  # nominal pool size of a synthetic set (every draw is fresh noise)
 
@@ -91,41 +90,6 @@ _DATA_HINT = "see shared/data/README.md for the accepted layouts"
 
 
 # --------------------------------------------------------------------------- data directory
-
-
-def _repo_root() -> Path:
-    return Path(__file__).resolve().parents[1]
-
-
-def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
-    """Find the data folder: ``--data-dir`` > ``$HARNESS_DATA_DIR`` > ``../shared/data``.
-
-    ``../shared/data`` is tried relative to the current directory, then to the repository root. An
-    explicitly given folder that does not exist is an error, never skipped.
-
-    Raises:
-        DataNotFoundError: the chosen folder does not exist, or none was found.
-    """
-    if data_dir is not None:
-        path = Path(data_dir).expanduser()
-        if not path.is_dir():
-            raise DataNotFoundError(f"--data-dir {str(data_dir)!r} is not a directory.")
-        return path.resolve()
-    env = os.environ.get(ENV_VAR, "")
-    if env:
-        path = Path(env).expanduser()
-        if not path.is_dir():
-            raise DataNotFoundError(f"{ENV_VAR}={env!r} is not a directory.")
-        return path.resolve()
-    candidates = [Path.cwd() / ".." / "shared" / "data", _repo_root() / ".." / "shared" / "data"]
-    for cand in candidates:
-        if cand.is_dir():
-            return cand.resolve()
-    looked = " and ".join(str(c.resolve()) for c in candidates)
-    raise DataNotFoundError(
-        f"no data directory: --data-dir not given, {ENV_VAR} not set, and {looked} do not exist. "
-        f"Pass --data-dir or set {ENV_VAR} to a folder holding the datasets ({_DATA_HINT})."
-    )
 
 
 # --------------------------------------------------------------------------- pixel sources

@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+import harness.paths
 from harness import data as D
 from harness.data import (
     DATASETS,
@@ -316,7 +317,7 @@ def test_resolve_data_dir_precedence(tmp_path, monkeypatch):
     for d in (flag, env, work / "main", work / "shared" / "data"):
         d.mkdir(parents=True)
     monkeypatch.chdir(work / "main")
-    monkeypatch.setattr(D, "_repo_root", lambda: tmp_path / "nowhere" / "repo")
+    monkeypatch.setattr(harness.paths, "_repo_root", lambda: tmp_path / "nowhere" / "repo")
     monkeypatch.setenv("HARNESS_DATA_DIR", str(env))
     assert resolve_data_dir(flag) == flag.resolve()
     assert resolve_data_dir() == env.resolve()
@@ -331,9 +332,9 @@ def test_resolve_data_dir_precedence(tmp_path, monkeypatch):
     assert resolve_data_dir() == (work / "shared" / "data").resolve()
     # Not beside the current directory: beside the repository root.
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(D, "_repo_root", lambda: work / "main")
+    monkeypatch.setattr(harness.paths, "_repo_root", lambda: work / "main")
     assert resolve_data_dir() == (work / "shared" / "data").resolve()
-    monkeypatch.setattr(D, "_repo_root", lambda: tmp_path / "nowhere" / "repo")
+    monkeypatch.setattr(harness.paths, "_repo_root", lambda: tmp_path / "nowhere" / "repo")
     with pytest.raises(DataNotFoundError) as err:
         resolve_data_dir()
     assert str(err.value).startswith(
