@@ -86,7 +86,6 @@ DATASETS: dict[str, DatasetSpec] = {
     "synthetic": DatasetSpec("synthetic", "synthetic", 10, 32, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
 }
 
-_DATA_HINT = "see shared/data/README.md for the accepted layouts"
 
 
 # --------------------------------------------------------------------------- data directory

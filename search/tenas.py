@@ -194,7 +194,9 @@ def round_to(number, precision: int, eps: float = 1e-8):
     ``round`` applied to the value's own type (numpy rounding for numpy floats).
     """
     dtype = type(number)
-    if number == 0:
+    if number == 0 or not math.isfinite(number):
+        # The official function raises on NaN/inf (math.floor); they cannot occur after its
+        # nan_to_num except in overflow corner cases, which we keep in the sort rather than crash.
         return number
     sign = number / abs(number)
     number = abs(number) + eps
@@ -513,7 +515,8 @@ def _candidate_row(space: PruningSpace, key: Key, m: CandidateMeasure) -> dict:
             "regions_origin": m.regions_origin, "regions": m.regions}
 
 
-def _measure_all(meter, keys: list[Key], masks: np.ndarray, progress: bool | None, desc: str):
+def _measure_all(meter, keys: list[Key], masks: np.ndarray, progress: bool | None, desc: str,
+                 log: Callable[[str], None] | None = None):
     """Measure every candidate key; returns (ntk list, regions list, rows by key)."""
     ntk, regions, rows = [], [], {}
     for key in tqdm(keys, desc=desc, unit="cand", disable=None if progress is None else not progress,
@@ -524,6 +527,9 @@ def _measure_all(meter, keys: list[Key], masks: np.ndarray, progress: bool | Non
         ntk.append([m.dkappa, key])
         regions.append([m.dregions, key])
         rows[key] = _candidate_row(meter.space, key, m)
+        if log is not None:
+            log(f"  {desc}: {rows[key]['cell_type']} {rows[key]['edge_name']} -{rows[key]['op_name']}: "
+                f"dkappa {m.dkappa:+.4f} dregions {m.dregions:+.4f}")
     return ntk, regions, rows
 
 
@@ -539,14 +545,14 @@ def _ranked_rows(rows: dict, ranked, pruned: set) -> list[dict]:
 
 
 def prune_round(meter, masks: np.ndarray, config: TenasConfig, *, progress: bool | None = None,
-                desc: str = "round") -> tuple[np.ndarray, dict]:
+                desc: str = "round", log: Callable[[str], None] | None = None) -> tuple[np.ndarray, dict]:
     """One official pruning round (``prune_func_rank``); returns the new masks and its record."""
     masks = masks.copy()
     masks[:, :, NONE_INDEX] = False  # forced at the start of every round
     meter.begin_round(masks)
     number = effective_prune_number(masks, config.prune_number)
     keys = candidates(masks)
-    ntk, regions, rows = _measure_all(meter, keys, masks, progress, desc)
+    ntk, regions, rows = _measure_all(meter, keys, masks, progress, desc, log)
     ranked = rank_candidates(ntk, regions, config.precision)
     chosen = select_prunes(ranked, number)
     pruned = {key for keys_ in chosen.values() for key in keys_}
@@ -560,7 +566,8 @@ def prune_round(meter, masks: np.ndarray, config: TenasConfig, *, progress: bool
 
 
 def prune_edge_groups(meter, masks: np.ndarray, config: TenasConfig, groups: Sequence[tuple[int, int]],
-                      keep: int = 2, *, progress: bool | None = None) -> tuple[np.ndarray, list[dict]]:
+                      keep: int = 2, *, progress: bool | None = None,
+                      log: Callable[[str], None] | None = None) -> tuple[np.ndarray, list[dict]]:
     """DARTS-space edge pruning (``prune_func_rank_group``, tenas-spec §8) on a single-path state.
 
     For every cell type and every group of incoming edges ``[start, stop)`` with more than `keep`
@@ -578,7 +585,7 @@ def prune_edge_groups(meter, masks: np.ndarray, config: TenasConfig, groups: Seq
             if stop - start <= keep:
                 continue
             keys = [(ct, e, int(op)) for e in range(start, stop) for op in np.flatnonzero(masks[ct, e])]
-            ntk, regions, rows = _measure_all(meter, keys, masks, progress, f"group {start}-{stop}")
+            ntk, regions, rows = _measure_all(meter, keys, masks, progress, f"group {start}-{stop}", log)
             ranked = rank_candidates(ntk, regions, config.precision)
             pruned = {key for key, _ in ranked[:-keep]}
             for key in pruned:
@@ -634,7 +641,7 @@ def run_tenas(space: PruningSpace, config: TenasConfig, images: ImageSet, *, see
     while not is_single_path(masks):
         k += 1
         t0 = time.perf_counter()
-        masks, record = prune_round(meter, masks, config, progress=progress, desc=f"round {k}")
+        masks, record = prune_round(meter, masks, config, progress=progress, desc=f"round {k}", log=log)
         seconds = time.perf_counter() - t0
         search_s += seconds
         record = {"round": k, "seconds": seconds, **record}
@@ -643,7 +650,7 @@ def run_tenas(space: PruningSpace, config: TenasConfig, images: ImageSet, *, see
         rounds.append(state(record, masks))
     if edge_groups:
         t0 = time.perf_counter()
-        masks, groups = prune_edge_groups(meter, masks, config, edge_groups, progress=progress)
+        masks, groups = prune_edge_groups(meter, masks, config, edge_groups, progress=progress, log=log)
         seconds = time.perf_counter() - t0
         search_s += seconds
         rounds.append(state({"round": k + 1, "seconds": seconds, "prune_number": 0, "candidates": [],
