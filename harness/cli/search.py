@@ -108,7 +108,8 @@ def _mean_std(values: list[float]) -> str:
               help="[tenas] pytorch-default (official: its custom init never runs) | kaiming (the intended "
                    "Kaiming-normal re-init per repeat).")
 @click.option("--ntk-engine", default=None, metavar="NAME",
-              help="[tenas] proxies.ntk engine: batched | oracle (same kernel; speed differs by machine).")
+              help="[tenas] proxies.ntk engine, e.g. oracle | batched (default batched). Every engine "
+                   "gives the same kernel; only the speed differs.")
 @click.option("--kappa-dtype", default=None, metavar="NAME",
               help="[tenas] eigenvalue precision: float32 (official symeig) | float64.")
 @click.option("--no-trajectory", is_flag=True,
