@@ -4,10 +4,20 @@ The kernel is Θ = G·Gᵀ where row i of G is the gradient of *the sum of sampl
 respect to every parameter whose name contains "weight" (conv/linear weights and BN γ; biases,
 BN β and architecture alphas excluded), with BatchNorm in train mode on one batch. κ = λmax/λmin.
 
+Engines (all compute the same Θ; `benchmarks/bench_ntk.py` times them against the oracle):
+
+* ``oracle``: one forward, then one ``backward`` per sample, as the official code does.
+* ``batched``: ``torch.autograd.grad(..., is_grads_batched=True)``, chunked (generic, slow).
+* ``graph``: `proxies.ntk_engine`, a batched reverse pass over the recorded autograd graph
+  with hand-written rules (any model; fast for conv/BN/ReLU/pool networks).
+* ``compiled``: ``graph`` with inductor-compiled kernels for small layers on CPU (the fastest
+  on CPU once compiled; the first call per layer shape compiles for seconds). On CUDA it is
+  ``graph``.
+
 Warning:
     Train-mode BN couples the batch: sample i's gradient depends on every other sample, so the
     per-sample gradients cannot come from one backward of a summed loss or from frozen BN
-    statistics (a shortcut that ranks cells differently, τ ≈ 0.5). Both engines below run one
+    statistics (a shortcut that ranks cells differently, τ ≈ 0.5). Every engine runs one
     vector-Jacobian product per sample through the coupled graph; they differ only in how.
 """
 
@@ -18,9 +28,11 @@ import math
 import torch
 from torch import nn
 
+from harness.errors import InputError, unknown_name
+from proxies.ntk_engine import is_out_of_memory, ntk_gradients
 from proxies.registry import register_proxy
 
-NTK_ENGINES = ("batched", "oracle")
+NTK_ENGINES = ("oracle", "batched", "graph", "compiled")
 #: What `condition_number` does when λmin <= 0 (a numerically singular PSD kernel).
 NONPOSITIVE_POLICIES = ("inf", "raw")
 
@@ -70,8 +82,8 @@ def empirical_ntk_batched(model: nn.Module, inputs: torch.Tensor, chunk: int | N
         try:
             grads = torch.autograd.grad(logits, params, grad_outputs=cotangents[start:stop],
                                         retain_graph=True, is_grads_batched=True, allow_unused=True)
-        except torch.OutOfMemoryError:
-            if chunk == 1:
+        except RuntimeError as err:  # CUDA's OutOfMemoryError or CPU allocation failure
+            if chunk == 1 or not is_out_of_memory(err):
                 raise
             chunk = max(1, chunk // 2)
             continue
@@ -81,27 +93,52 @@ def empirical_ntk_batched(model: nn.Module, inputs: torch.Tensor, chunk: int | N
     return grads @ grads.T
 
 
-def empirical_ntk(model: nn.Module, inputs: torch.Tensor, engine: str = "batched",
+def empirical_ntk(model: nn.Module, inputs: torch.Tensor, engine: str = "graph",
                   chunk: int | None = None) -> torch.Tensor:
-    """Θ (B x B, float64) of `model` on `inputs`; the model is put in train mode (TE-NAS)."""
+    """Θ (B x B, float64) of `model` on `inputs`; the model is put in train mode (TE-NAS).
+
+    Args:
+        model: the network; its parameters named "*weight*" are differentiated.
+        inputs: one batch (B, ...).
+        engine: one of `NTK_ENGINES`.
+        chunk: cotangents per batched pass (``batched``, ``graph``, ``compiled``); None picks
+            the engine's default. Halved automatically on out-of-memory.
+
+    Raises:
+        InputError: unknown engine or a non-positive chunk.
+    """
     if engine not in NTK_ENGINES:
-        raise ValueError(f"NTK engine must be one of {', '.join(NTK_ENGINES)}; got {engine!r}.")
+        raise unknown_name("NTK engine", engine, NTK_ENGINES)
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
+        raise InputError(f"chunk must be a positive integer or None; got {chunk!r}.")
     model.train()
     if engine == "oracle":
         return empirical_ntk_oracle(model, inputs)
-    return empirical_ntk_batched(model, inputs, chunk)
+    if engine == "batched":
+        return empirical_ntk_batched(model, inputs, chunk)
+    params = [p for _, p in ntk_parameters(model)]
+    grads = ntk_gradients(model, inputs, params, chunk, compiled=engine == "compiled").double()
+    return grads @ grads.T
 
 
 def condition_number(kernel: torch.Tensor, nonpositive: str = "inf") -> float:
     """κ = λmax / λmin of a symmetric kernel (eigenvalues by ``eigvalsh``, in float64).
 
-    Policy, stated because TE-NAS leaves it implicit: NaN stays NaN (TE-NAS's pruning maps it to
-    1e5 at ranking time); λmin <= 0 means the PSD kernel is numerically singular and gives +inf
-    with ``nonpositive="inf"`` (default) or the raw, possibly negative, ratio with ``"raw"`` (as the
-    official code does).
+    Policy, stated because TE-NAS leaves it implicit:
+
+    * a kernel with a NaN or inf entry gives NaN (TE-NAS's pruning maps NaN to 1e5 at ranking
+      time; the harness stores NULL with status ``nan``);
+    * the all-zero kernel (a network whose output ignores its weights, e.g. a cell with no path
+      from input to output) gives NaN (0/0);
+    * λmin <= 0 means the PSD kernel is numerically singular: +inf with ``nonpositive="inf"``
+      (default), or with ``"raw"`` the official code's raw ratio λmax/λmin (negative when
+      λmin < 0, +inf when λmin == 0).
+
+    Raises:
+        InputError: unknown `nonpositive` policy.
     """
     if nonpositive not in NONPOSITIVE_POLICIES:
-        raise ValueError(f"nonpositive must be one of {', '.join(NONPOSITIVE_POLICIES)}; got {nonpositive!r}.")
+        raise unknown_name("nonpositive policy", nonpositive, NONPOSITIVE_POLICIES)
     if not torch.isfinite(kernel).all():
         return math.nan
     eig = torch.linalg.eigvalsh(kernel.double())
@@ -110,12 +147,14 @@ def condition_number(kernel: torch.Tensor, nonpositive: str = "inf") -> float:
         return math.nan  # 0/0: the all-zero kernel of a network whose output ignores its weights
     if lmin <= 0.0 and nonpositive == "inf":
         return math.inf
+    if lmin == 0.0:
+        return math.copysign(math.inf, lmax)
     return lmax / lmin
 
 
 @register_proxy("ntk_cond", higher_is_better=False, needs_real_data=True, uses_gradients=True,
                 copy_model=False, reference="Chen, Gong & Wang, ICLR 2021 (TE-NAS), lib/procedures/ntk.py")
-def ntk_cond(model: nn.Module, inputs: torch.Tensor, labels=None, *, engine: str = "batched",
+def ntk_cond(model: nn.Module, inputs: torch.Tensor, labels=None, *, engine: str = "graph",
              chunk: int | None = None, nonpositive: str = "inf") -> float:
     """Condition number λmax/λmin of the empirical NTK (train-mode BN, sum-of-logits gradients).
 
