@@ -151,6 +151,78 @@ class ResultStore:
                   r.seconds, r.peak_mem_mb, r.filled_from, run_id) for r in rows])
 
 
+# ---- exported tables ------------------------------------------------------------------------
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+def configs_sidecar(path: str | Path) -> Path:
+    """The configurations that go with an exported table: ``x.csv.gz`` -> ``x.configs.json``."""
+    path = Path(path)
+    name = path.name
+    for suffix in TABLE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return path.with_name(f"{name}.configs.json")
+
+
+def read_table(path: str | Path):
+    """An exported table and its configurations ({} when the sidecar is missing)."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"results table not found: {path}.")
+    try:
+        if path.name.lower().endswith(".parquet"):
+            frame = pd.read_parquet(path)
+        else:
+            # Only empty fields are missing: the status column holds the literal word "nan".
+            frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except (OSError, ValueError, ImportError) as err:  # corrupt file, bad compression, no pyarrow
+        raise InputError(f"cannot read results table {str(path)!r}: {err}") from err
+    side = configs_sidecar(path)
+    if not side.is_file():
+        return frame, {}
+    try:
+        configs = json.loads(side.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read configs sidecar {str(side)!r}: {err}") from err
+    if not isinstance(configs, dict):
+        raise InputError(f"configs sidecar {str(side)!r} must hold a JSON object {{config_hash: config}}.")
+    return frame, configs
+
+
+def import_table(path: str | Path, store: ResultStore) -> int:
+    """Load a per-repeat export (``harness export --per-repeat``) back into a store, so a sweep
+    can continue from results that travelled as files. Returns the number of rows written."""
+    frame, configs = read_table(path)
+    if "repeat" not in frame.columns:
+        raise InputError(f"{str(path)!r} has aggregated repeats; import needs `harness export --per-repeat`.")
+    missing = sorted(set(frame["config_hash"]) - set(configs))
+    if missing:
+        raise InputError(f"{str(path)!r}: no configuration for {', '.join(missing)} in {configs_sidecar(path)}.")
+    for digest in sorted(set(frame["config_hash"])):
+        if config_hash(configs[digest]) != digest:
+            raise InputError(f"{configs_sidecar(path)}: the configuration stored under {digest} hashes to "
+                             f"{config_hash(configs[digest])}; the file was edited or is from another schema.")
+        store.add_config(configs[digest])
+    directions = frame.drop_duplicates("proxy").set_index("proxy")["higher_is_better"]
+    with store.conn:
+        store.conn.executemany("INSERT OR IGNORE INTO proxies VALUES (?, ?, ?)",
+                               [(p, int(str(h).lower() in ("true", "1")), json.dumps({"name": p, "imported": True}))
+                                for p, h in directions.items()])
+    for (digest, space), part in frame.groupby(["config_hash", "space"]):
+        rows = [ResultRow(int(r.index), r.arch_str, r.proxy, int(r.repeat),
+                          None if r.status != "ok" else float(r.value), r.status,
+                          r.message if isinstance(r.message, str) else None,
+                          None if r.seconds != r.seconds else float(r.seconds),
+                          None, None if r.filled_from != r.filled_from else int(r.filled_from))
+                for r in part.itertuples(index=False)]
+        store.write_rows(digest, space, rows, None)
+    return len(frame)
+
+
 # ---- reading (pandas) ----------------------------------------------------------------------
 def _open_readonly(path: str | Path) -> sqlite3.Connection:
     path = Path(path)

@@ -6,7 +6,6 @@ configurations in a sidecar ``<name without extension>.configs.json`` ({config_h
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -53,42 +52,13 @@ def _kind(path: Path) -> str:
     )
 
 
-def sidecar_path(path: Path) -> Path:
-    """The configs sidecar of an export: ``x.csv.gz`` -> ``x.configs.json``."""
-    name = path.name
-    for suffix in TABLE_SUFFIXES:
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return path.with_name(f"{name}.configs.json")
-
-
 def _read_table(path: Path, kind: str) -> tuple[pd.DataFrame, dict]:
-    try:
-        if kind == ".parquet":
-            frame = pd.read_parquet(path)
-        else:
-            # Only empty fields are missing: the status column holds the literal word "nan".
-            frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    except (OSError, ValueError, ImportError) as err:  # corrupt file, bad compression, no pyarrow
-        raise InputError(f"cannot read results table {str(path)!r}: {err}") from err
-    configs: dict = {}
-    side = sidecar_path(path)
-    if side.is_file():
-        try:
-            configs = json.loads(side.read_text())
-        except (OSError, ValueError) as err:
-            raise InputError(f"cannot read configs sidecar {str(side)!r}: {err}") from err
-        if not isinstance(configs, dict):
-            raise InputError(
-                f"configs sidecar {str(side)!r} must hold a JSON object {{config_hash: config}}."
-            )
-    else:
-        log.warning(
-            "no configs sidecar %s next to %s; run configurations will be shown as missing",
-            side,
-            path,
-        )
+    from harness.store import configs_sidecar, read_table
+
+    frame, configs = read_table(path)
+    if not configs:
+        log.warning("no configs sidecar %s next to %s; run configurations will be shown as missing",
+                    configs_sidecar(path), path)
     return frame, configs
 
 

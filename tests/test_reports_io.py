@@ -12,7 +12,8 @@ import pytest
 from harness.errors import DataNotFoundError, InputError
 from harness.spaces import nb201
 from reports.build import REPORT_METRICS
-from reports.io import RESULT_COLUMNS, load_results, resolve_metrics, sidecar_path
+from harness.store import configs_sidecar
+from reports.io import RESULT_COLUMNS, load_results, resolve_metrics
 from reports.search_runs import load_search_runs
 
 
@@ -47,8 +48,8 @@ def test_round_trip_with_sidecar(tmp_path, suffix):
         frame.assign(filled_from=pd.array([pd.NA] * 4 + [0], dtype="Int64")).to_parquet(path)
     else:
         frame.to_csv(path, index=False)
-    sidecar_path(path).write_text(json.dumps({"c1": {"profile": {"name": "bench"}}}))
-    assert sidecar_path(path).name == "sweep.configs.json"
+    configs_sidecar(path).write_text(json.dumps({"c1": {"profile": {"name": "bench"}}}))
+    assert configs_sidecar(path).name == "sweep.configs.json"
     got, configs = load_results([path])
     assert configs == {"c1": {"profile": {"name": "bench"}}}
     assert list(got.columns) == [*RESULT_COLUMNS, "source"]

@@ -212,3 +212,23 @@ def test_more_repeats_extend_the_same_configuration(tmp_path):
     assert sorted(rows["repeat"].unique()) == [0, 1, 2] and len(rows) == 6
     other = SweepSpec(("linear_regions",), get_profile("tenas", repeats=1, batch_size=8), "cifar10")
     assert run_sweep(other, SweepOptions([1], quiet=True), str(out)).config_hash != first.config_hash
+
+
+def test_export_per_repeat_then_import_continues_the_sweep(tmp_path):
+    first = tmp_path / "first.sqlite"
+    _sweep(first, range(5))
+    table = tmp_path / "part.csv.gz"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["export", "--results", str(first), "--per-repeat", "--out", str(table)]).exit_code == 0
+    resumed = tmp_path / "resumed.sqlite"
+    result = runner.invoke(cli, ["import", "--results", str(table), "--out", str(resumed)])
+    assert result.exit_code == 0, result.output
+    summary = _sweep(resumed, range(8))
+    assert (summary.skipped, summary.scored) == (5, 3)
+    clean = tmp_path / "clean.sqlite"
+    _sweep(clean, range(8))
+    pd.testing.assert_frame_equal(_rows(resumed), _rows(clean))
+    aggregated = tmp_path / "agg.csv"
+    runner.invoke(cli, ["export", "--results", str(first), "--out", str(aggregated)])
+    bad = runner.invoke(cli, ["import", "--results", str(aggregated), "--out", str(tmp_path / "x.sqlite")])
+    assert bad.exit_code == 2 and "needs `harness export --per-repeat`" in bad.output

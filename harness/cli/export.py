@@ -11,16 +11,6 @@ import click
 from harness.errors import InputError
 
 
-def configs_sidecar(out: Path) -> Path:
-    """`x.csv.gz` -> `x.configs.json` (the configurations that go with an exported table)."""
-    name = out.name
-    for suffix in (".csv.gz", ".csv", ".parquet"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return out.with_name(f"{name}.configs.json")
-
-
 @click.command("export")
 @click.option("--results", "stores", multiple=True, required=True, help="Results store(s) (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
@@ -30,7 +20,7 @@ def command(stores, fmt, out, per_repeat):
     """Export results as one tidy table: one row per cell and proxy (and config)."""
     import pandas as pd
 
-    from harness.store import read_configs, read_results
+    from harness.store import configs_sidecar, read_configs, read_results
 
     frame = pd.concat([read_results(s, per_repeat=per_repeat) for s in stores], ignore_index=True)
     configs = {}
