@@ -121,9 +121,19 @@ def _identity(spec: SearchSpec, images: ImageSet) -> dict:
             "settings": _settings_dict(spec), "data_checksum": images.checksum, "device": spec.device}
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _environment(spec: SearchSpec) -> dict:
     device = torch.device(spec.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     return {"device": spec.device, "device_name": name, "threads": torch.get_num_threads(),
             "torch_version": torch.__version__, "harness_version": harness.__version__,
             "python": platform.python_version()}
