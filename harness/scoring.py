@@ -39,11 +39,12 @@ class ProxyResult:
 
 
 def classify(value: float) -> tuple[float | None, str, str | None]:
-    """(stored value, status, message): non-finite values are stored as NULL with their status."""
+    """(stored value, status, message): NaN is stored as NULL; ±inf is kept (e.g. -inf is the
+    legitimate lowest score of a disconnected cell) but flagged with status `inf`."""
     if math.isnan(value):
         return None, "nan", None
     if math.isinf(value):
-        return None, "inf", "+inf" if value > 0 else "-inf"
+        return value, "inf", "+inf" if value > 0 else "-inf"
     return value, "ok", None
 
 

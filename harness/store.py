@@ -249,8 +249,9 @@ def read_runs(path: str | Path):
 def read_results(path: str | Path, per_repeat: bool = False):
     """The tidy results table: one row per (config, space, cell, proxy), repeats aggregated.
 
-    Aggregation: `value` is the mean over repeats when every repeat is ok, else NaN with the
-    worst status (error > nan > inf); `seconds` is the mean per repeat; `repeats` counts them.
+    Aggregation: `value` is the mean over repeats when every repeat is ok (status `ok`), ±inf when
+    some repeat is infinite and none failed (status `inf`), else NaN with the worst status
+    (error > nan > inf); `seconds` is the mean per repeat; `repeats` counts them.
     With ``per_repeat=True`` every repeat is its own row (column `repeat`).
     """
     import pandas as pd
@@ -288,6 +289,7 @@ def aggregate_repeats(raw):
                       message=("message", lambda m: next((x for x in m if isinstance(x, str)), None))).reset_index()
     inverse = {v: k for k, v in _STATUS_RANK.items()}
     out["status"] = out["_rank"].map(inverse)
-    out.loc[out["status"] != "ok", "value"] = float("nan")
+    # NaN unless every repeat is ok -- or some are infinite (one sign, the rest ok): that infinity stays.
+    out.loc[~out["status"].isin(["ok", "inf"]), "value"] = float("nan")
     out["filled_from"] = out["filled_from"].astype("Int64")
     return out.drop(columns="_rank").sort_values(["config_hash", "space", "proxy", "index"]).reset_index(drop=True)

@@ -50,15 +50,16 @@ PROXIES: Registry[ProxySpec] = Registry("proxy")
 
 def register_proxy(name: str, *, higher_is_better: bool, needs_labels: bool = False,
                    needs_real_data: bool = False, uses_gradients: bool = False, inputs: str = "images",
-                   copy_model: bool = True, reference: str = "", **options):
+                   copy_model: bool = True, reference: str = "", description: str | None = None, **options):
     """Decorator: register ``fn`` under ``name``; `options` are bound as keyword arguments, so a
-    variant is another registration of the same function (never a copy of its code)."""
+    variant is another registration of the same function (never a copy of its code). The one-line
+    description is the docstring's first line unless `description` names what the variant does."""
     if inputs not in INPUT_KINDS:
         raise ValueError(f"inputs must be one of {INPUT_KINDS}; got {inputs!r}")
 
     def decorate(fn: Callable) -> Callable:
         bound = functools.partial(fn, **options) if options else fn
-        summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        summary = description or ((fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "")
         PROXIES.add(name, ProxySpec(name, bound, higher_is_better, needs_labels, needs_real_data,
                                     uses_gradients, inputs, copy_model, summary, reference))
         return fn

@@ -85,6 +85,7 @@ def min_correlation_eigenvalue(feature: torch.Tensor) -> torch.Tensor:
     higher_is_better=True,
     needs_real_data=True,
     num_channels=8,
+    description="MeCo_opt: as meco, on 8 seeded channels per layer scaled by C/8 (all channels when C <= 8).",
     reference="HamsterMimi/MeCo correlation/NAS_Bench_201.py get_score (measure 'meco_opt')",
 )
 def meco(

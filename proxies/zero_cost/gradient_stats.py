@@ -45,6 +45,7 @@ def zico_score(grads: list[torch.Tensor]) -> float:
     needs_real_data=True,
     uses_gradients=True,
     accumulate=False,
+    description="ZiCo as the paper defines it: each half-batch's own gradient (official code accumulates).",
     reference="ZiCo paper definition (Li et al., ICLR 2023) with SLDGroup/ZiCo's caculate_zico; "
     "gradients of each half-batch separately",
 )

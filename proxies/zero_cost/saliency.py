@@ -219,6 +219,7 @@ def _remove_batchnorm(model: nn.Module) -> None:
     uses_gradients=True,
     inputs="shape",
     bn=True,
+    description="SynFlow with BatchNorm kept (zero-cost-nas synflow_bn): ln sum |w * dR/dw|.",
     reference=_ZC.format("synflow.py", "synflow.py") + " (measure 'synflow_bn')",
 )
 def synflow(model: nn.Module, inputs: torch.Tensor, labels=None, *, bn: bool = False) -> float:
