@@ -23,6 +23,7 @@ Warning:
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -112,13 +113,32 @@ def empirical_ntk(model: nn.Module, inputs: torch.Tensor, engine: str = "graph",
     if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
         raise InputError(f"chunk must be a positive integer or None; got {chunk!r}.")
     model.train()
-    if engine == "oracle":
-        return empirical_ntk_oracle(model, inputs)
-    if engine == "batched":
-        return empirical_ntk_batched(model, inputs, chunk)
-    params = [p for _, p in ntk_parameters(model)]
-    grads = ntk_gradients(model, inputs, params, chunk, compiled=engine == "compiled").double()
-    return grads @ grads.T
+    with _ieee_float32(inputs.device):
+        if engine == "oracle":
+            return empirical_ntk_oracle(model, inputs)
+        if engine == "batched":
+            return empirical_ntk_batched(model, inputs, chunk)
+        params = [p for _, p in ntk_parameters(model)]
+        grads = ntk_gradients(model, inputs, params, chunk, compiled=engine == "compiled").double()
+        return grads @ grads.T
+
+
+@contextlib.contextmanager
+def _ieee_float32(device: torch.device):
+    """No TF32 on CUDA while the kernel is computed: cuDNN's default TF32 convolutions move κ by
+    ~1e-3, far more than the engines' agreement (1e-6). Restores the caller's settings."""
+    if device.type != "cuda":
+        yield
+        return
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    cudnn = torch.backends.cudnn
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                         allow_tf32=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
 
 
 def condition_number(kernel: torch.Tensor, nonpositive: str = "inf") -> float:
