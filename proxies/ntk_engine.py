@@ -50,11 +50,20 @@ class _Walk:
         # ReLUs whose only consumer is a convolution: their mask is applied inside the conv's
         # grad-input kernel (one pass less over the widest tensors).
         self.fused_relu = set()
+        # BN layers fed by a conv that nothing else reads (ReLU-Conv-BN, the stem): one fused
+        # step writes BN's input cotangent straight in the layouts the conv's kernels read.
+        self.bn_conv: dict = {}
         for node in self.order:
-            if type(node).__name__ == "ConvolutionBackward0":
+            name = type(node).__name__
+            if name == "ConvolutionBackward0":
                 first = node.next_functions[0][0]
                 if type(first).__name__ == "ReluBackward0" and consumers.get(first) == 1:
                     self.fused_relu.add(first)
+            elif name == "NativeBatchNormBackward0":
+                conv = node.next_functions[0][0]
+                if (type(conv).__name__ == "ConvolutionBackward0" and consumers.get(conv) == 1
+                        and _conv_geometry(conv) is not None and _bn_supported(node)):
+                    self.bn_conv[node] = conv
         self.columns: dict[int, slice] = {}
         offset = 0
         for k, p in enumerate(params):
@@ -135,32 +144,73 @@ def _count_consumers(order) -> dict:
 # or None as a whole when the node is outside the rule's cases (then the generic fallback runs).
 
 
-def _rule_conv(walk, node, g, wants):
+def _conv_geometry(node) -> K.ConvGeometry | None:
     x, w = node._saved_input, node._saved_weight
-    if node._saved_transposed or x.dim() != 4 or node._saved_groups != 1 or any(node._saved_output_padding):
+    if (node._saved_transposed or x is None or w is None or x.dim() != 4 or node._saved_groups != 1
+            or any(node._saved_output_padding)):
         return None
-    geometry = K.ConvGeometry(tuple(x.shape), tuple(w.shape), tuple(node._saved_stride),
-                              tuple(node._saved_padding), tuple(node._saved_dilation))
-    g = g.contiguous()
+    return K.ConvGeometry(tuple(x.shape), tuple(w.shape), tuple(node._saved_stride),
+                          tuple(node._saved_padding), tuple(node._saved_dilation))
+
+
+def _bn_supported(node) -> bool:
+    return bool(node._saved_training) and node._saved_weight is not None and node._saved_input.dim() >= 2
+
+
+def _conv_outputs(walk, node, geometry, g, padded, rows, wants):
+    """Weight gradient from `rows` (the cotangent as (B*L, Cout*c)) and the grad-input from `padded`
+    (the cotangent padded as the conv's plan asks)."""
     out = [None, None, None]
     if wants[1]:
-        cols = walk.constant(node, "cols", lambda: K.im2col(x, geometry))
-        out[1] = walk.kernels.conv_grad_weight(g, cols, geometry)
+        cols = walk.constant(node, "cols", lambda: K.im2col(node._saved_input, geometry))
+        out[1] = walk.kernels.conv_grad_weight_rows(rows, cols, geometry)
     if wants[0]:
         relu = node.next_functions[0][0]
         mask = _relu_mask(walk, relu, g.dtype) if relu in walk.fused_relu else None
-        out[0] = walk.kernels.conv_grad_input(g, w, geometry, mask)
+        out[0] = walk.kernels.conv_grad_input(g, padded, node._saved_weight, geometry, mask)
     return out
 
 
-def _rule_batch_norm(walk, node, g, wants):
-    x, weight = node._saved_input, node._saved_weight
-    if not node._saved_training or weight is None or x.dim() < 2:
+def _rule_conv(walk, node, g, wants):
+    geometry = _conv_geometry(node)
+    if geometry is None:
         return None
+    g = g.contiguous()
+    plan = walk.kernels.conv_plan(geometry)
+    padded = walk.kernels.pad_for(g, plan) if wants[0] else None
+    rows = K.to_rows(g) if wants[1] else None
+    return _conv_outputs(walk, node, geometry, g, padded, rows, wants)
+
+
+def _bn_constants(walk, node):
+    x = node._saved_input
     xhat = walk.constant(node, "xhat", lambda: K.normalized_input(x, node._saved_result1, node._saved_result2))
-    scale = walk.constant(node, "scale", lambda: weight * node._saved_result2)
-    dx, dgamma, dbeta = walk.kernels.batch_norm_backward(g.contiguous(), xhat, scale, wants[0])
+    scale = walk.constant(node, "scale", lambda: node._saved_weight * node._saved_result2)
+    return xhat, scale
+
+
+def _rule_batch_norm(walk, node, g, wants):
+    if not _bn_supported(node):
+        return None
+    xhat, scale = _bn_constants(walk, node)
+    dx, _, _, dgamma, dbeta = walk.kernels.batch_norm_backward(g.contiguous(), xhat, scale, wants[0])
     return [dx, dgamma if wants[1] else None, dbeta if wants[2] else None]
+
+
+def _fused_batch_norm_conv(walk, bn, conv, g):
+    """BN's backward and then its producing conv's, as one step: returns (target, cotangent) pairs."""
+    bn_wants = [nxt is not None and nxt in walk.needed for nxt, _ in bn.next_functions]
+    conv_wants = [nxt is not None and nxt in walk.needed for nxt, _ in conv.next_functions]
+    geometry = _conv_geometry(conv)
+    plan = walk.kernels.conv_plan(geometry)
+    xhat, scale = _bn_constants(walk, bn)
+    dz, padded, rows, dgamma, dbeta = walk.kernels.batch_norm_backward(
+        g.contiguous(), xhat, scale, True, plan=plan if conv_wants[0] else None, rows=conv_wants[1])
+    emitted = [(bn.next_functions[1][0], dgamma if bn_wants[1] else None),
+               (bn.next_functions[2][0], dbeta if bn_wants[2] else None)]
+    outs = _conv_outputs(walk, conv, geometry, dz, padded, rows, conv_wants)
+    emitted += [(nxt, out) for (nxt, _), out in zip(conv.next_functions, outs)]
+    return emitted
 
 
 def _relu_mask(walk, node, dtype):
@@ -323,13 +373,17 @@ def _backward_chunk(walk: _Walk, start: int, stop: int, G: torch.Tensor) -> None
         if type(node).__name__ == "AccumulateGrad":
             G[start:stop, walk.columns[walk.param_index[id(node.variable)]]] = g.reshape(-1, c).t()
             continue
-        wants = [nxt is not None and nxt in walk.needed for nxt, _ in node.next_functions]
-        rule = _RULES.get(type(node).__name__)
-        outs = rule(walk, node, g, wants) if rule is not None else None
-        if outs is None:
-            outs = _call_node(node, g)
-        for (nxt, _), out, want in zip(node.next_functions, outs, wants):
-            if want and out is not None:
+        if node in walk.bn_conv:
+            emitted = _fused_batch_norm_conv(walk, node, walk.bn_conv[node], g)
+        else:
+            wants = [nxt is not None and nxt in walk.needed for nxt, _ in node.next_functions]
+            rule = _RULES.get(type(node).__name__)
+            outs = rule(walk, node, g, wants) if rule is not None else None
+            if outs is None:
+                outs = _call_node(node, g)
+            emitted = [(nxt, out if want else None) for (nxt, _), out, want in zip(node.next_functions, outs, wants)]
+        for nxt, out in emitted:
+            if out is not None and nxt is not None and nxt in walk.needed:
                 pending[nxt] = out if nxt not in pending else pending[nxt] + out
 
 

@@ -86,6 +86,22 @@ def block_pool_backward(g: torch.Tensor, kernel) -> torch.Tensor:
     return spread.reshape(b, ch, ho * kh, wo * kw, c)
 
 
+def to_rows(g: torch.Tensor) -> torch.Tensor:
+    """(B*H*W, C*c) view of a (B, C, H, W, c) cotangent: the K x N operand of a weight GEMM."""
+    b, ch, c = g.shape[0], g.shape[1], g.shape[-1]
+    return g.reshape(b, ch, -1, c).permute(0, 2, 1, 3).reshape(-1, ch * c)
+
+
+@dataclass(frozen=True)
+class ConvPlan:
+    """How a conv's grad-input is computed: ``pointwise`` (a matmul), ``library`` (oneDNN/cuDNN)
+    or ``direct`` (compiled shifted-window sums over a cotangent padded by ``pads``)."""
+
+    kind: str
+    taps: tuple | None = None
+    pads: tuple[int, int, int, int] | None = None  # (top, bottom, left, right)
+
+
 # --------------------------------------------------------------------------- eager kernels
 
 
@@ -94,19 +110,24 @@ class Kernels:
 
     name = "eager"
 
-    def conv_grad_weight(self, g: torch.Tensor, cols: torch.Tensor, geo: ConvGeometry) -> torch.Tensor:
-        """(Cout, Cin, kh, kw, c): sum over batch and pixels of cotangent x input patch.
+    def conv_plan(self, geo: ConvGeometry) -> ConvPlan:
+        return ConvPlan("pointwise" if geo.pointwise else "library")
 
-        `cols` is `im2col`'s (Cin*kh*kw, B*L) matrix; the cotangent is copied to (B*L, Cout*c)
-        so that the whole chunk is one GEMM with the long (B*L) dimension as K.
-        """
-        b, cout, c = g.shape[0], g.shape[1], g.shape[-1]
-        rows = g.reshape(b, cout, -1, c).permute(0, 2, 1, 3).reshape(-1, cout * c)
-        dw = cols @ rows  # (Cin*kh*kw, Cout*c)
-        return dw.reshape(geo.w_shape[1], *geo.w_shape[2:], cout, c).permute(3, 0, 1, 2, 4)
+    def pad_for(self, g: torch.Tensor, plan: ConvPlan) -> torch.Tensor | None:
+        if plan.kind != "direct":
+            return None
+        top, bottom, left, right = plan.pads
+        return F.pad(g, (0, 0, left, right, top, bottom))
 
-    def conv_grad_input(self, g: torch.Tensor, w: torch.Tensor, geo: ConvGeometry,
-                        mask: torch.Tensor | None = None) -> torch.Tensor:
+    def conv_grad_weight_rows(self, rows: torch.Tensor, cols: torch.Tensor, geo: ConvGeometry) -> torch.Tensor:
+        """(Cout, Cin, kh, kw, c) = im2col (Cin*kh*kw, B*L) @ cotangent rows (B*L, Cout*c): the
+        whole chunk in one GEMM with the long (batch x pixels) dimension as K."""
+        cout = geo.w_shape[0]
+        dw = cols @ rows
+        return dw.reshape(geo.w_shape[1], *geo.w_shape[2:], cout, -1).permute(3, 0, 1, 2, 4)
+
+    def conv_grad_input(self, g: torch.Tensor, padded: torch.Tensor | None, w: torch.Tensor,
+                        geo: ConvGeometry, mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, Cin, H, W, c): the transposed convolution of each cotangent, times `mask` if given
         (the 0/1 mask of a ReLU feeding the conv, shape (B, Cin, H, W, 1))."""
         b, cout, ho, wo, c = g.shape
@@ -116,38 +137,42 @@ class Kernels:
             wt = w.reshape(cout, cin).t().contiguous().expand(b, cin, cout)  # bmm is slow on a transposed w
             out = torch.bmm(wt, g.reshape(b, cout, -1)).reshape(b, cin, h, wd, c)
         else:
-            out = self._grad_input_library(g, w, geo)
+            out = _grad_input_library(g, w, geo)
         return out if mask is None else out.mul_(mask)
 
-    @staticmethod
-    def _grad_input_library(g, w, geo):
-        """oneDNN/cuDNN on the cotangents laid out as a batch of B*c images."""
-        b, cout, ho, wo, c = g.shape
-        cin = w.shape[1]
-        h, wd = geo.x_shape[2:]
-        images = g.permute(0, 4, 1, 2, 3).reshape(b * c, cout, ho, wo)
-        if g.device.type == "cpu" and max(cin, cout) < 12:
-            images = images.contiguous(memory_format=torch.channels_last)
-        if geo.stride == (1, 1) and geo.dilation == (1, 1):
-            flipped = w.transpose(0, 1).flip(2, 3)
-            pad = tuple(k - 1 - p for k, p in zip(geo.w_shape[2:], geo.padding))
-            if min(pad) >= 0:
-                out = F.conv2d(images, flipped, None, 1, pad)
-                return out.reshape(b, c, cin, h, wd).permute(0, 2, 3, 4, 1).contiguous()
-        opad = tuple(
-            size - ((o - 1) * s - 2 * p + d * (k - 1) + 1)
-            for size, o, s, p, d, k in zip((h, wd), (ho, wo), geo.stride, geo.padding, geo.dilation, geo.w_shape[2:])
-        )
-        out = F.conv_transpose2d(images, w, None, geo.stride, geo.padding, opad, 1, geo.dilation)
-        return out.reshape(b, c, cin, h, wd).permute(0, 2, 3, 4, 1).contiguous()
-
-    def batch_norm_backward(self, g: torch.Tensor, xhat: torch.Tensor, scale: torch.Tensor, want_input: bool):
-        """(dx, dγ, dβ) of train-mode BN for every cotangent: dγ, dβ are (C, c)."""
-        return _bn_backward(g, xhat, scale, want_input)
+    def batch_norm_backward(self, g: torch.Tensor, xhat: torch.Tensor, scale: torch.Tensor, want_input: bool,
+                            plan: ConvPlan | None = None, rows: bool = False):
+        """Train-mode BN backward for every cotangent: (dx, dx padded for `plan`, dx as GEMM rows,
+        dγ, dβ); dγ and dβ are (C, c); the extra layouts are None unless asked for."""
+        dx, dgamma, dbeta = _bn_backward(g, xhat, scale, want_input)
+        padded = self.pad_for(dx, plan) if plan is not None else None
+        return dx, padded, to_rows(dx) if rows else None, dgamma, dbeta
 
     def box3_backward(self, g: torch.Tensor, inv_count: torch.Tensor) -> torch.Tensor:
         """Backward of a 3x3, stride-1, padding-1 average pool: box sum of g / count."""
         return _box3(F.pad(g * inv_count, (0, 0, 1, 1, 1, 1)))
+
+
+def _grad_input_library(g, w, geo):
+    """oneDNN/cuDNN on the cotangents laid out as a batch of B*c images."""
+    b, cout, ho, wo, c = g.shape
+    cin = w.shape[1]
+    h, wd = geo.x_shape[2:]
+    images = g.permute(0, 4, 1, 2, 3).reshape(b * c, cout, ho, wo)
+    if g.device.type == "cpu" and max(cin, cout) < 12:
+        images = images.contiguous(memory_format=torch.channels_last)
+    if geo.stride == (1, 1) and geo.dilation == (1, 1):
+        flipped = w.transpose(0, 1).flip(2, 3)
+        pad = tuple(k - 1 - p for k, p in zip(geo.w_shape[2:], geo.padding))
+        if min(pad) >= 0:
+            out = F.conv2d(images, flipped, None, 1, pad)
+            return out.reshape(b, c, cin, h, wd).permute(0, 2, 3, 4, 1).contiguous()
+    opad = tuple(
+        size - ((o - 1) * s - 2 * p + d * (k - 1) + 1)
+        for size, o, s, p, d, k in zip((h, wd), (ho, wo), geo.stride, geo.padding, geo.dilation, geo.w_shape[2:])
+    )
+    out = F.conv_transpose2d(images, w, None, geo.stride, geo.padding, opad, 1, geo.dilation)
+    return out.reshape(b, c, cin, h, wd).permute(0, 2, 3, 4, 1).contiguous()
 
 
 def _bn_backward(g, xhat, scale, want_input: bool):
@@ -164,6 +189,16 @@ def _bn_backward(g, xhat, scale, want_input: bool):
     mean_gx = (dgamma / n).reshape(cshape)
     dx = (g - mean_g - xh * mean_gx) * scale.reshape(shape)
     return dx, dgamma, dbeta
+
+
+def _bn_backward_layouts(g, xhat, scale, pads, rows: bool):
+    """`_bn_backward` writing dx padded for a direct conv and as GEMM rows in the same pass."""
+    dx, dgamma, dbeta = _bn_backward(g, xhat, scale, True)
+    padded = None
+    if pads is not None:
+        top, bottom, left, right = pads
+        padded = F.pad(dx, (0, 0, left, right, top, bottom))
+    return dx, padded, to_rows(dx) if rows else None, dgamma, dbeta
 
 
 def _box3(p: torch.Tensor) -> torch.Tensor:
@@ -240,25 +275,57 @@ class CompiledKernels(Kernels):
         compile_ = functools.partial(torch.compile, dynamic=False)
         self._direct = compile_(_direct_grad_input)
         self._bn = compile_(_bn_backward)
+        self._bn_layouts = compile_(_bn_backward_layouts)
         self._box = compile_(_box3)
 
-    def conv_grad_input(self, g, w, geo, mask=None):
+    def conv_plan(self, geo):
         planned = _direct_plan(geo)
         if geo.pointwise or planned is None or geo.w_shape[0] * geo.w_shape[1] > DIRECT_MAX_CHANNELS:
-            return super().conv_grad_input(g, w, geo, mask)
-        plan, (ylo, yhi, xlo, xhi) = planned
-        gp = F.pad(g, (0, 0, xlo, xhi, ylo, yhi)) if ylo or yhi or xlo or xhi else g
-        with _recompile_budget():
-            return self._direct(gp, w, plan, mask)
+            return super().conv_plan(geo)
+        taps, pads = planned
+        return ConvPlan("direct", taps, pads)
 
-    def batch_norm_backward(self, g, xhat, scale, want_input):
-        with _recompile_budget():
-            return self._bn(g, xhat, scale, want_input)
+    def conv_grad_input(self, g, padded, w, geo, mask=None):
+        plan = self.conv_plan(geo)
+        if plan.kind != "direct":
+            return super().conv_grad_input(g, padded, w, geo, mask)
+        return _run(self._direct, padded, w, plan.taps, mask)
+
+    def batch_norm_backward(self, g, xhat, scale, want_input, plan=None, rows=False):
+        if not want_input:
+            dx, dgamma, dbeta = _run(self._bn, g, xhat, scale, False)
+            return dx, None, None, dgamma, dbeta
+        pads = plan.pads if plan is not None and plan.kind == "direct" else None
+        if pads is None and not rows:
+            dx, dgamma, dbeta = _run(self._bn, g, xhat, scale, True)
+            return dx, None, None, dgamma, dbeta
+        return _run(self._bn_layouts, g, xhat, scale, pads, rows)
 
     def box3_backward(self, g, inv_count):
-        p = F.pad(g * inv_count, (0, 0, 1, 1, 1, 1))
+        return _run(self._box, F.pad(g * inv_count, (0, 0, 1, 1, 1, 1)))
+
+
+def _compile_errors() -> tuple[type[BaseException], ...]:
+    import torch._dynamo.exc
+    import torch._inductor.exc
+
+    names = ("BackendCompilerFailed", "InductorError", "CppCompileError")
+    found = [getattr(m, n) for m in (torch._dynamo.exc, torch._inductor.exc) for n in names if hasattr(m, n)]
+    return tuple(found) or (RuntimeError,)
+
+
+_COMPILE_ERRORS = _compile_errors()
+
+
+def _run(compiled, *args):
+    """Call a compiled kernel; a failure to compile says what to do instead."""
+    try:
         with _recompile_budget():
-            return self._box(p)
+            return compiled(*args)
+    except _COMPILE_ERRORS as err:
+        raise RuntimeError(f"the 'compiled' NTK engine could not compile its kernels with torch.compile "
+                           f"(inductor needs a working C++ compiler): {err}. Use the 'graph' engine, which "
+                           f"computes the same kernel without compiling.") from err
 
 
 def _recompile_budget():
@@ -274,5 +341,5 @@ def compiled_kernels() -> CompiledKernels:
     return CompiledKernels()
 
 
-__all__ = ["ConvGeometry", "Kernels", "CompiledKernels", "EAGER", "compiled_kernels", "im2col",
-           "normalized_input", "pool_inverse_count", "block_pool_backward"]
+__all__ = ["ConvGeometry", "ConvPlan", "Kernels", "CompiledKernels", "EAGER", "compiled_kernels", "im2col",
+           "to_rows", "normalized_input", "pool_inverse_count", "block_pool_backward"]
