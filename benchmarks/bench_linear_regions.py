@@ -27,11 +27,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.data import load_images, patch_batches  # noqa: E402
-from harness.profiles import get_profile  # noqa: E402
-from harness.spaces.nb201 import NUM_CELLS, Nb201Arch  # noqa: E402
-from harness.spaces.nb201_net import build_network  # noqa: E402
-from proxies.linear_regions import activation_patterns, count_unique_rows, linear_regions  # noqa: E402
+from harness.data import load_images, patch_batches
+from harness.profiles import get_profile
+from harness.spaces.nb201 import NUM_CELLS, Nb201Arch
+from harness.spaces.nb201_net import build_network
+from proxies.linear_regions import activation_patterns, count_unique_rows, linear_regions
 
 
 def numpy_unique_count(patterns: torch.Tensor) -> int:
@@ -43,7 +43,7 @@ def hamming_count(patterns: torch.Tensor) -> int:
     """TE-NAS's count: each sample adds 1 / (size of its group of identical patterns)."""
     a = patterns.double()
     distance = a @ (1 - a).T + (1 - a) @ a.T
-    return int(round((1.0 / (distance == 0).sum(1).double()).sum().item()))
+    return round((1.0 / (distance == 0).sum(1).double()).sum().item())
 
 
 class Setup:

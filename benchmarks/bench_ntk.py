@@ -35,11 +35,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.data import image_batch, load_images  # noqa: E402
-from harness.profiles import get_profile  # noqa: E402
-from harness.spaces.nb201 import NUM_CELLS, Nb201Arch  # noqa: E402
-from harness.spaces.nb201_net import build_network  # noqa: E402
-from proxies.ntk import NTK_ENGINES, condition_number, empirical_ntk  # noqa: E402
+from harness.data import image_batch, load_images
+from harness.profiles import get_profile
+from harness.spaces.nb201 import NUM_CELLS, Nb201Arch
+from harness.spaces.nb201_net import build_network
+from proxies.ntk import NTK_ENGINES, condition_number, empirical_ntk
 
 #: Cells always included first: the best CIFAR-10 cell, the ResNet-like cell, and cell 0/1.
 ANCHOR_CELLS = (6111, 11472, 0, 1)

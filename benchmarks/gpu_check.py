@@ -31,13 +31,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.data import load_images  # noqa: E402
-from harness.errors import DataNotFoundError  # noqa: E402
-from harness.profiles import get_profile  # noqa: E402
-from harness.scoring import CellScorer  # noqa: E402
-from harness.spaces.nb201 import NUM_CELLS, Nb201Arch  # noqa: E402
-from harness.spaces.nb201_net import build_network  # noqa: E402
-from proxies.ntk import condition_number, empirical_ntk  # noqa: E402
+from harness.data import load_images
+from harness.errors import DataNotFoundError
+from harness.profiles import get_profile
+from harness.scoring import CellScorer
+from harness.spaces.nb201 import NUM_CELLS, Nb201Arch
+from harness.spaces.nb201_net import build_network
+from proxies.ntk import condition_number, empirical_ntk
 
 AGREEMENT_CELLS = {
     "best_cifar10 (6111)": 6111,

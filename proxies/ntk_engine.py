@@ -47,6 +47,13 @@ class _Walk:
         self.cache: dict[tuple[int, str], object] = {}
         self.order, self.leaves, consumers = _reverse_topological(logits.grad_fn, self.param_index)
         self.needed = set(self.order)
+        for node in self.order:
+            for nxt, output in getattr(node, "next_functions", ()):
+                if output != 0 and nxt in self.needed:
+                    raise NotImplementedError(
+                        f"the 'graph' NTK engine walks single-output autograd nodes only; "
+                        f"{type(nxt).__name__} is used through its output {output} (e.g. split/unbind). "
+                        f"Use engine='batched' or 'oracle' for this model.")
         # ReLUs whose only consumer is a convolution: their mask is applied inside the conv's
         # grad-input kernel (one pass less over the widest tensors).
         self.fused_relu = set()
@@ -123,11 +130,11 @@ def _reverse_topological(root, param_index):
                 waiting[nxt] -= 1
                 if waiting[nxt] == 0:
                     ready.append(nxt)
-    consumers = {node: n for node, n in _count_consumers(order).items()}
-    return order, leaves, consumers
+    return order, leaves, _count_consumers(order)
 
 
 def _count_consumers(order) -> dict:
+    """node -> how many nodes of `order` send it a cotangent."""
     needed = set(order)
     counts: dict = {}
     for node in order:

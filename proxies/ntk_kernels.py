@@ -130,7 +130,7 @@ class Kernels:
                         geo: ConvGeometry, mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, Cin, H, W, c): the transposed convolution of each cotangent, times `mask` if given
         (the 0/1 mask of a ReLU feeding the conv, shape (B, Cin, H, W, 1))."""
-        b, cout, ho, wo, c = g.shape
+        b, cout, c = g.shape[0], g.shape[1], g.shape[-1]
         cin = w.shape[1]
         h, wd = geo.x_shape[2:]
         if geo.pointwise:
@@ -192,13 +192,14 @@ def _bn_backward(g, xhat, scale, want_input: bool):
 
 
 def _bn_backward_layouts(g, xhat, scale, pads, rows: bool):
-    """`_bn_backward` writing dx padded for a direct conv and as GEMM rows in the same pass."""
+    """`_bn_backward` writing dx padded for a direct conv (then dx itself is not written) and as
+    GEMM rows, in one pass."""
     dx, dgamma, dbeta = _bn_backward(g, xhat, scale, True)
     padded = None
     if pads is not None:
         top, bottom, left, right = pads
         padded = F.pad(dx, (0, 0, left, right, top, bottom))
-    return dx, padded, to_rows(dx) if rows else None, dgamma, dbeta
+    return None if pads is not None else dx, padded, to_rows(dx) if rows else None, dgamma, dbeta
 
 
 def _box3(p: torch.Tensor) -> torch.Tensor:
@@ -248,7 +249,7 @@ def _axis_taps(size, out, k, s, p, d):
     return classes, lo, hi
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _direct_plan(geo: ConvGeometry):
     """Static tap plan of `_direct_grad_input`, or None if the shape does not suit it."""
     h, wd = geo.x_shape[2:]
@@ -299,7 +300,11 @@ class CompiledKernels(Kernels):
         if pads is None and not rows:
             dx, dgamma, dbeta = _run(self._bn, g, xhat, scale, True)
             return dx, None, None, dgamma, dbeta
-        return _run(self._bn_layouts, g, xhat, scale, pads, rows)
+        dx, padded, rows_, dgamma, dbeta = _run(self._bn_layouts, g, xhat, scale, pads, rows)
+        if dx is None:
+            top, _, left, _ = pads
+            dx = padded[:, :, top:top + g.shape[2], left:left + g.shape[3]]
+        return dx, padded, rows_, dgamma, dbeta
 
     def box3_backward(self, g, inv_count):
         return _run(self._box, F.pad(g * inv_count, (0, 0, 1, 1, 1, 1)))
@@ -341,5 +346,16 @@ def compiled_kernels() -> CompiledKernels:
     return CompiledKernels()
 
 
-__all__ = ["ConvGeometry", "ConvPlan", "Kernels", "CompiledKernels", "EAGER", "compiled_kernels", "im2col",
-           "to_rows", "normalized_input", "pool_inverse_count", "block_pool_backward"]
+__all__ = [
+    "EAGER",
+    "CompiledKernels",
+    "ConvGeometry",
+    "ConvPlan",
+    "Kernels",
+    "block_pool_backward",
+    "compiled_kernels",
+    "im2col",
+    "normalized_input",
+    "pool_inverse_count",
+    "to_rows",
+]

@@ -231,3 +231,19 @@ def test_compiled_engine_matches_the_oracle_on_the_tenas_network():
     oracle = empirical_ntk_oracle(copy.deepcopy(net).train(), x)
     kernel = empirical_ntk(copy.deepcopy(net), x, "compiled", chunk=8)
     assert abs(condition_number(kernel) / condition_number(oracle) - 1) < 1e-4
+
+
+def test_multi_output_nodes_are_refused_clearly():
+    class Halves(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(4, 3, dtype=torch.float64))
+
+        def forward(self, x):
+            a, b = (x @ self.weight.T).split(2, dim=1)
+            return a * b
+
+    x = torch.randn(5, 3, dtype=torch.float64)
+    with pytest.raises(NotImplementedError, match="batched"):
+        empirical_ntk(Halves(), x, "graph")
+    assert torch.isfinite(empirical_ntk(Halves(), x, "batched")).all()
