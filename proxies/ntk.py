@@ -159,9 +159,10 @@ def condition_number(kernel: torch.Tensor, nonpositive: str = "inf") -> float:
     """
     if nonpositive not in NONPOSITIVE_POLICIES:
         raise unknown_name("nonpositive policy", nonpositive, NONPOSITIVE_POLICIES)
+    kernel = kernel.detach().double().cpu()  # B x B: LAPACK beats a GPU solver's launch cost here
     if not torch.isfinite(kernel).all():
         return math.nan
-    eig = torch.linalg.eigvalsh(kernel.double())
+    eig = torch.linalg.eigvalsh(kernel)
     lmin, lmax = eig[0].item(), eig[-1].item()
     if lmax == 0.0 and lmin == 0.0:
         return math.nan  # 0/0: the all-zero kernel of a network whose output ignores its weights

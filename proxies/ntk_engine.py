@@ -64,7 +64,8 @@ class _Walk:
             name = type(node).__name__
             if name == "ConvolutionBackward0":
                 first = node.next_functions[0][0]
-                if type(first).__name__ == "ReluBackward0" and consumers.get(first) == 1:
+                if (type(first).__name__ == "ReluBackward0" and consumers.get(first) == 1
+                        and _conv_geometry(node) is not None):  # else the fallback runs, without the mask
                     self.fused_relu.add(first)
             elif name == "NativeBatchNormBackward0":
                 conv = node.next_functions[0][0]

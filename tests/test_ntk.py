@@ -247,3 +247,25 @@ def test_multi_output_nodes_are_refused_clearly():
     with pytest.raises(NotImplementedError, match="batched"):
         empirical_ntk(Halves(), x, "graph")
     assert torch.isfinite(empirical_ntk(Halves(), x, "batched")).all()
+
+
+def test_relu_before_a_conv_without_a_rule_keeps_its_mask():
+    """A grouped (depthwise) conv has no rule and falls back to its autograd node; the ReLU in
+    front of it must then apply its own mask (regression: DARTS sep_conv)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=False), nn.BatchNorm2d(4),
+                        nn.Flatten(), nn.Linear(4 * 8 * 8, 3)).double()
+    x = batch()
+    oracle = empirical_ntk_oracle(copy.deepcopy(net).train(), x)
+    assert rel(empirical_ntk(copy.deepcopy(net), x, "graph", chunk=4), oracle) < 1e-10
+
+
+def test_darts_supernet_matches_the_oracle():
+    from harness.spaces.darts import build_supernet as build_darts_supernet
+
+    torch.manual_seed(0)
+    net = build_darts_supernet("tenas_ntk").double()
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    oracle = empirical_ntk_oracle(copy.deepcopy(net).train(), x)
+    assert rel(empirical_ntk(copy.deepcopy(net), x, "graph"), oracle) < 1e-10
