@@ -90,8 +90,7 @@ def empirical_ntk_batched(model: nn.Module, inputs: torch.Tensor, chunk: int | N
             continue
         blocks.append(torch.cat([g.reshape(stop - start, -1) for g in _used(params, grads)], dim=1))
         start = stop
-    grads = torch.cat(blocks).double()
-    return grads @ grads.T
+    return gram(torch.cat(blocks))
 
 
 def empirical_ntk(model: nn.Module, inputs: torch.Tensor, engine: str = "graph",
@@ -119,8 +118,16 @@ def empirical_ntk(model: nn.Module, inputs: torch.Tensor, engine: str = "graph",
         if engine == "batched":
             return empirical_ntk_batched(model, inputs, chunk)
         params = [p for _, p in ntk_parameters(model)]
-        grads = ntk_gradients(model, inputs, params, chunk, compiled=engine == "compiled").double()
-        return grads @ grads.T
+        return gram(ntk_gradients(model, inputs, params, chunk, compiled=engine == "compiled"))
+
+
+def gram(grads: torch.Tensor, block: int = 2**16) -> torch.Tensor:
+    """G·Gᵀ in float64, converting `block` columns at a time (no float64 copy of a wide G)."""
+    theta = grads.new_zeros((grads.shape[0], grads.shape[0]), dtype=torch.float64)
+    for start in range(0, grads.shape[1], block):
+        part = grads[:, start:start + block].double()
+        theta.addmm_(part, part.T)
+    return theta
 
 
 @contextlib.contextmanager

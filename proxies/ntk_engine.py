@@ -35,6 +35,9 @@ from proxies import ntk_kernels as K
 #: Cotangents per chunk on CPU: one chunk of the widest tenas activation (72 x 3 x 32 x 32 x 8
 #: floats, 7 MB) stays in the last-level cache; 4-8 measured best (benchmarks/bench_ntk.py).
 CPU_CHUNK = 8
+#: im2col matrices up to this many elements (16 MB of float32) are kept for all chunks; larger
+#: ones are rebuilt per chunk so that peak memory stays bounded on wide networks.
+COLS_CACHE_ELEMENTS = 4 * 2**20
 
 
 class _Walk:
@@ -170,7 +173,11 @@ def _conv_outputs(walk, node, geometry, g, padded, rows, wants):
     (the cotangent padded as the conv's plan asks)."""
     out = [None, None, None]
     if wants[1]:
-        cols = walk.constant(node, "cols", lambda: K.im2col(node._saved_input, geometry))
+        x = node._saved_input
+        if x.numel() * geometry.w_shape[2] * geometry.w_shape[3] <= COLS_CACHE_ELEMENTS:
+            cols = walk.constant(node, "cols", lambda: K.im2col(x, geometry))
+        else:  # big layers (the C=16 benchmark net): recompute per chunk rather than hold GBs
+            cols = K.im2col(x, geometry)
         out[1] = walk.kernels.conv_grad_weight_rows(rows, cols, geometry)
     if wants[0]:
         relu = node.next_functions[0][0]
