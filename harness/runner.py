@@ -3,7 +3,8 @@
 The driver owns the store (single writer): workers only compute and return rows, the driver
 writes each cell's rows in one transaction as they arrive. Cells run in index order within a
 shard. With `unique`, one representative per isomorphism class is scored and its rows are
-copied to the other members (``filled_from``) in the same transaction.
+copied to the other members (``filled_from``) in the same transaction; a later run without
+`unique` on the same configuration replaces those copies with computed values.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def check_device(device: str) -> str:
     return dev
 
 
-def build_config(spec: SweepSpec, images, unique: bool) -> dict:
+def build_config(spec: SweepSpec, images) -> dict:
     """The full configuration stored with every result (`environment` and `request` are not hashed)."""
     presets = {spec.profile.image_network, spec.profile.patch_network}
     return {
@@ -117,7 +118,6 @@ def build_config(spec: SweepSpec, images, unique: bool) -> dict:
         "request": {k: getattr(spec.profile, k) for k in REQUEST_ONLY},
         "networks": {name: PRESETS[name] for name in sorted(presets)},
         "data": images.describe(),
-        "unique": unique,
         "nan_policy": "non-finite values stored as NULL with status nan/inf; never replaced",
         "environment": environment(spec.device),
     }
@@ -203,7 +203,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
     spec = dataclasses.replace(spec, proxies=tuple(components))
     images = spec.load_images()
     repeats = spec.profile.repeats
-    config = build_config(spec, images, options.unique)
+    config = build_config(spec, images)
 
     groups = representatives(options.cells) if options.unique else {c: [c] for c in options.cells}
     to_score = shard(sorted(groups), *options.shard)
@@ -213,8 +213,11 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
         digest = store.add_config(config)
         store.add_proxies(proxy_registry.get_proxy(p).metadata() for p in components)
         run_id = store.start_run(digest, environment(spec.device, workers=options.workers, threads=threads,
-                                                     backend=options.backend), options.command)
-        done = store.done_keys(digest, spec.space, include_errors=not options.retry_errors)
+                                                     backend=options.backend, unique=options.unique),
+                                 options.command)
+        # A full (non-unique) run computes the cells that an earlier --unique run only filled.
+        done = store.done_keys(digest, spec.space, include_errors=not options.retry_errors,
+                               include_filled=options.unique)
         wanted = [(p, r) for r in range(repeats) for p in components]
         tasks, skipped = [], 0
         for rep in to_score:

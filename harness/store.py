@@ -132,11 +132,15 @@ class ResultStore:
                           (_now(), json.dumps(summary, default=str), run_id))
 
     # ---- results -----------------------------------------------------------------------
-    def done_keys(self, digest: str, space: str, include_errors: bool = True) -> set[tuple[int, str, int]]:
-        """(cell, proxy, repeat) keys already stored for a configuration."""
+    def done_keys(self, digest: str, space: str, include_errors: bool = True,
+                  include_filled: bool = True) -> set[tuple[int, str, int]]:
+        """(cell, proxy, repeat) keys already stored for a configuration; optionally leaving out
+        failed keys (to retry them) and keys copied from an isomorphic representative."""
         sql = "SELECT cell, proxy, repeat FROM results WHERE config_hash = ? AND space = ?"
         if not include_errors:
             sql += " AND status != 'error'"
+        if not include_filled:
+            sql += " AND filled_from IS NULL"
         return {tuple(r) for r in self.conn.execute(sql, (digest, space))}
 
     def write_rows(self, digest: str, space: str, rows: Sequence[ResultRow], run_id: int | None) -> None:

@@ -17,7 +17,7 @@ from harness.cli import cli
 from harness.profiles import get_profile
 from harness.runner import SweepOptions, SweepSpec, run_sweep
 from harness.selection import parse_indices, parse_shard, representatives, select_cells, shard
-from harness.store import read_configs, read_results
+from harness.store import read_results
 from tests.conftest import needs_images
 
 pytestmark = needs_images
@@ -126,7 +126,10 @@ def test_unique_scores_representatives_and_fills_members(tmp_path):
     for rep, members in groups.items():
         for m in members[1:]:
             assert rows.loc[m, "value"] == rows.loc[rep, "value"] and rows.loc[m, "filled_from"] == rep
-    assert next(iter(read_configs(out).values()))["unique"] is True
+    # A full run of the same configuration then computes the filled cells itself.
+    full = _sweep(out, cells, proxies=("params",))
+    assert full.config_hash == summary.config_hash and full.scored == 300 - len(groups)
+    assert _rows(out)["filled_from"].isna().all()
 
 
 def test_failing_proxy_is_recorded_and_the_sweep_goes_on(tmp_path):
