@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -96,7 +95,7 @@ def test_rerun_skips_finished_keys(tmp_path):
 def test_shards_cover_the_selection_exactly_once(tmp_path):
     cells = select_cells(parse_indices("0-19,6111"))
     parts = [shard(cells, i, 3) for i in (1, 2, 3)]
-    assert sorted(sum(parts, [])) == cells and all(parts)
+    assert sorted(c for part in parts for c in part) == cells and all(parts)
     out = tmp_path / "s.sqlite"
     for i in (1, 2, 3):
         _sweep(out, cells[:9], shard=(i, 3))
