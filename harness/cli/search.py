@@ -10,6 +10,7 @@ import click
 
 ALGO_HELP = "tenas | random | best-of-n | evolution"
 DATASET_HELP = "cifar10 | cifar100 | ImageNet16-120"
+DARTS_DATASET_HELP = "cifar10 | imagenet"
 _TENAS_OPTIONS = ("batch_size", "repeats", "lr_samples", "lr_batches", "lr_patch", "precision",
                   "prune_number", "init", "ntk_engine", "kappa_dtype")
 _TENAS_FLAGS = ("fixed_inputs", "no_trajectory")
@@ -86,10 +87,12 @@ def _mean_std(values: list[float]) -> str:
 
 @click.command("search")
 @click.option("--algo", default=None, metavar="NAME", help=f"Search algorithm: {ALGO_HELP}.")
-@click.option("--space", default="nb201", show_default=True, metavar="NAME", help="Search space (nb201).")
+@click.option("--space", default="nb201", show_default=True, metavar="NAME",
+              help="Search space: nb201 | darts (darts: --algo tenas only).")
 @click.option("--dataset", default="cifar10", show_default=True, metavar="NAME",
-              help=f"Search dataset, whose TRAINING images feed the proxies: {DATASET_HELP}. The found "
-                   "cell's accuracies are looked up on all three.")
+              help=f"Search dataset, whose TRAINING images feed the proxies: {DATASET_HELP} for nb201 (the "
+                   f"found cell's accuracies are looked up on all three); {DARTS_DATASET_HELP} for darts "
+                   "(imagenet: an ImageFolder tree <data dir>/imagenet/train/, images resized to 32x32).")
 @click.option("--seeds", default="0", show_default=True, metavar="SPEC",
               help="Seeds, e.g. 3, 0-4 or 0,2,7-9; one run each, in order.")
 # TE-NAS settings (None = the official value).
@@ -167,6 +170,10 @@ def command(algo, space, dataset, seeds, batch_size, repeats, lr_samples, lr_bat
                  ntk_engine=ntk_engine, kappa_dtype=kappa_dtype, fixed_inputs=fixed_inputs,
                  no_trajectory=no_trajectory, proxy=proxy, profile=profile, n=n, budget=budget,
                  population=population, sample_size=sample_size)
+    if space == "darts":
+        _darts_command(algo, dataset, seeds, given, data_dir, source, bench, device, threads, out, tag, force,
+                       as_json, quiet, leaderboard)
+        return
     check_space(space)
     check_choice("dataset", dataset, DATASETS)
     if algo is None and not leaderboard:
@@ -220,3 +227,60 @@ def _run_all(algo, space, dataset, seed_list, settings, data_dir, source, bench,
         results.append(execute(spec, images, benchmark, force=force, progress=False if quiet else None,
                                on_log=echo))
     return results
+
+
+# ---------------------------------------------------------------------------- DARTS space
+
+
+def _darts_command(algo, dataset, seeds, given, data_dir, source, bench, device, threads, out, tag, force,
+                   as_json, quiet, leaderboard):
+    """`harness search --space darts`: TE-NAS op pruning (official DARTS settings per dataset), then
+    the edge pruning to two inputs per node; one genotype per seed."""
+    import torch
+
+    from harness.errors import InputError
+    from search import records
+    from search.darts_adapter import check_dataset
+    from search.darts_runs import DartsSearchSpec, darts_config, execute, load_search_images
+    from search.runs import ALGOS, check_choice
+
+    if algo is None:
+        raise InputError("--algo is required; --space darts supports --algo tenas.")
+    check_choice("algorithm", algo, ALGOS)
+    if algo != "tenas":
+        raise InputError(f"--space darts supports --algo tenas only; got --algo {algo} (the baselines score "
+                         f"NB201 cells against its benchmark).")
+    check_dataset(dataset)
+    if leaderboard:
+        raise InputError("--leaderboard ranks NB201 benchmark accuracies; DARTS has no benchmark "
+                         "(train the found genotype with `harness train --genotype <result.json>`).")
+    if bench is not None:
+        raise InputError("--bench applies to --space nb201 only; DARTS has no benchmark.")
+    seed_list = records.parse_seeds(seeds)
+    _check_combination(algo, given)
+    overrides = {k: given[k] for k in _TENAS_OPTIONS if given[k] is not None}
+    settings = darts_config(dataset, **overrides, fixed_inputs=given["fixed_inputs"],
+                            trajectory=not given["no_trajectory"])
+    device = _check_device(device)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    images = load_search_images(dataset, data_dir, source)
+    echo = None if quiet else (lambda msg: click.echo(msg, err=True))
+    results = []
+    for seed in seed_list:
+        spec = DartsSearchSpec(dataset, seed, settings, out=out, tag=tag, device=device, threads=threads)
+        results.append(execute(spec, images, force=force, progress=False if quiet else None, on_log=echo))
+    if as_json:
+        click.echo(json.dumps([r.record for r in results], indent=2))
+        return
+    for r in results:
+        click.echo(_darts_summary_line(r.record, r.skipped))
+
+
+def _darts_summary_line(record: dict, skipped: bool) -> str:
+    cifar, imagenet = record["sizes"]["cifar10"], record["sizes"]["imagenet"]
+    line = (f"seed {record['seed']}: {record['genotype']}; CIFAR-10 network {cifar['params'] / 1e6:.2f} M params; "
+            f"ImageNet network {imagenet['params'] / 1e6:.2f} M params, {imagenet['macs'] / 1e6:.0f} M MACs; "
+            f"search {record['search_seconds']:.1f} s ({record['search_days']:.4f} days on "
+            f"{record['device_name']})")
+    return line + (" (already done; not rerun)" if skipped else "")
