@@ -53,9 +53,11 @@ def _kind(path: Path) -> str:
 
 
 def _read_table(path: Path, kind: str) -> tuple[pd.DataFrame, dict]:
-    from harness.store import configs_sidecar, read_table
+    from harness.store import aggregate_repeats, configs_sidecar, read_table
 
     frame, configs = read_table(path)
+    if "repeat" in frame.columns:  # a per-repeat export (`harness export --per-repeat`)
+        frame = aggregate_repeats(frame.drop(columns=["repeats"], errors="ignore"))
     if not configs:
         log.warning("no configs sidecar %s next to %s; run configurations will be shown as missing",
                     configs_sidecar(path), path)

@@ -190,3 +190,20 @@ def test_search_runs_from_a_folder_tree(tmp_path):
         load_search_runs([tmp_path / "nothing"])
     with pytest.raises(DataNotFoundError):
         load_search_runs([tmp_path / "absent"])
+
+
+def test_per_repeat_export_is_aggregated_like_the_store(tmp_path):
+    from harness.store import ResultRow, ResultStore, read_results
+
+    arch = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    store = tmp_path / "s.sqlite"
+    with ResultStore(store) as s:
+        digest = s.add_config({"profile": {"name": "tenas"}, "data": {"dataset": "cifar10"}})
+        s.add_proxies([{"name": "ntk_cond", "direction": "lower"}])
+        s.write_rows(digest, "nb201", [ResultRow(3, arch, "ntk_cond", r, v, "ok") for r, v in enumerate((1.0, 2.0, 6.0))],
+                     None)
+    table = tmp_path / "x.csv.gz"
+    read_results(store, per_repeat=True).to_csv(table, index=False)
+    (tmp_path / "x.configs.json").write_text("{}")
+    frame, _ = load_results([table])
+    assert len(frame) == 1 and frame.loc[0, "value"] == 3.0 and frame.loc[0, "repeats"] == 3
