@@ -33,7 +33,7 @@ from search.tenas import NONE_INDEX, TenasConfig, TenasMeter, prune_edge_groups,
 from tests.conftest import needs_images
 
 # Tiny but complete: 2-4 image NTK batches, 1 repeat, 2 x 16 crops.
-QUICK = dict(batch_size=2, repeats=1, lr_samples=16, lr_batches=2, ntk_engine="batched", trajectory=False)
+QUICK = {"batch_size": 2, "repeats": 1, "lr_samples": 16, "lr_batches": 2, "ntk_engine": "batched", "trajectory": False}
 QUICK_CLI = ["--batch-size", "2", "--repeats", "1", "--lr-samples", "16", "--lr-batches", "2",
              "--ntk-engine", "batched", "--threads", "1"]
 N_EDGES, N_OPS = len(EDGES), len(OPS)
