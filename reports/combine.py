@@ -119,7 +119,7 @@ def add_combined(
             continue  # identical to the tenas score already added
         wanted.append(("+".join(combo), combo))
     known = set(frame["proxy"])
-    for name, combo in wanted[1 if tenas else 0 :]:
+    for _name, combo in wanted[1 if tenas else 0 :]:
         missing = [c for c in combo if c not in known]
         if missing:
             raise InputError(

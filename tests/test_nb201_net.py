@@ -104,7 +104,7 @@ def test_supernet_single_path_equals_cell_network():
     cellnet = build_network(arch, "tenas_ntk")
     # copy the chosen ops' weights into the cell network
     state = {}
-    for name, value in cellnet.state_dict().items():
+    for name in cellnet.state_dict():
         parts = name.split(".")
         if parts[0] == "cells" and parts[2] == "edges":
             edge = int(parts[3])
