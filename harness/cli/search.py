@@ -96,14 +96,14 @@ def _mean_std(values: list[float]) -> str:
 @click.option("--seeds", default="0", show_default=True, metavar="SPEC",
               help="Seeds, e.g. 3, 0-4 or 0,2,7-9; one run each, in order.")
 # TE-NAS settings (None = the official value).
-@click.option("--batch-size", type=int, default=None, help="[tenas] NTK batch, images (official 72).")
+@click.option("--batch-size", type=int, default=None, help="[tenas] NTK batch, images (official: 72 nb201; darts 14 cifar10, 24 imagenet).")
 @click.option("--repeats", type=int, default=None, help="[tenas] repeats averaged per candidate (official 3).")
 @click.option("--lr-samples", type=int, default=None, help="[tenas] crops per linear-region batch (official 1000).")
 @click.option("--lr-batches", type=int, default=None, help="[tenas] linear-region batches per count (official 3).")
 @click.option("--lr-patch", type=int, default=None, help="[tenas] crop side, pixels (official 3).")
 @click.option("--precision", type=int, default=None,
               help="[tenas] rounding decimals / sort-key significant figures (official 3).")
-@click.option("--prune-number", type=int, default=None, help="[tenas] ops removed per edge per round (official 1).")
+@click.option("--prune-number", type=int, default=None, help="[tenas] ops removed per edge per round (official: 1 nb201; darts 3 cifar10, 2 imagenet).")
 @click.option("--fixed-inputs", is_flag=True,
               help="[tenas] TEGNAS fix: one NTK batch, one crop set and per-repeat networks for every call "
                    "(default: official fresh batches and networks).")
@@ -111,8 +111,8 @@ def _mean_std(values: list[float]) -> str:
               help="[tenas] pytorch-default (official: its custom init never runs) | kaiming (the intended "
                    "Kaiming-normal re-init per repeat).")
 @click.option("--ntk-engine", default=None, metavar="NAME",
-              help="[tenas] proxies.ntk engine, e.g. oracle | batched (default batched). Every engine "
-                   "gives the same kernel; only the speed differs.")
+              help="[tenas] proxies.ntk engine, e.g. oracle | batched | graph | compiled (default batched; "
+                   "graph for darts). Every engine gives the same kernel; only the speed differs.")
 @click.option("--kappa-dtype", default=None, metavar="NAME",
               help="[tenas] eigenvalue precision: float32 (official symeig) | float64.")
 @click.option("--no-trajectory", is_flag=True,
