@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 ALGOS = ("tenas", *BASELINE_ALGOS)
 SPACES = ("nb201",)
-#: Spaces the harness knows whose search is not built yet (a clear exit-2 message, not "unknown").
-PENDING_SPACES = {"darts": "the DARTS-space TE-NAS search is not available yet (DARTS search issue)"}
+#: Every searchable space; `harness search` hands darts to `search.darts_runs` before this module.
+ALL_SPACES = ("darts", "nb201")
 DATASETS = tuple(NB201_DEFAULTS)
 #: Image source per search dataset: never a stand-in or a 20-image fallback for a search.
 STRICT_SOURCES = {"cifar100": "batches", "ImageNet16-120": "official"}
@@ -46,9 +46,9 @@ def check_choice(kind: str, value: str, accepted) -> str:
 
 
 def check_space(space: str) -> str:
-    if space in PENDING_SPACES:
-        raise InputError(f"--space {space}: {PENDING_SPACES[space]}; supported: {', '.join(SPACES)}.")
-    return check_choice("space", space, SPACES)
+    if space not in SPACES:
+        raise unknown_name("space", space, ALL_SPACES)
+    return space
 
 
 def load_search_images(dataset: str, data_dir=None, source: str | None = None) -> ImageSet:
@@ -131,6 +131,12 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def _comparable(identity: dict) -> dict:
+    """An identity without the speed-only settings, so a run may resume with another NTK engine."""
+    settings = {k: v for k, v in (identity.get("settings") or {}).items() if k not in _SPEED_ONLY}
+    return {**identity, "settings": settings}
+
+
 def _environment(spec: SearchSpec) -> dict:
     device = torch.device(spec.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
@@ -182,7 +188,7 @@ def execute(spec: SearchSpec, images: ImageSet, bench: Benchmark, *, force: bool
     result_path = directory / records.RESULT_NAME
     if result_path.is_file() and not force:
         existing = records.read_json(result_path)
-        if existing.get("identity") == records.plain(identity):
+        if _comparable(existing.get("identity") or {}) == _comparable(records.plain(identity)):
             return RunResult(existing, skipped=True, path=result_path)
         raise InputError(f"{str(result_path)!r} holds a finished run with other settings; pass --force to "
                          f"overwrite it or --tag NAME to write beside it.")

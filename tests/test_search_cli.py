@@ -27,7 +27,7 @@ def _one_error_line(result) -> str:
 @pytest.mark.parametrize("args, needle", [
     (["--algo", "tenass"], "unknown algorithm 'tenass'. Did you mean 'tenas'?"),
     (["--algo", "tenas", "--space", "nb101"], "unknown space 'nb101'"),
-    (["--algo", "tenas", "--space", "darts"], "--space darts: the DARTS-space TE-NAS search is not available yet"),
+    (["--algo", "random", "--space", "darts"], "--space darts supports --algo tenas only"),
     (["--algo", "tenas", "--dataset", "cifar1O"], "unknown dataset 'cifar1O'. Did you mean 'cifar10'?"),
     (["--algo", "tenas", "--seeds", "0-"], "invalid seed spec '0-'"),
     (["--algo", "tenas", "--seeds", "4-1"], "runs backwards"),
@@ -108,3 +108,12 @@ def test_parse_seeds():
     assert records.parse_seeds("0-4") == [0, 1, 2, 3, 4]
     assert records.parse_seeds("3") == [3]
     assert records.parse_seeds("0,2,7-9,2") == [0, 2, 7, 8, 9]
+
+
+def test_resume_ignores_speed_only_settings():
+    from search.runs import _comparable
+
+    a = {"algo": "tenas", "seed": 0, "settings": {"batch_size": 72, "ntk_engine": "oracle", "trajectory": True}}
+    b = {"algo": "tenas", "seed": 0, "settings": {"batch_size": 72, "ntk_engine": "graph", "trajectory": True}}
+    c = {"algo": "tenas", "seed": 0, "settings": {"batch_size": 8, "ntk_engine": "oracle", "trajectory": True}}
+    assert _comparable(a) == _comparable(b) and _comparable(a) != _comparable(c)
