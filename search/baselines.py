@@ -18,11 +18,12 @@ import numpy as np
 from tqdm import tqdm
 
 import proxies as proxy_registry
-from harness.errors import InputError
+from harness.errors import InputError, unknown_name
 from harness.profiles import Profile, get_profile
 from harness.scoring import CellScorer, component_proxies
 from harness.spaces.nb201 import EDGES, NUM_CELLS, OPS, Nb201Arch
 from proxies.combined import tenas_score
+from proxies.ntk import NTK_ENGINES
 
 ALGOS = ("random", "best-of-n", "evolution")
 #: The profile a proxy is scored under unless --profile says otherwise: TE-NAS's own indicators
@@ -44,6 +45,7 @@ class BaselineConfig:
     budget: int = 100  # evolution: fitness queries, the initial population included
     population: int = 20
     sample_size: int = 5
+    ntk_engine: str | None = None  # speed only: None = the profile's own engine
 
     def resolved(self, algo: str) -> BaselineConfig:
         """Check the settings for `algo` and fill in the profile."""
@@ -56,6 +58,8 @@ class BaselineConfig:
         if algo == "random":
             return BaselineConfig(n=self.n, budget=self.budget, population=self.population,
                                   sample_size=self.sample_size)
+        if self.ntk_engine is not None and self.ntk_engine not in NTK_ENGINES:
+            raise unknown_name("NTK engine", self.ntk_engine, NTK_ENGINES)
         if self.proxy is None:
             raise InputError(f"--algo {algo} needs --proxy NAME (one of {', '.join(proxy_registry.list_proxies())}).")
         spec = proxy_registry.get_proxy(self.proxy)  # unknown name -> InputError with suggestions
@@ -68,11 +72,12 @@ class BaselineConfig:
             raise InputError(f"--sample-size {self.sample_size} exceeds --population {self.population}.")
         profile = self.profile or default_profile(self.proxy)
         get_profile(profile)  # unknown name -> InputError
-        return BaselineConfig(self.proxy, profile, self.n, self.budget, self.population, self.sample_size)
+        return BaselineConfig(self.proxy, profile, self.n, self.budget, self.population, self.sample_size,
+                              self.ntk_engine)
 
     def profile_for_seed(self, seed: int) -> Profile:
-        """The profile with data/weight seeds drawn from the search seed."""
-        return get_profile(self.profile, data_seed=seed, weight_seed=1000 * seed)
+        """The profile with data/weight seeds drawn from the search seed (and the NTK engine, if set)."""
+        return get_profile(self.profile, data_seed=seed, weight_seed=1000 * seed, ntk_engine=self.ntk_engine)
 
 
 @dataclass

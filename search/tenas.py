@@ -60,7 +60,7 @@ class TenasConfig:
     prune_number: int = 1  # ops removed per edge per round (3 DARTS/CIFAR-10, 2 DARTS/ImageNet)
     fixed_inputs: bool = False  # TEGNAS fix: the same inputs and networks for every call
     init: str = "pytorch-default"  # "kaiming": the intended Kaiming-normal re-init per repeat
-    ntk_engine: str = "batched"  # proxies.ntk engine; the same kernel either way
+    ntk_engine: str = "graph"  # proxies.ntk engine; the same kernel either way (speed only)
     kappa_dtype: str = "float32"  # eigenvalues in float32 as the official symeig; float64 optional
     nan_kappa: float = 100000.0  # official: a NaN κ becomes 1e5 (np.nan_to_num)
     trajectory: bool = True  # also measure κ, R of the supernet after every round (not used to prune)

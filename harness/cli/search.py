@@ -13,6 +13,8 @@ DATASET_HELP = "cifar10 | cifar100 | ImageNet16-120"
 DARTS_DATASET_HELP = "cifar10 | imagenet"
 _TENAS_OPTIONS = ("batch_size", "repeats", "lr_samples", "lr_batches", "lr_patch", "precision",
                   "prune_number", "init", "ntk_engine", "kappa_dtype")
+#: TE-NAS options that the proxy baselines take too (speed only).
+_SHARED_OPTIONS = {"ntk_engine": ("tenas", "best-of-n", "evolution")}
 _TENAS_FLAGS = ("fixed_inputs", "no_trajectory")
 _BASELINE_OPTIONS = {"proxy": ("best-of-n", "evolution"), "profile": ("best-of-n", "evolution"),
                      "n": ("best-of-n",), "budget": ("evolution",), "population": ("evolution",),
@@ -28,8 +30,9 @@ def _check_combination(algo: str, given: dict) -> None:
     from harness.errors import InputError
 
     for name in _TENAS_OPTIONS:
-        if given[name] is not None and algo != "tenas":
-            raise InputError(f"{_flag(name)} applies to --algo tenas only; got --algo {algo}.")
+        algos = _SHARED_OPTIONS.get(name, ("tenas",))
+        if given[name] is not None and algo not in algos:
+            raise InputError(f"{_flag(name)} applies to --algo {' / '.join(algos)} only; got --algo {algo}.")
     for name in _TENAS_FLAGS:
         if given[name] and algo != "tenas":
             raise InputError(f"{_flag(name)} applies to --algo tenas only; got --algo {algo}.")
@@ -47,7 +50,7 @@ def _settings(algo: str, space: str, dataset: str, given: dict):
         values = {**NB201_DEFAULTS[dataset]} if space == "nb201" else {}
         values.update({k: given[k] for k in _TENAS_OPTIONS if given[k] is not None})
         return TenasConfig(**values, fixed_inputs=given["fixed_inputs"], trajectory=not given["no_trajectory"])
-    values = {k: given[k] for k in _BASELINE_OPTIONS if given[k] is not None}
+    values = {k: given[k] for k in (*_BASELINE_OPTIONS, *_SHARED_OPTIONS) if given[k] is not None}
     return BaselineConfig(**values).resolved(algo)
 
 
@@ -111,8 +114,9 @@ def _mean_std(values: list[float]) -> str:
               help="[tenas] pytorch-default (official: its custom init never runs) | kaiming (the intended "
                    "Kaiming-normal re-init per repeat).")
 @click.option("--ntk-engine", default=None, metavar="NAME",
-              help="[tenas] proxies.ntk engine, e.g. oracle | batched | graph | compiled (default batched; "
-                   "graph for darts). Every engine gives the same kernel; only the speed differs.")
+              help="[tenas, best-of-n, evolution] proxies.ntk engine: oracle | batched | graph | compiled "
+                   "(default: graph for tenas; the profile's engine for the baselines). Every engine gives "
+                   "the same kernel; only the speed differs (compiled is fastest on CPU for long runs).")
 @click.option("--kappa-dtype", default=None, metavar="NAME",
               help="[tenas] eigenvalue precision: float32 (official symeig) | float64.")
 @click.option("--no-trajectory", is_flag=True,
