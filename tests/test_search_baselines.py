@@ -114,3 +114,12 @@ def test_baseline_settings_are_checked():
         BaselineConfig(proxy="params", n=0).resolved("best-of-n")
     assert BaselineConfig(proxy="naswot").resolved("best-of-n").profile == "bench"
     assert BaselineConfig(proxy="ntk_cond").resolved("evolution").profile == "tenas"
+
+
+def test_baseline_ntk_engine_and_seeds_reach_the_profile():
+    config = BaselineConfig(proxy="ntk_cond", ntk_engine="oracle").resolved("best-of-n")
+    profile = config.profile_for_seed(3)
+    assert (profile.ntk_engine, profile.data_seed, profile.weight_seed) == ("oracle", 3, 3000)
+    assert BaselineConfig(proxy="ntk_cond").resolved("best-of-n").profile_for_seed(0).ntk_engine == "graph"
+    with pytest.raises(InputError, match="NTK engine"):
+        BaselineConfig(proxy="ntk_cond", ntk_engine="fast").resolved("best-of-n")
