@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 STAT_NAMES: tuple[str, ...] = ("kendall_tau", "spearman_rho", "pearson_r")
 CI_LEVEL = 0.95
 EXCLUDED_STATUSES: tuple[str, ...] = ("nan", "inf", "error")
+#: How NaN / ±inf scores (statuses ``nan``, ``inf``) enter the statistics; ``error`` rows never do.
+UNDEFINED_POLICIES: tuple[str, ...] = ("worst", "exclude")
 #: Cells per space, for coverage; spaces not listed get coverage NaN.
 SPACE_SIZES = {"nb201": 15625}
 
@@ -53,8 +55,10 @@ def prepare(
     unique: bool = False,
     combine: Sequence[Sequence[str]] = (),
     tenas: bool = True,
+    undefined: str = "worst",
 ) -> pd.DataFrame:
-    """Label proxies, check cells against the benchmark, optionally de-duplicate, add rank sums.
+    """Label proxies, check cells against the benchmark, place undefined scores, optionally
+    de-duplicate, add rank sums (so a rank sum sees the placed values too).
 
     Raises:
         InputError: the results hold a space other than nb201, an index outside the benchmark, or
@@ -67,10 +71,58 @@ def prepare(
             f"{', '.join(map(repr, spaces))}."
         )
     _check_cells(frame, bench_frame)
-    out = add_labels(frame)
+    out = place_undefined(add_labels(frame), undefined)
     if unique:
         out = unique_cells(out)
     return add_combined(out, combine, tenas=tenas)
+
+
+def defined(frame: pd.DataFrame) -> pd.Series:
+    """Rows with a real score: status ok and not placed by `place_undefined` (what figures plot)."""
+    placed = frame["undefined"].fillna("") if "undefined" in frame else ""
+    return (frame["status"] == "ok") & (placed == "")
+
+
+def place_undefined(frame: pd.DataFrame, policy: str = "worst") -> pd.DataFrame:
+    """Apply the undefined-score policy to a labelled frame; the column ``undefined`` keeps the
+    original status (``nan``/``inf``) of every placed row.
+
+    ``worst`` follows TE-NAS, whose code maps a NaN condition number to 1e5 so the cell ranks
+    last (NASLib does the same with -1e8): per label, NaN goes just beyond the worst end of the
+    finite values, -inf below them and +inf above them (so kappa's +inf, a singular kernel, is
+    worst too), and the row counts as ``ok``. NaN here is a network whose output ignores its
+    weights, such as a disconnected NB201 cell (a 0/0 kernel). ``exclude`` leaves them out.
+
+    Raises:
+        InputError: an unknown policy.
+    """
+    if policy not in UNDEFINED_POLICIES:
+        raise InputError(
+            f"unknown undefined-score policy {policy!r}; accepted: {', '.join(UNDEFINED_POLICIES)}."
+        )
+    out = frame.assign(undefined="")
+    if policy == "exclude":
+        return out
+    values = out["value"].to_numpy(dtype=float).copy()
+    status = out["status"].to_numpy(dtype=object).copy()
+    undefined = out["undefined"].to_numpy(dtype=object).copy()
+    for _label, pos in out.groupby("label", sort=False).indices.items():
+        st = status[pos]
+        v = values[pos]
+        placed = (st == "nan") | (st == "inf")
+        if not placed.any():
+            continue
+        finite = v[(st == "ok") & np.isfinite(v)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        span = (hi - lo) or 1.0
+        below, above = lo - span, hi + span
+        higher_better = bool(out["higher_is_better"].iloc[pos[0]])
+        new = np.where(np.isnan(v), below if higher_better else above, v)
+        new = np.where(np.isposinf(v), above, np.where(np.isneginf(v), below, new))
+        values[pos[placed]] = new[placed]
+        undefined[pos[placed]] = st[placed]
+        status[pos[placed]] = "ok"
+    return out.assign(value=values, status=status, undefined=undefined)
 
 
 def _check_cells(frame: pd.DataFrame, bench_frame: pd.DataFrame) -> None:
@@ -191,8 +243,10 @@ def coverage_table(frame: pd.DataFrame) -> pd.DataFrame:
             "cells": int(g["index"].nunique()),
             "cells_scored": len(own),
         }
+        placed = g["undefined"].fillna("") if "undefined" in g else pd.Series("", index=g.index)
         for status in ("ok", *EXCLUDED_STATUSES):
-            row[f"n_{status}"] = int((g["status"] == status).sum())
+            row[f"n_{status}"] = int(((g["status"] == status) & (placed == "")).sum())
+            row[f"n_{status}"] += int((placed == status).sum())
         row["coverage"] = row["cells"] / size
         row["seconds_per_cell"] = float(per_cell.mean()) if len(per_cell) else float("nan")
         rows.append(row)
@@ -216,10 +270,15 @@ def correlate_one(
     y = acc[use]
     sign = 1.0 if hib else -1.0
     rec: dict = {"n": int(use.sum())}
-    for status in EXCLUDED_STATUSES:
-        rec[f"n_{status}"] = int((group["status"] == status).sum())
+    placed = (
+        group["undefined"].fillna("") if "undefined" in group else pd.Series("", index=group.index)
+    )
+    for status in EXCLUDED_STATUSES:  # by the cells' own status, placed or not
+        rec[f"n_{status}"] = int(((group["status"] == status) | (placed == status)).sum())
     rec["n_no_accuracy"] = int((ok & ~np.isfinite(acc)).sum())
     rec["n_excluded"] = len(group) - rec["n"]
+    for status in ("nan", "inf"):
+        rec[f"n_{status}_as_worst"] = int((placed == status).sum())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
         rec |= correlation_stats(x, y)
@@ -229,6 +288,9 @@ def correlate_one(
     rec |= topk_summary(sign * x, y, percents)
     rec["best_acc"] = float(y.max()) if y.size else float("nan")
     notes = []
+    n_placed = rec["n_nan_as_worst"] + rec["n_inf_as_worst"]
+    if n_placed:
+        notes.append(f"{n_placed} NaN/inf scores placed at the ends (--undefined worst)")
     if rec["n"] < 3:
         notes.append(f"only {rec['n']} usable cells")
     elif np.ptp(x) == 0:
@@ -247,6 +309,7 @@ def correlate(
     seed: int = 0,
     combine: Sequence[Sequence[str]] = (),
     tenas: bool = True,
+    undefined: str = "worst",
     prepared: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Correlate every proxy (and rank-sum combination) with every benchmark metric.
@@ -260,6 +323,8 @@ def correlate(
         seed: seed of the bootstrap resampling.
         combine: extra rank-sum combinations (tuples of proxy names).
         tenas: add the TE-NAS rank sum where ntk_cond and linear_regions are both present.
+        undefined: ``worst`` ranks NaN/inf scores at the worst end (TE-NAS), ``exclude`` drops
+            them (see `place_undefined`).
         prepared: the output of `prepare` for these arguments, to skip recomputing it.
 
     Returns:
@@ -270,12 +335,18 @@ def correlate(
     data = (
         prepared
         if prepared is not None
-        else prepare(frame, bench_frame, unique=unique, combine=combine, tenas=tenas)
+        else prepare(
+            frame, bench_frame, unique=unique, combine=combine, tenas=tenas, undefined=undefined
+        )
     )
     if data.empty:
         raise InputError("no result rows to correlate.")
     # Coverage describes the sweep, so it is taken before any --unique filtering.
-    full = add_combined(add_labels(frame), combine, tenas=tenas) if unique else data
+    full = (
+        add_combined(place_undefined(add_labels(frame), undefined), combine, tenas=tenas)
+        if unique
+        else data
+    )
     cover = coverage_table(full).set_index("label")
     rows = []
     for label, group in data.groupby("label", sort=True):
@@ -296,6 +367,7 @@ def correlate(
                 "seconds_per_cell": float(info["seconds_per_cell"]),
                 "unique": unique,
                 "bootstrap": int(bootstrap),
+                "undefined": undefined,
                 "config_hash": info["config_hash"],
             }
             rows.append(rec)

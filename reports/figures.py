@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from reports.correlation import defined
 from reports.plots import (
     plot_heatmap,
     plot_proxy_vs_accuracy,
@@ -93,7 +94,7 @@ def figure_tau_heatmap(corr: pd.DataFrame, metrics: Sequence[str]) -> Figure:
 
 def figure_proxy_matrix(data: pd.DataFrame) -> Figure:
     """Pairwise Spearman rho between proxies over the cells both scored ok (signed, raw values)."""
-    ok = data[data["status"] == "ok"]
+    ok = data[defined(data)]
     wide = ok.pivot_table(index="index", columns="label", values="value", aggfunc="first")
     corr = wide.corr(method="spearman", min_periods=3)
     ax = plot_heatmap(
@@ -111,7 +112,7 @@ def figure_distributions(data: pd.DataFrame) -> Figure:
     labels = sorted(data["label"].unique())
     fig, axes = _grid(len(labels), 3, panel=(4.0, 3.0))
     for ax, label in zip(axes, labels):
-        d = data[(data["label"] == label) & (data["status"] == "ok")]
+        d = data[(data["label"] == label) & defined(data)]
         plot_score_distribution(d, ax=ax, xlabel=f"{label} score", title=f"{label} (n = {len(d)})")
     fig.suptitle("Score distributions (cells with status ok)")
     return fig

@@ -45,10 +45,13 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "n_inf",
     "n_error",
     "n_no_accuracy",
+    "n_nan_as_worst",
+    "n_inf_as_worst",
     "cells",
     "coverage",
     "unique",
     "bootstrap",
+    "undefined",
     "config_hash",
     "note",
 )

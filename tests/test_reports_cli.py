@@ -111,6 +111,8 @@ def test_correlate_json_tau_equals_scipy_on_the_hand_joined_csv(inputs):
         "cifar10",
         "--bootstrap",
         "50",
+        "--undefined",
+        "exclude",
         "--json",
     )
     assert result.exit_code == 0, result.output
@@ -140,6 +142,33 @@ def test_correlate_json_tau_equals_scipy_on_the_hand_joined_csv(inputs):
     )
     assert records["constant/bench"]["kendall_tau"] is None  # NaN -> null
     assert records["tenas/tenas"]["n"] == CELLS - 9
+
+
+def test_correlate_ranks_undefined_scores_worst_by_default(inputs):
+    """TE-NAS maps a NaN kappa to 1e5: NaN goes to the worst end, +-inf to their own ends."""
+    result = invoke(
+        "correlate", "--results", inputs["results"], "--bench", inputs["table"],
+        "--bootstrap", "0", "--json",
+    )
+    assert result.exit_code == 0, result.output
+    rec = next(r for r in json.loads(result.stdout) if r["label"] == "ntk_cond/tenas")
+    res = pd.read_csv(inputs["results"], keep_default_na=False, na_values=[""])
+    rows = res[(res["proxy"] == "ntk_cond") & (res["status"] != "error")].copy()
+    undefined = rows["status"].isin(["nan", "inf"])
+    assert undefined.sum() >= 7
+    rows["value"] = rows["value"].fillna(np.inf)  # lower is better: NaN is the worst, +inf
+    joined = rows.merge(pd.read_csv(inputs["table"])[["index", TABLE_COLUMNS[METRIC]]], on="index")
+    tau = stats.kendalltau(joined["value"], joined[TABLE_COLUMNS[METRIC]]).statistic
+    assert rec["n"] == len(joined) and rec["kendall_tau"] == pytest.approx(tau, abs=1e-12)
+    assert rec["n_nan_as_worst"] + rec["n_inf_as_worst"] == undefined.sum()
+    assert rec["n_nan"] == 7  # still reported by their real status
+    assert "placed at the ends" in rec["note"]
+
+
+def test_correlate_rejects_an_unknown_undefined_policy(inputs):
+    result = invoke("correlate", "--results", inputs["results"], "--bench", inputs["table"],
+                    "--undefined", "zero")
+    assert result.exit_code == 2 and "'zero'" in result.output and "worst" in result.output
 
 
 def test_correlate_table_and_all_datasets(inputs):

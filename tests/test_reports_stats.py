@@ -15,6 +15,7 @@ from reports.correlation import (
     bootstrap_intervals,
     correlate,
     correlation_stats,
+    place_undefined,
     unique_cells,
 )
 from reports.labels import add_labels
@@ -207,7 +208,7 @@ def test_correlate_counts_exclusions_and_orients_direction():
     kappa[[2, 3, 4]] = [np.nan, np.inf, np.nan]
     frame = results("ntk_cond", kappa, hib=False)
     frame.loc[4, "status"] = "error"
-    rec = correlate(frame, bench, [METRIC], bootstrap=0).iloc[0]
+    rec = correlate(frame, bench, [METRIC], bootstrap=0, undefined="exclude").iloc[0]
     assert (rec["n"], rec["n_nan"], rec["n_inf"], rec["n_error"], rec["n_no_accuracy"]) == (
         8,
         1,
@@ -221,6 +222,28 @@ def test_correlate_counts_exclusions_and_orients_direction():
     assert rec["kendall_tau"] == pytest.approx(tau) and tau < 0
     assert rec["kendall_tau_dc"] == pytest.approx(-tau)
     assert np.isnan(rec["kendall_tau_lo"])  # bootstrap=0: no intervals
+
+    # Default: TE-NAS's treatment, the NaN (cell 2) and the +inf (cell 3) kappa rank worst.
+    worst = correlate(frame, bench, [METRIC], bootstrap=0).iloc[0]
+    assert (worst["n"], worst["n_nan"], worst["n_inf"], worst["n_excluded"]) == (10, 1, 1, 2)
+    assert (worst["n_nan_as_worst"], worst["n_inf_as_worst"]) == (1, 1)
+    use = [0, 1, 2, 3, 5, 6, 7, 8, 9, 10]
+    placed = np.where(np.isnan(kappa), np.inf, kappa)[use]
+    assert worst["kendall_tau"] == pytest.approx(stats.kendalltau(placed, acc[use]).statistic)
+
+
+def test_place_undefined_keeps_infinities_at_their_own_ends():
+    frame = add_labels(results("naswot", np.array([1.0, 3.0, np.nan, -np.inf, np.inf, 2.0])))
+    frame.loc[[2, 3, 4], "status"] = ["nan", "inf", "inf"]
+    frame.loc[[3, 4], "value"] = [-np.inf, np.inf]  # as a store keeps them
+    placed = place_undefined(frame, "worst")
+    v = placed["value"].to_numpy()
+    assert np.isfinite(v).all() and (placed["status"] == "ok").all()
+    assert v[2] == v[3] < 1.0 and v[4] > 3.0  # higher is better: NaN and -inf lowest, +inf top
+    assert list(placed["undefined"]) == ["", "", "nan", "inf", "inf", ""]
+    assert place_undefined(frame, "exclude")["value"].isna().sum() == 1
+    with pytest.raises(InputError, match="'zero'.*worst, exclude"):
+        place_undefined(frame, "zero")
 
 
 def test_constant_proxy_is_reported_not_crashed():

@@ -69,6 +69,15 @@ def results_options(func):
             "--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap."
         ),
         click.option(
+            "--undefined",
+            type=click.Choice(["worst", "exclude"]),
+            default="worst",
+            show_default=True,
+            help="NaN/inf scores (e.g. kappa of a disconnected cell, a 0/0 kernel): 'worst' "
+            "ranks them at the worst end as TE-NAS does (its code maps NaN to 1e5; +inf/-inf keep "
+            "their ends); 'exclude' leaves them out. Failed (error) cells are always excluded.",
+        ),
+        click.option(
             "--combine",
             default=None,
             metavar="A,B[,C]",
@@ -186,6 +195,7 @@ def command(
     unique,
     bootstrap,
     seed,
+    undefined,
     combine,
     more_results,
     as_json,
@@ -206,7 +216,8 @@ def command(
     keys = resolve_metrics(dataset, metrics)
     frame, _, benchmark, paths = load_inputs(results, more_results, bench, data_dir)
     corr = correlate(
-        frame, benchmark.frame, keys, unique=unique, bootstrap=bootstrap, seed=seed, combine=combos
+        frame, benchmark.frame, keys, unique=unique, bootstrap=bootstrap, seed=seed, combine=combos,
+        undefined=undefined,
     )
     corr = build_leaderboard(corr, keys)  # per metric key, best direction-corrected tau first
     if as_json:
@@ -217,6 +228,6 @@ def command(
     )
     click.echo(
         f"results: {', '.join(map(str, paths))}; cells: {'one per isomorphism class' if unique else 'all'}; "
-        f"bootstrap: {bootstrap} resamples (seed {seed})"
+        f"bootstrap: {bootstrap} resamples (seed {seed}); NaN/inf scores: {undefined}"
     )
     click.echo(format_table(corr))

@@ -36,6 +36,7 @@ def command(
     unique,
     bootstrap,
     seed,
+    undefined,
     combine,
     more_results,
     out_dir,
@@ -69,6 +70,7 @@ def command(
         unique=unique,
         bootstrap=bootstrap,
         seed=seed,
+        undefined=undefined,
         combine=combos,
         generated=stamp,
     )
