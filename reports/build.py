@@ -49,6 +49,7 @@ def _footer(
     bootstrap: int,
     seed: int,
     undefined: str,
+    indices: str | None,
 ) -> list[str]:
     info = {k: bench_info[k] for k in ("kind", "path", "sha256") if k in bench_info}
     return [
@@ -56,7 +57,8 @@ def _footer(
         f"Benchmark metric keys: {', '.join(metrics)}",
         f"Results: {', '.join(sources)}",
         (
-            f"Cells: {'one per NB201 isomorphism class (--unique)' if unique else 'every cell scored'}; "
+            f"Cells: {f'only --indices {indices}' if indices else 'all'}, "
+            f"{'one per NB201 isomorphism class (--unique)' if unique else 'every cell scored'}; "
             f"bootstrap: {bootstrap} resamples, seed {seed}"
         ),
         (
@@ -134,6 +136,7 @@ def write_report(
     seed: int = 0,
     combine: Sequence[Sequence[str]] = (),
     undefined: str = "worst",
+    indices: str | None = None,
     generated: str | None = None,
 ) -> dict[str, Path]:
     """Write ``leaderboard.csv``, ``leaderboard.md``, ``figures/*.png|svg`` and ``index.html``.
@@ -147,6 +150,7 @@ def write_report(
         sources: names of the results inputs, shown in the outputs.
         search_paths: search ``result.json`` files or folders for the pruning-trajectory figure.
         unique, bootstrap, seed, combine, undefined: as in `reports.correlation.correlate`.
+        indices: the --indices spec the frame was restricted to, for the record (None: all).
         generated: a generation time to show in index.html only (keeps the other files stable).
 
     Returns:
@@ -174,7 +178,7 @@ def write_report(
     )
     board = build_leaderboard(corr, metrics)
     paths = {"csv": write_leaderboard_csv(board, out / "leaderboard.csv")}
-    footer = _footer(bench_info, metrics, sources, unique, bootstrap, seed, undefined)
+    footer = _footer(bench_info, metrics, sources, unique, bootstrap, seed, undefined, indices)
     paths["md"] = out / "leaderboard.md"
     paths["md"].write_text(leaderboard_markdown(board, footer), encoding="utf-8")
 

@@ -377,3 +377,18 @@ def test_index_html_loads_in_headless_chromium_without_failed_requests(report, t
     )
     found = json.loads(run.stdout)
     assert run.returncode == 1 and len(found["failed"]) == 2 and len(found["broken_images"]) == 2
+
+
+def test_correlate_indices_keep_only_those_cells(inputs):
+    res = pd.read_csv(inputs["results"], keep_default_na=False, na_values=[""])
+    cells = sorted(res.loc[res["proxy"] == "params", "index"].unique())
+    spec = f"{cells[0]}-{cells[9]}"
+    wanted = res[(res["proxy"] == "params") & res["index"].between(cells[0], cells[9])]
+    result = invoke("correlate", "--results", inputs["results"], "--bench", inputs["table"],
+                    "--indices", spec, "--bootstrap", "0", "--json")
+    assert result.exit_code == 0, result.output
+    rec = next(r for r in json.loads(result.stdout) if r["label"] == "params/bench")
+    assert rec["n"] + rec["n_excluded"] == len(wanted) == 10
+    bad = invoke("correlate", "--results", inputs["results"], "--bench", inputs["table"],
+                 "--indices", "3-1")
+    assert bad.exit_code == 2 and "'3-1'" in bad.output

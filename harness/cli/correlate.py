@@ -54,6 +54,14 @@ def results_options(func):
             "then ../shared/data).",
         ),
         click.option(
+            "--indices",
+            default=None,
+            metavar="SPEC",
+            help="Only these NB201 cells, e.g. 0-3999 (ranges, indices, arch strings). The "
+            "official index order is a random shuffle, so a prefix is a uniform sample, and a "
+            "partial --unique sweep covers its prefix exactly (it scores classes in index order).",
+        ),
+        click.option(
             "--unique",
             is_flag=True,
             help="Keep one cell per NB201 isomorphism class (the lowest index present).",
@@ -92,10 +100,12 @@ def results_options(func):
     return func
 
 
-def load_inputs(results, more_results, bench, data_dir):
-    """Read the results and the benchmark (raises InputError on bad input)."""
+def load_inputs(results, more_results, bench, data_dir, indices=None):
+    """Read the results (only the cells of `indices`, an --indices spec, when given) and the
+    benchmark (raises InputError on bad input)."""
     from harness.bench import load_benchmark
     from harness.errors import InputError
+    from harness.selection import parse_indices
     from reports.io import load_results
 
     paths = [*results, *more_results]
@@ -103,7 +113,12 @@ def load_inputs(results, more_results, bench, data_dir):
         raise InputError(
             "no results given; pass --results FILE (.csv, .csv.gz, .parquet or .sqlite)."
         )
+    keep = parse_indices(indices) if indices else None
     frame, configs = load_results(paths)
+    if keep is not None:
+        frame = frame[frame["index"].isin(keep)].reset_index(drop=True)
+        if frame.empty:
+            raise InputError(f"--indices {indices!r} keeps none of the result rows.")
     benchmark = load_benchmark(source=bench, data_dir=data_dir)
     return frame, configs, benchmark, paths
 
@@ -192,6 +207,7 @@ def command(
     metrics,
     bench,
     data_dir,
+    indices,
     unique,
     bootstrap,
     seed,
@@ -214,7 +230,7 @@ def command(
 
     combos = parse_combine(combine)
     keys = resolve_metrics(dataset, metrics)
-    frame, _, benchmark, paths = load_inputs(results, more_results, bench, data_dir)
+    frame, _, benchmark, paths = load_inputs(results, more_results, bench, data_dir, indices)
     corr = correlate(
         frame, benchmark.frame, keys, unique=unique, bootstrap=bootstrap, seed=seed, combine=combos,
         undefined=undefined,
@@ -227,7 +243,8 @@ def command(
         f"benchmark: {benchmark.source.kind} {benchmark.source.path}; metric key(s): {', '.join(keys)}"
     )
     click.echo(
-        f"results: {', '.join(map(str, paths))}; cells: {'one per isomorphism class' if unique else 'all'}; "
+        f"results: {', '.join(map(str, paths))}; cells: {indices or 'all'}"
+        f"{' (one per isomorphism class)' if unique else ''}; "
         f"bootstrap: {bootstrap} resamples (seed {seed}); NaN/inf scores: {undefined}"
     )
     click.echo(format_table(corr))

@@ -33,6 +33,7 @@ def command(
     metrics,
     bench,
     data_dir,
+    indices,
     unique,
     bootstrap,
     seed,
@@ -56,7 +57,7 @@ def command(
 
     combos = parse_combine(combine)
     keys = resolve_metrics(dataset, metrics, report_keys=REPORT_METRICS)
-    frame, configs, benchmark, paths = load_inputs(results, more_results, bench, data_dir)
+    frame, configs, benchmark, paths = load_inputs(results, more_results, bench, data_dir, indices)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     written = write_report(
         frame,
@@ -67,6 +68,7 @@ def command(
         bench_info=benchmark.describe(),
         sources=[str(p) for p in paths],
         search_paths=search_results,
+        indices=indices,
         unique=unique,
         bootstrap=bootstrap,
         seed=seed,
