@@ -77,10 +77,17 @@ def prepare(
     return add_combined(out, combine, tenas=tenas)
 
 
+def original_status(frame: pd.DataFrame) -> pd.Series:
+    """Each row's status before `place_undefined` (which marks placed rows ``ok``)."""
+    if "undefined" not in frame:
+        return frame["status"]
+    placed = frame["undefined"].fillna("")
+    return frame["status"].where(placed == "", placed)
+
+
 def defined(frame: pd.DataFrame) -> pd.Series:
     """Rows with a real score: status ok and not placed by `place_undefined` (what figures plot)."""
-    placed = frame["undefined"].fillna("") if "undefined" in frame else ""
-    return (frame["status"] == "ok") & (placed == "")
+    return original_status(frame) == "ok"
 
 
 def place_undefined(frame: pd.DataFrame, policy: str = "worst") -> pd.DataFrame:
@@ -243,10 +250,9 @@ def coverage_table(frame: pd.DataFrame) -> pd.DataFrame:
             "cells": int(g["index"].nunique()),
             "cells_scored": len(own),
         }
-        placed = g["undefined"].fillna("") if "undefined" in g else pd.Series("", index=g.index)
+        own_status = original_status(g)
         for status in ("ok", *EXCLUDED_STATUSES):
-            row[f"n_{status}"] = int(((g["status"] == status) & (placed == "")).sum())
-            row[f"n_{status}"] += int((placed == status).sum())
+            row[f"n_{status}"] = int((own_status == status).sum())
         row["coverage"] = row["cells"] / size
         row["seconds_per_cell"] = float(per_cell.mean()) if len(per_cell) else float("nan")
         rows.append(row)
@@ -270,15 +276,13 @@ def correlate_one(
     y = acc[use]
     sign = 1.0 if hib else -1.0
     rec: dict = {"n": int(use.sum())}
-    placed = (
-        group["undefined"].fillna("") if "undefined" in group else pd.Series("", index=group.index)
-    )
+    own_status = original_status(group)
     for status in EXCLUDED_STATUSES:  # by the cells' own status, placed or not
-        rec[f"n_{status}"] = int(((group["status"] == status) | (placed == status)).sum())
+        rec[f"n_{status}"] = int((own_status == status).sum())
     rec["n_no_accuracy"] = int((ok & ~np.isfinite(acc)).sum())
     rec["n_excluded"] = len(group) - rec["n"]
     for status in ("nan", "inf"):
-        rec[f"n_{status}_as_worst"] = int((placed == status).sum())
+        rec[f"n_{status}_as_worst"] = int(((own_status == status) & (group["status"] == "ok")).sum())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
         rec |= correlation_stats(x, y)
