@@ -3,7 +3,9 @@
 The inputs (one image batch, the linear-region patches) are drawn once per scorer, and repeat r
 builds every network under ``torch.manual_seed(weight_seed + r)``; each proxy gets its own
 fresh copy of the network and is seeded the same way, so a value never depends on which other
-proxies ran or in what order (common random numbers across cells).
+proxies ran or in what order (common random numbers across cells). Proxies that are functions of
+one common pass (snip, grad_norm and plain of the loss gradients) get it computed once per
+network; each still records the seconds it would cost alone (the pass plus its own work).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from harness.errors import InputError
 from harness.profiles import Profile
 from harness.spaces.nb201 import Nb201Arch
 from harness.spaces.nb201_net import build_network
+from proxies.zero_cost import SHARED_PASSES
 
 STATUSES = ("ok", "nan", "inf", "error")
 
@@ -94,11 +97,19 @@ class CellScorer:
                             track_running_stats=self.profile.bn_track_running_stats)
         return net.to(self.device)
 
+    def _shared_pass(self, kind: str, network: torch.nn.Module, repeat: int) -> tuple[object, float]:
+        """Run a pass several proxies share, on its own fresh copy of the network, seeded as theirs."""
+        start = time.perf_counter()
+        model = copy.deepcopy(network)
+        torch.manual_seed(self.profile.weight_seed + repeat)
+        return SHARED_PASSES[kind](model, self.x, self.y), time.perf_counter() - start
+
     def score(self, arch: Nb201Arch, todo: Iterable[tuple[str, int]]) -> list[ProxyResult]:
         """Compute the (proxy, repeat) pairs of `todo` for one cell; failures become rows."""
         todo = sorted(set(todo), key=lambda pr: (pr[1], [s.name for s in self.specs].index(pr[0])))
         results: list[ProxyResult] = []
         networks: dict[tuple[str, int], torch.nn.Module] = {}
+        shared: dict[tuple[str, str, int], tuple[object, float]] = {}  # -> (pass result, its seconds)
         for name, repeat in todo:
             spec = proxy_registry.get_proxy(name)
             preset = self.profile.patch_network if spec.inputs == "patches" else self.profile.image_network
@@ -106,16 +117,24 @@ class CellScorer:
             if self.device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(self.device)
             start = time.perf_counter()
+            pass_seconds = 0.0
             try:
                 if (preset, repeat) not in networks:
                     networks[(preset, repeat)] = self._network(arch, preset, repeat)
+                options = dict(self.options.get(name, {}))
+                if spec.shared_pass is not None:
+                    key = (spec.shared_pass, preset, repeat)
+                    if key not in shared:
+                        shared[key] = self._shared_pass(spec.shared_pass, networks[(preset, repeat)], repeat)
+                    options[spec.shared_pass], pass_seconds = shared[key]
+                    start = time.perf_counter()  # the pass is counted once, below, for every sharer
                 model = copy.deepcopy(networks[(preset, repeat)])
                 torch.manual_seed(self.profile.weight_seed + repeat)
-                value = float(spec.fn(model, inputs, self.y, **self.options.get(name, {})))
+                value = float(spec.fn(model, inputs, self.y, **options))
                 stored, status, message = classify(value)
             except Exception as err:  # noqa: BLE001 -- one failing cell must not stop a sweep
                 stored, status, message = None, "error", f"{type(err).__name__}: {err}"[:500]
-            seconds = time.perf_counter() - start
+            seconds = time.perf_counter() - start + pass_seconds
             results.append(ProxyResult(name, repeat, stored, status, message, seconds,
                                        _peak_memory_mb(self.device)))
         return results

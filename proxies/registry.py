@@ -33,6 +33,9 @@ class ProxySpec:
     reference: str = ""
     #: For population-level scores (e.g. `tenas`): the proxies whose ranks are combined.
     combines: tuple[str, ...] = field(default_factory=tuple)
+    #: A pass this proxy can take precomputed as a keyword argument of the same name, shared by the
+    #: proxies that need it (``"loss_grads"``: the batch loss's weight gradients, `LossGrads`).
+    shared_pass: str | None = None
 
     @property
     def direction(self) -> str:
@@ -50,7 +53,8 @@ PROXIES: Registry[ProxySpec] = Registry("proxy")
 
 def register_proxy(name: str, *, higher_is_better: bool, needs_labels: bool = False,
                    needs_real_data: bool = False, uses_gradients: bool = False, inputs: str = "images",
-                   copy_model: bool = True, reference: str = "", description: str | None = None, **options):
+                   copy_model: bool = True, reference: str = "", description: str | None = None,
+                   shared_pass: str | None = None, **options):
     """Decorator: register ``fn`` under ``name``; `options` are bound as keyword arguments, so a
     variant is another registration of the same function (never a copy of its code). The one-line
     description is the docstring's first line unless `description` names what the variant does."""
@@ -61,7 +65,8 @@ def register_proxy(name: str, *, higher_is_better: bool, needs_labels: bool = Fa
         bound = functools.partial(fn, **options) if options else fn
         summary = description or ((fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "")
         PROXIES.add(name, ProxySpec(name, bound, higher_is_better, needs_labels, needs_real_data,
-                                    uses_gradients, inputs, copy_model, summary, reference))
+                                    uses_gradients, inputs, copy_model, summary, reference,
+                                    shared_pass=shared_pass))
         return fn
 
     return decorate

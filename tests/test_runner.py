@@ -234,3 +234,25 @@ def test_export_per_repeat_then_import_continues_the_sweep(tmp_path):
     runner.invoke(cli, ["export", "--results", str(first), "--out", str(aggregated)])
     bad = runner.invoke(cli, ["import", "--results", str(aggregated), "--out", str(tmp_path / "x.sqlite")])
     assert bad.exit_code == 2 and "needs `harness export --per-repeat`" in bad.output
+
+
+def test_proxies_sharing_a_pass_score_as_they_would_alone(monkeypatch):
+    from harness.data import load_images
+    from harness.scoring import CellScorer
+    from harness.spaces.nb201 import Nb201Arch
+    from proxies.zero_cost import SHARED_PASSES
+
+    images = load_images("cifar10", "train", source="npz", limit=64)
+    profile = get_profile("tenas", batch_size=16, repeats=2)
+    arch = Nb201Arch.from_index(6111)
+    calls = []
+    build = SHARED_PASSES["loss_grads"]
+    monkeypatch.setitem(SHARED_PASSES, "loss_grads", lambda *a: calls.append(1) or build(*a))
+    names = ["snip", "grad_norm", "plain"]
+    together = CellScorer(profile, names, images).score(arch, [(n, r) for n in names for r in (0, 1)])
+    assert len(calls) == 2  # one loss-gradient pass per repeat, not one per proxy
+    for row in together:
+        alone = CellScorer(profile, [row.proxy], images).score(arch, [(row.proxy, row.repeat)])[0]
+        assert (row.status, row.value) == ("ok", alone.value)
+    assert len(calls) == 2 + 6  # alone, each proxy pays for its own pass
+    assert len({r.value for r in together}) == 6

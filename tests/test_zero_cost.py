@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from pathlib import Path
@@ -18,6 +19,7 @@ from harness.spaces.nb201_net import build_network
 from harness.spaces.ops import ReLUConvBN
 from proxies.registry import PROXIES, compute, get_proxy
 from proxies.zero_cost import (
+    LossGrads,
     epe_nas,
     fisher,
     flops,
@@ -539,3 +541,34 @@ def test_proxy_finite_on_the_benchmark_net(name):
     x, y = _batch(b=64, size=32)
     value = compute(name, net, x, y if get_proxy(name).needs_labels else None)
     assert math.isfinite(value)
+
+
+# --------------------------------------------------------------------------- shared passes
+
+
+def test_grasp_one_pass_equals_zero_cost_nas_two_pass_form_on_a_real_cell():
+    # zero-cost-nas takes g from a first, separate forward/backward; ours reuses the
+    # differentiable pass. Same weights, same batch: the score must be the same number.
+    torch.manual_seed(0)
+    net = build_network(EVERY_OP, C=4, N=1)
+    x, y = _batch()
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    weights = [m.weight for m in layers]
+    first = torch.autograd.grad(F.cross_entropy(net(x), y), weights)
+    second = torch.autograd.grad(F.cross_entropy(net(x), y), weights, create_graph=True)
+    hg = torch.autograd.grad(sum((a * b).sum() for a, b in zip(first, second)), weights)
+    expected = float(sum((-w.detach() * h).double().sum() for w, h in zip(weights, hg)))
+    assert grasp(copy.deepcopy(net), x, y) == pytest.approx(expected, rel=1e-6)
+
+
+def test_loss_grad_proxies_give_the_same_value_from_a_shared_pass():
+    torch.manual_seed(0)
+    net = build_network(EVERY_OP, C=4, N=1)
+    x, y = _batch()
+    shared = LossGrads.of(copy.deepcopy(net), x, y)
+    for fn in (snip, grad_norm, plain):
+        assert fn(copy.deepcopy(net), x, y, loss_grads=shared) == fn(copy.deepcopy(net), x, y)
+    other = build_network(EVERY_OP, C=4, N=1)  # fresh weights: not the network the pass saw
+    with pytest.raises(InputError, match="loss gradients of a different network"):
+        snip(other, x, y, loss_grads=shared)
+    assert {s.name for s in PROXIES if s.shared_pass == "loss_grads"} == {"snip", "grad_norm", "plain"}

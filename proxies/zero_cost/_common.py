@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -73,6 +75,35 @@ def loss_weight_grads(
                 loss, [m.weight for m in layers], allow_unused=True, create_graph=create_graph
             )
         )
+
+
+@dataclass(frozen=True)
+class LossGrads:
+    """The batch loss's gradients of a network's conv/linear weights, with those weights.
+
+    snip, grad_norm and plain are functions of this one backward pass alone; a caller scoring
+    several of them on identical copies of a network computes it once (`CellScorer` does) and
+    passes it as ``loss_grads=``, instead of repeating the same forward and backward per proxy.
+    """
+
+    weights: tuple[torch.Tensor, ...]
+    grads: tuple[torch.Tensor | None, ...]
+
+    @classmethod
+    def of(cls, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> LossGrads:
+        model.train()
+        layers = prunable_layers(model)
+        grads = loss_weight_grads(model, layers, inputs, labels)
+        return cls(tuple(m.weight.detach() for m in layers), tuple(grads))
+
+    def check_matches(self, name: str, model: nn.Module) -> None:
+        """Raise `InputError` unless `model`'s conv/linear weights are the ones these came from."""
+        weights = [m.weight for m in model.modules() if isinstance(m, PRUNABLE_TYPES)]
+        if len(weights) != len(self.weights) or any(
+            w.shape != v.shape or not torch.equal(w.detach(), v) for w, v in zip(weights, self.weights)
+        ):
+            raise InputError(f"proxy {name!r} was given loss gradients of a different network "
+                             f"({len(self.weights)} weights vs the model's {len(weights)}, or other values).")
 
 
 def layer_sum(values: list[torch.Tensor]) -> float:

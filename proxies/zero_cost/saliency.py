@@ -14,6 +14,7 @@ from torch import nn
 
 from proxies.registry import register_proxy
 from proxies.zero_cost._common import (
+    LossGrads,
     check_inputs,
     check_labels,
     layer_sum,
@@ -35,6 +36,18 @@ def _weight_grads(name: str, model: nn.Module, inputs, labels, **kwargs):
     return layers, loss_weight_grads(model, layers, inputs, labels, **kwargs)
 
 
+def _shared_weight_grads(name: str, model: nn.Module, inputs, labels, loss_grads: LossGrads | None):
+    """(weights, gradients): from `loss_grads` when the caller computed them for this network,
+    else from one forward and backward pass here."""
+    if loss_grads is None:
+        layers, grads = _weight_grads(name, model, inputs, labels)
+        return [m.weight for m in layers], grads
+    check_inputs(name, inputs)
+    check_labels(name, inputs, labels)
+    loss_grads.check_matches(name, model)
+    return list(loss_grads.weights), list(loss_grads.grads)
+
+
 @register_proxy(
     "snip",
     higher_is_better=True,
@@ -42,16 +55,17 @@ def _weight_grads(name: str, model: nn.Module, inputs, labels, **kwargs):
     needs_real_data=True,
     uses_gradients=True,
     reference=_ZC.format("snip.py", "snip.py"),
+    shared_pass="loss_grads",
 )
-def snip(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
+def snip(model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossGrads | None = None) -> float:
     """SNIP connection sensitivity: sum of |w * dL/dw| over conv and linear weights.
 
     zero-cost-nas computes |dL/dm| for a multiplicative mask m = 1 on each weight, which equals
     |w * dL/dw| (Lee et al., ICLR 2019, without its normalisation). Higher is better. One
     forward and backward pass.
     """
-    layers, grads = _weight_grads("snip", model, inputs, labels)
-    return layer_sum([(m.weight * g).abs() for m, g in zip(layers, grads) if g is not None])
+    weights, grads = _shared_weight_grads("snip", model, inputs, labels, loss_grads)
+    return layer_sum([(w * g).abs() for w, g in zip(weights, grads) if g is not None])
 
 
 @register_proxy(
@@ -61,14 +75,15 @@ def snip(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     needs_real_data=True,
     uses_gradients=True,
     reference=_ZC.format("grad_norm.py", "grad_norm.py"),
+    shared_pass="loss_grads",
 )
-def grad_norm(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
+def grad_norm(model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossGrads | None = None) -> float:
     """Sum over conv and linear layers of the Frobenius norm of the loss gradient of the weight.
 
     Per-layer norms, then summed, as zero-cost-nas does (not the norm of the full gradient). Higher
     is better. One forward and backward pass.
     """
-    _, grads = _weight_grads("grad_norm", model, inputs, labels)
+    _, grads = _shared_weight_grads("grad_norm", model, inputs, labels, loss_grads)
     return layer_sum([g.norm() for g in grads if g is not None])
 
 
@@ -79,14 +94,15 @@ def grad_norm(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     needs_real_data=True,
     uses_gradients=True,
     reference=_ZC.format("plain.py", "plain.py"),
+    shared_pass="loss_grads",
 )
-def plain(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
+def plain(model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossGrads | None = None) -> float:
     """First-order Taylor saliency: sum of w * dL/dw over conv and linear weights (signed, no abs).
 
     Higher is better, as zero-cost-nas correlates it. One forward and backward pass.
     """
-    layers, grads = _weight_grads("plain", model, inputs, labels)
-    return layer_sum([m.weight * g for m, g in zip(layers, grads) if g is not None])
+    weights, grads = _shared_weight_grads("plain", model, inputs, labels, loss_grads)
+    return layer_sum([w * g for w, g in zip(weights, grads) if g is not None])
 
 
 @register_proxy(
@@ -104,13 +120,16 @@ def grasp(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     Hessian-gradient product from a second pass (gradient of g_const . dL/dw). GraSP (Wang et al.,
     ICLR 2020) scores weights by -w * Hg and prunes the *highest*; zero-cost-nas keeps the minus
     sign and treats higher as better (its note: accuracy correlates negatively with +w * Hg).
-    Two forward passes and a double backward (about 3x snip's cost). T = 1, one iteration.
+    T = 1, one iteration. zero-cost-nas computes g and the differentiable gradient in two separate
+    forward/backward passes over the same weights and batch; they are the same numbers, so we take
+    g from the differentiable pass (detached): one forward, a backward with graph and a double
+    backward (about 2x snip's cost).
     """
-    layers, grad_w = _weight_grads("grasp", model, inputs, labels)
-    _, grad_f = _weight_grads("grasp", model, inputs, labels, create_graph=True)
+    layers, grad_f = _weight_grads("grasp", model, inputs, labels, create_graph=True)
+    grad_w = [g.detach() if g is not None else None for g in grad_f]
     with torch.enable_grad():
         terms = [
-            (gw.detach() * gf).sum()
+            (gw * gf).sum()
             for gw, gf in zip(grad_w, grad_f)
             if gw is not None and gf is not None
         ]
