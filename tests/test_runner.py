@@ -248,11 +248,11 @@ def test_proxies_sharing_a_pass_score_as_they_would_alone(monkeypatch):
     calls = []
     build = SHARED_PASSES["loss_grads"]
     monkeypatch.setitem(SHARED_PASSES, "loss_grads", lambda *a: calls.append(1) or build(*a))
-    names = ["snip", "grad_norm", "plain"]
+    names = ["snip", "grad_norm", "plain", "fisher"]
     together = CellScorer(profile, names, images).score(arch, [(n, r) for n in names for r in (0, 1)])
     assert len(calls) == 2  # one loss-gradient pass per repeat, not one per proxy
     for row in together:
         alone = CellScorer(profile, [row.proxy], images).score(arch, [(row.proxy, row.repeat)])[0]
         assert (row.status, row.value) == ("ok", alone.value)
-    assert len(calls) == 2 + 6  # alone, each proxy pays for its own pass
-    assert len({r.value for r in together}) == 6
+    assert len(calls) == 2 + 8  # alone, each proxy pays for its own pass
+    assert len({r.value for r in together}) == 8

@@ -566,9 +566,9 @@ def test_loss_grad_proxies_give_the_same_value_from_a_shared_pass():
     net = build_network(EVERY_OP, C=4, N=1)
     x, y = _batch()
     shared = LossGrads.of(copy.deepcopy(net), x, y)
-    for fn in (snip, grad_norm, plain):
+    for fn in (snip, grad_norm, plain, fisher):
         assert fn(copy.deepcopy(net), x, y, loss_grads=shared) == fn(copy.deepcopy(net), x, y)
     other = build_network(EVERY_OP, C=4, N=1)  # fresh weights: not the network the pass saw
     with pytest.raises(InputError, match="loss gradients of a different network"):
         snip(other, x, y, loss_grads=shared)
-    assert {s.name for s in PROXIES if s.shared_pass == "loss_grads"} == {"snip", "grad_norm", "plain"}
+    assert {s.name for s in PROXIES if s.shared_pass == "loss_grads"} == {"snip", "grad_norm", "plain", "fisher"}

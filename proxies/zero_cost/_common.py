@@ -79,22 +79,48 @@ def loss_weight_grads(
 
 @dataclass(frozen=True)
 class LossGrads:
-    """The batch loss's gradients of a network's conv/linear weights, with those weights.
+    """One forward and backward pass of the batch loss, and what four proxies read from it.
 
-    snip, grad_norm and plain are functions of this one backward pass alone; a caller scoring
-    several of them on identical copies of a network computes it once (`CellScorer` does) and
-    passes it as ``loss_grads=``, instead of repeating the same forward and backward per proxy.
+    `grads` are the loss gradients of the conv/linear `weights` (snip, grad_norm, plain);
+    `fisher` holds, per layer, each output channel's 0.5 * mean over the batch of (sum over
+    positions of activation * dL/dactivation)^2 (fisher). A caller scoring several of these
+    proxies on identical copies of a network computes the pass once (`CellScorer` does) and
+    passes it as ``loss_grads=``.
     """
 
     weights: tuple[torch.Tensor, ...]
     grads: tuple[torch.Tensor | None, ...]
+    fisher: tuple[torch.Tensor | None, ...]
 
     @classmethod
     def of(cls, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> LossGrads:
         model.train()
         layers = prunable_layers(model)
-        grads = loss_weight_grads(model, layers, inputs, labels)
-        return cls(tuple(m.weight.detach() for m in layers), tuple(grads))
+        channel_scores: dict[int, torch.Tensor] = {}
+
+        def watch(index: int):
+            def forward_hook(module, args, output):
+                if not output.requires_grad:
+                    return
+                act = output.detach()
+
+                def grad_hook(grad):
+                    g_nk = (act * grad).sum(dim=tuple(range(2, act.dim()))) if act.dim() > 2 else act * grad
+                    del_k = g_nk.pow(2).mean(0).mul(0.5)
+                    channel_scores[index] = channel_scores.get(index, 0) + del_k
+
+                output.register_hook(grad_hook)
+
+            return forward_hook
+
+        handles = [m.register_forward_hook(watch(i)) for i, m in enumerate(layers)]
+        try:
+            grads = loss_weight_grads(model, layers, inputs, labels)
+        finally:
+            for h in handles:
+                h.remove()
+        return cls(tuple(m.weight.detach() for m in layers), tuple(grads),
+                   tuple(channel_scores.get(i) for i in range(len(layers))))
 
     def check_matches(self, name: str, model: nn.Module) -> None:
         """Raise `InputError` unless `model`'s conv/linear weights are the ones these came from."""

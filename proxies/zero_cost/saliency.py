@@ -36,16 +36,14 @@ def _weight_grads(name: str, model: nn.Module, inputs, labels, **kwargs):
     return layers, loss_weight_grads(model, layers, inputs, labels, **kwargs)
 
 
-def _shared_weight_grads(name: str, model: nn.Module, inputs, labels, loss_grads: LossGrads | None):
-    """(weights, gradients): from `loss_grads` when the caller computed them for this network,
-    else from one forward and backward pass here."""
-    if loss_grads is None:
-        layers, grads = _weight_grads(name, model, inputs, labels)
-        return [m.weight for m in layers], grads
+def _loss_pass(name: str, model: nn.Module, inputs, labels, loss_grads: LossGrads | None) -> LossGrads:
+    """`loss_grads` when the caller computed the pass for this network, else the pass run here."""
     check_inputs(name, inputs)
-    check_labels(name, inputs, labels)
+    labels = check_labels(name, inputs, labels)
+    if loss_grads is None:
+        return LossGrads.of(model, inputs, labels)
     loss_grads.check_matches(name, model)
-    return list(loss_grads.weights), list(loss_grads.grads)
+    return loss_grads
 
 
 @register_proxy(
@@ -64,8 +62,8 @@ def snip(model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossGr
     |w * dL/dw| (Lee et al., ICLR 2019, without its normalisation). Higher is better. One
     forward and backward pass.
     """
-    weights, grads = _shared_weight_grads("snip", model, inputs, labels, loss_grads)
-    return layer_sum([(w * g).abs() for w, g in zip(weights, grads) if g is not None])
+    lg = _loss_pass("snip", model, inputs, labels, loss_grads)
+    return layer_sum([(w * g).abs() for w, g in zip(lg.weights, lg.grads) if g is not None])
 
 
 @register_proxy(
@@ -83,8 +81,8 @@ def grad_norm(model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: L
     Per-layer norms, then summed, as zero-cost-nas does (not the norm of the full gradient). Higher
     is better. One forward and backward pass.
     """
-    _, grads = _shared_weight_grads("grad_norm", model, inputs, labels, loss_grads)
-    return layer_sum([g.norm() for g in grads if g is not None])
+    lg = _loss_pass("grad_norm", model, inputs, labels, loss_grads)
+    return layer_sum([g.norm() for g in lg.grads if g is not None])
 
 
 @register_proxy(
@@ -101,8 +99,8 @@ def plain(model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossG
 
     Higher is better, as zero-cost-nas correlates it. One forward and backward pass.
     """
-    weights, grads = _shared_weight_grads("plain", model, inputs, labels, loss_grads)
-    return layer_sum([w * g for w, g in zip(weights, grads) if g is not None])
+    lg = _loss_pass("plain", model, inputs, labels, loss_grads)
+    return layer_sum([w * g for w, g in zip(lg.weights, lg.grads) if g is not None])
 
 
 @register_proxy(
@@ -148,54 +146,19 @@ def grasp(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     needs_real_data=True,
     uses_gradients=True,
     reference=_ZC.format("fisher.py", "fisher.py"),
+    shared_pass="loss_grads",
 )
-def fisher(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
+def fisher(model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossGrads | None = None) -> float:
     """Channel Fisher saliency (Theis et al. 2018; Turner et al. 2020), summed as zero-cost-nas.
 
     For each conv/linear output channel k: 0.5 * mean over the batch of (sum over positions of
     activation * dL/dactivation)^2. zero-cost-nas broadcasts each channel's value over that
     channel's weights (``reshape_elements``) before summing, so a layer contributes
     sum_k value_k * (weights per output channel); we sum the same quantity. Higher is better.
-    One forward and backward pass.
+    One forward and backward pass (the one snip, grad_norm and plain share).
     """
-    check_inputs("fisher", inputs)
-    labels = check_labels("fisher", inputs, labels)
-    model.train()
-    layers = prunable_layers(model)
-    channel_scores: dict[int, torch.Tensor] = {}
-
-    def watch(index: int):
-        def forward_hook(module, args, output):
-            if not output.requires_grad:
-                return
-            act = output.detach()
-
-            def grad_hook(grad):
-                g_nk = (
-                    (act * grad).sum(dim=tuple(range(2, act.dim())))
-                    if act.dim() > 2
-                    else act * grad
-                )
-                del_k = g_nk.pow(2).mean(0).mul(0.5)
-                channel_scores[index] = channel_scores.get(index, 0) + del_k
-
-            output.register_hook(grad_hook)
-
-        return forward_hook
-
-    handles = [m.register_forward_hook(watch(i)) for i, m in enumerate(layers)]
-    try:
-        loss_weight_grads(model, layers, inputs, labels)
-    finally:
-        for h in handles:
-            h.remove()
-    return layer_sum(
-        [
-            channel_scores[i].abs() * math.prod(m.weight.shape[1:])
-            for i, m in enumerate(layers)
-            if i in channel_scores
-        ]
-    )
+    lg = _loss_pass("fisher", model, inputs, labels, loss_grads)
+    return layer_sum([f.abs() * math.prod(w.shape[1:]) for w, f in zip(lg.weights, lg.fisher) if f is not None])
 
 
 @register_proxy(
