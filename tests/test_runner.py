@@ -246,13 +246,14 @@ def test_proxies_sharing_a_pass_score_as_they_would_alone(monkeypatch):
     profile = get_profile("tenas", batch_size=16, repeats=2)
     arch = Nb201Arch.from_index(6111)
     calls = []
-    build = SHARED_PASSES["loss_grads"]
-    monkeypatch.setitem(SHARED_PASSES, "loss_grads", lambda *a: calls.append(1) or build(*a))
-    names = ["snip", "grad_norm", "plain", "fisher"]
+    for kind, build in list(SHARED_PASSES.items()):
+        monkeypatch.setitem(SHARED_PASSES, kind, lambda *a, kind=kind, build=build: calls.append(kind) or build(*a))
+    names = ["snip", "grad_norm", "plain", "fisher", "jacob_cov", "epe_nas", "zico", "zico_per_batch"]
     together = CellScorer(profile, names, images).score(arch, [(n, r) for n in names for r in (0, 1)])
-    assert len(calls) == 2  # one loss-gradient pass per repeat, not one per proxy
+    assert sorted(calls) == sorted(list(SHARED_PASSES) * 2)  # each pass once per repeat, not per proxy
+    calls.clear()
     for row in together:
         alone = CellScorer(profile, [row.proxy], images).score(arch, [(row.proxy, row.repeat)])[0]
         assert (row.status, row.value) == ("ok", alone.value)
-    assert len(calls) == 2 + 8  # alone, each proxy pays for its own pass
-    assert len({r.value for r in together}) == 8
+    assert len(calls) == 16  # alone, each proxy pays for its own pass
+    assert len({r.value for r in together}) == 16

@@ -19,7 +19,7 @@ from harness.spaces.nb201_net import build_network
 from harness.spaces.ops import ReLUConvBN
 from proxies.registry import PROXIES, compute, get_proxy
 from proxies.zero_cost import (
-    LossGrads,
+    SHARED_PASSES,
     epe_nas,
     fisher,
     flops,
@@ -561,14 +561,20 @@ def test_grasp_one_pass_equals_zero_cost_nas_two_pass_form_on_a_real_cell():
     assert grasp(copy.deepcopy(net), x, y) == pytest.approx(expected, rel=1e-6)
 
 
-def test_loss_grad_proxies_give_the_same_value_from_a_shared_pass():
+@pytest.mark.parametrize("kind, sharers", [
+    ("loss_grads", (snip, grad_norm, plain, fisher)),
+    ("input_jacobian", (jacob_cov, epe_nas)),
+    ("split_grads", (zico, get_proxy("zico_per_batch").fn)),
+])
+def test_proxies_give_the_same_value_from_a_shared_pass(kind, sharers):
     torch.manual_seed(0)
     net = build_network(EVERY_OP, C=4, N=1)
     x, y = _batch()
-    shared = LossGrads.of(copy.deepcopy(net), x, y)
-    for fn in (snip, grad_norm, plain, fisher):
-        assert fn(copy.deepcopy(net), x, y, loss_grads=shared) == fn(copy.deepcopy(net), x, y)
+    shared = SHARED_PASSES[kind](copy.deepcopy(net), x, y)
+    for fn in sharers:
+        assert fn(copy.deepcopy(net), x, y, **{kind: shared}) == fn(copy.deepcopy(net), x, y)
     other = build_network(EVERY_OP, C=4, N=1)  # fresh weights: not the network the pass saw
-    with pytest.raises(InputError, match="loss gradients of a different network"):
-        snip(other, x, y, loss_grads=shared)
-    assert {s.name for s in PROXIES if s.shared_pass == "loss_grads"} == {"snip", "grad_norm", "plain", "fisher"}
+    with pytest.raises(InputError, match="of a different network"):
+        sharers[0](other, x, y, **{kind: shared})
+    names = {getattr(fn, "func", fn).__name__ for fn in sharers}
+    assert {getattr(s.fn, "func", s.fn).__name__ for s in PROXIES if s.shared_pass == kind} == names

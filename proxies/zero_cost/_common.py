@@ -123,13 +123,20 @@ class LossGrads:
                    tuple(channel_scores.get(i) for i in range(len(layers))))
 
     def check_matches(self, name: str, model: nn.Module) -> None:
-        """Raise `InputError` unless `model`'s conv/linear weights are the ones these came from."""
-        weights = [m.weight for m in model.modules() if isinstance(m, PRUNABLE_TYPES)]
-        if len(weights) != len(self.weights) or any(
-            w.shape != v.shape or not torch.equal(w.detach(), v) for w, v in zip(weights, self.weights)
-        ):
-            raise InputError(f"proxy {name!r} was given loss gradients of a different network "
-                             f"({len(self.weights)} weights vs the model's {len(weights)}, or other values).")
+        check_same_network(name, "loss gradients", self.weights, model)
+
+
+def conv_linear_weights(model: nn.Module) -> tuple[torch.Tensor, ...]:
+    """Detached conv/linear weights: what identifies the network a shared pass was computed on."""
+    return tuple(m.weight.detach() for m in model.modules() if isinstance(m, PRUNABLE_TYPES))
+
+
+def check_same_network(name: str, what: str, weights: tuple[torch.Tensor, ...], model: nn.Module) -> None:
+    """Raise `InputError` unless `model`'s conv/linear weights are `weights` (a shared pass's own)."""
+    mine = conv_linear_weights(model)
+    if len(mine) != len(weights) or any(w.shape != v.shape or not torch.equal(w, v) for w, v in zip(mine, weights)):
+        raise InputError(f"proxy {name!r} was given {what} of a different network "
+                         f"({len(weights)} weights vs the model's {len(mine)}, or other values).")
 
 
 def layer_sum(values: list[torch.Tensor]) -> float:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from proxies.registry import register_proxy
-from proxies.zero_cost._common import check_inputs, check_labels
+from proxies.zero_cost._common import check_inputs, check_labels, check_same_network, conv_linear_weights
 
 #: The regulariser both references add to eigenvalues / absolute correlations.
 _K = 1e-5
 
 
-def input_jacobian(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, int]:
+def batch_input_jacobian(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Per-sample gradient of the sum of the logits w.r.t. the input, flattened to (B, D) float64,
     and the number of classes (the references' ``y.backward(torch.ones_like(y))``)."""
     x = inputs.detach().clone().requires_grad_(True)
@@ -22,6 +23,31 @@ def input_jacobian(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor
         logits = model(x)
         (grad,) = torch.autograd.grad(logits.sum(), x)
     return grad.reshape(grad.shape[0], -1).to(torch.float64), logits.shape[1]
+
+
+@dataclass(frozen=True)
+class InputJacobian:
+    """The input Jacobian of one train-mode forward/backward pass (`batch_input_jacobian`), shared by
+    jacob_cov and epe_nas when a caller scores both on identical copies of a network."""
+
+    weights: tuple[torch.Tensor, ...]
+    jacobian: torch.Tensor
+    num_classes: int
+
+    @classmethod
+    def of(cls, model: nn.Module, inputs: torch.Tensor, labels=None) -> InputJacobian:
+        model.train()
+        return cls(conv_linear_weights(model), *batch_input_jacobian(model, inputs))
+
+    def check_matches(self, name: str, model: nn.Module) -> None:
+        check_same_network(name, "an input Jacobian", self.weights, model)
+
+
+def _jacobian_pass(name: str, model: nn.Module, inputs, given: InputJacobian | None) -> InputJacobian:
+    if given is None:
+        return InputJacobian.of(model, inputs)
+    given.check_matches(name, model)
+    return given
 
 
 def jacob_cov_score(jacobian: torch.Tensor) -> float:
@@ -42,8 +68,10 @@ def jacob_cov_score(jacobian: torch.Tensor) -> float:
     uses_gradients=True,
     reference="SamsungLabs/zero-cost-nas foresight/pruners/measures/jacob_cov.py "
     "(= automl/NASLib measures/jacov.py; Mellor et al. 2021 v1)",
+    shared_pass="input_jacobian",
 )
-def jacob_cov(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
+def jacob_cov(model: nn.Module, inputs: torch.Tensor, labels=None,
+              input_jacobian: InputJacobian | None = None) -> float:
     """Jacobian covariance (NASWOT v1): -sum ln(v+k) + 1/(v+k) over the eigenvalues of corr(J).
 
     J holds one row per sample: the gradient of the sum of its logits w.r.t. its input. The
@@ -55,9 +83,7 @@ def jacob_cov(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
         the value is nan (the reference's ``eig`` raises and it records nan).
     """
     check_inputs("jacob_cov", inputs, min_batch=2)
-    model.train()
-    jacobian, _ = input_jacobian(model, inputs)
-    return jacob_cov_score(jacobian)
+    return jacob_cov_score(_jacobian_pass("jacob_cov", model, inputs, input_jacobian).jacobian)
 
 
 def epe_nas_score(jacobian: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
@@ -87,8 +113,10 @@ def epe_nas_score(jacobian: torch.Tensor, labels: torch.Tensor, num_classes: int
     needs_real_data=True,
     uses_gradients=True,
     reference="VascoLopes/EPE-NAS search.py (eval_score_perclass)",
+    shared_pass="input_jacobian",
 )
-def epe_nas(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
+def epe_nas(model: nn.Module, inputs: torch.Tensor, labels=None,
+            input_jacobian: InputJacobian | None = None) -> float:
     """EPE-NAS: per-class correlation of input Jacobians, summed as |sum ln(|corr| + k)| per class.
 
     J as in `jacob_cov`; the samples of each class c give a correlation matrix C_c and a score
@@ -102,6 +130,5 @@ def epe_nas(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     """
     check_inputs("epe_nas", inputs)
     labels = check_labels("epe_nas", inputs, labels)
-    model.train()
-    jacobian, num_classes = input_jacobian(model, inputs)
-    return epe_nas_score(jacobian, labels, num_classes)
+    jac = _jacobian_pass("epe_nas", model, inputs, input_jacobian)
+    return epe_nas_score(jac.jacobian, labels, jac.num_classes)
