@@ -369,6 +369,32 @@ def test_parameter_counts_match_the_papers(name, dataset, millions):
     assert abs(params / 1e6 - millions) <= (0.05 if name == "DARTS_V2" else 0.1)
 
 
+def _darts_cifar_params_by_hand(genotype: Genotype, C: int = 36, layers: int = 20, classes: int = 10) -> int:
+    """DARTS's CIFAR network counted from its op definitions (affine BN, no auxiliary head):
+    sep k: 2(Ck^2 + C^2 + 2C); dil k: Ck^2 + C^2 + 2C; stride-2 skip (FactorizedReduce): C^2 + 2C;
+    each cell's two 1x1 preprocessing convs; a 3C-channel 3x3 stem; a linear classifier."""
+    def op(name, c, stride):
+        k = int(name[-1]) if "conv" in name else 0
+        return {"sep": 2 * (c * k * k + c * c + 2 * c), "dil": c * k * k + c * c + 2 * c,
+                "ski": 0 if stride == 1 else c * c + 2 * c}.get(name[:3], 0)
+    stem = 3 * C
+    total, c_pp, c_p, c = 27 * stem + 2 * stem, stem, stem, C
+    for i in range(layers):
+        reduction = i in (layers // 3, 2 * layers // 3)
+        c = 2 * c if reduction else c
+        total += c_pp * c + 2 * c + c_p * c + 2 * c
+        pairs = genotype.reduce if reduction else genotype.normal
+        total += sum(op(name, c, 2 if reduction and j < 2 else 1) for name, j in pairs)
+        c_pp, c_p = c_p, len(genotype.normal_concat) * c
+    return total + c_p * classes + classes
+
+
+@pytest.mark.parametrize("name", sorted(GENOTYPES))
+def test_cifar_parameter_count_equals_the_count_by_hand(name):
+    # An independent count from DARTS's op formulas: TENAS_cifar10's 4.14 M is the genotype's, not ours.
+    assert count_parameters(build_network(name, "cifar10")) == _darts_cifar_params_by_hand(GENOTYPES[name])
+
+
 def test_imagenet_networks_are_mobile_setting():
     for name in ("TENAS_imagenet", "DARTS_V2"):
         info = summarize(name, "imagenet")
