@@ -3,8 +3,9 @@
 The driver owns the store (single writer): workers only compute and return rows, the driver
 writes each cell's rows in one transaction as they arrive. Cells run in index order within a
 shard. With `unique`, one representative per isomorphism class is scored and its rows are
-copied to the other members (``filled_from``) in the same transaction; a later run without
-`unique` on the same configuration replaces those copies with computed values.
+copied to the other members (``filled_from``) in the same transaction; a class that already has
+a computed member in the store (from an earlier run on other cells) is filled from it, not scored
+again; a later run without `unique` on the same configuration replaces copies with computed values.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class SweepSummary:
     scored: int = 0
     skipped: int = 0
     filled: int = 0
+    filled_from_store: int = 0
     failed_cells: int = 0
     interrupted: bool = False
     wall_seconds: float = 0.0
@@ -192,6 +194,35 @@ def _rows(cell: int, results: Sequence[ProxyResult], members: Sequence[int]) -> 
     return rows
 
 
+def _fill_from_stored_classes(store: ResultStore, digest: str, space: str, tasks: list, groups: dict,
+                              include_errors: bool, run_id: int) -> tuple[list, int]:
+    """Under `unique`: fill each task's members from a member of its isomorphism class (anywhere in
+    the space) that the store already holds computed values of, instead of scoring the class again.
+    Returns the tasks left to score and the number of cells filled."""
+    computed = store.done_keys(digest, space, include_errors=include_errors, include_filled=False)
+    done = store.done_keys(digest, space, include_errors=include_errors)
+    classes: dict[str, list[int]] = defaultdict(list)
+    keys = nb201.unique_keys()
+    for cell, key in enumerate(keys):
+        classes[key].append(cell)
+    remaining, filled = [], 0
+    for rep, todo in tasks:
+        donor = next((c for c in classes[keys[rep]] if all((c, p, r) in computed for p, r in todo)), None)
+        if donor is None:
+            remaining.append((rep, todo))
+            continue
+        source = {(row.proxy, row.repeat): row for row in store.cell_rows(digest, space, donor)}
+        rows = []
+        for member in groups[rep]:
+            missing = [pr for pr in todo if (member, *pr) not in done]
+            arch_str = str(nb201.Nb201Arch.from_index(member))
+            rows += [dataclasses.replace(source[pr], cell=member, arch_str=arch_str, seconds=0.0,
+                                         peak_mem_mb=None, filled_from=donor) for pr in missing]
+            filled += bool(missing)
+        store.write_rows(digest, space, rows, run_id)
+    return remaining, filled
+
+
 def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
     """Validate everything, then score the selected cells into the store at `out`."""
     if options.backend not in BACKENDS:
@@ -226,8 +257,14 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
                 tasks.append((rep, todo))
             else:
                 skipped += 1
-        summary = SweepSummary(str(out), digest, len(options.cells), len(tasks), skipped=skipped)
-        log.info("config %s: %d cells to score, %d already done", digest, len(tasks), skipped)
+        filled_from_store = 0
+        if options.unique:
+            tasks, filled_from_store = _fill_from_stored_classes(
+                store, digest, spec.space, tasks, groups, not options.retry_errors, run_id)
+        summary = SweepSummary(str(out), digest, len(options.cells), len(tasks), skipped=skipped,
+                               filled_from_store=filled_from_store)
+        log.info("config %s: %d cells to score, %d already done, %d filled from stored isomorphic cells",
+                 digest, len(tasks), skipped, filled_from_store)
         statuses: Counter = Counter()
         seconds: dict[str, list[float]] = defaultdict(list)
         if options.backend == "ray":
@@ -263,7 +300,8 @@ def format_summary(summary: SweepSummary) -> str:
     lines = [
         f"store {summary.store} (config {summary.config_hash}): {summary.selected} cells selected, "
         f"{summary.scored} scored, {summary.skipped} already done, {summary.filled} filled from "
-        f"isomorphic representatives, {summary.failed_cells} with errors"
+        f"isomorphic representatives, {summary.filled_from_store} from isomorphic cells already stored, "
+        f"{summary.failed_cells} with errors"
         + (" -- INTERRUPTED, finished cells are saved" if summary.interrupted else ""),
         f"wall time {summary.wall_seconds:.1f} s"
         + (f" ({summary.wall_seconds / summary.scored:.3f} s per scored cell)" if summary.scored else ""),

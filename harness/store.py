@@ -143,6 +143,13 @@ class ResultStore:
             sql += " AND filled_from IS NULL"
         return {tuple(r) for r in self.conn.execute(sql, (digest, space))}
 
+    def cell_rows(self, digest: str, space: str, cell: int) -> list[ResultRow]:
+        """Every stored row of one cell under a configuration."""
+        cur = self.conn.execute(
+            "SELECT cell, arch_str, proxy, repeat, value, status, message, seconds, peak_mem_mb, filled_from "
+            "FROM results WHERE config_hash = ? AND space = ? AND cell = ?", (digest, space, cell))
+        return [ResultRow(*r) for r in cur]
+
     def write_rows(self, digest: str, space: str, rows: Sequence[ResultRow], run_id: int | None) -> None:
         """Write rows in one transaction (all or nothing)."""
         for row in rows:

@@ -131,6 +131,35 @@ def test_unique_scores_representatives_and_fills_members(tmp_path):
     assert _rows(out)["filled_from"].isna().all()
 
 
+def test_unique_fills_classes_already_scored_on_other_cells_instead_of_rescoring(tmp_path):
+    out = tmp_path / "u.sqlite"
+    first = _sweep(out, range(300), proxies=("params",), unique=True)
+    later = list(range(300, 600))
+    groups = representatives(later)
+    scored_before = set(representatives(range(300)))
+    known = {rep for rep, members in groups.items()
+             if any(_class_of(c) in {_class_of(r) for r in scored_before} for c in members)}
+    assert 0 < len(known) < len(groups)
+    second = _sweep(out, later, proxies=("params",), unique=True)
+    assert second.config_hash == first.config_hash
+    assert second.scored == len(groups) - len(known)  # only classes new to the store are scored
+    assert second.filled_from_store == sum(len(groups[rep]) for rep in known)
+    rows = _rows(out).set_index("cell")
+    assert set(rows.index) == set(range(600))
+    for rep in known:
+        for m in groups[rep]:
+            donor = int(rows.loc[m, "filled_from"])
+            assert donor < 300 and _class_of(donor) == _class_of(m)
+            assert rows.loc[m, "value"] == rows.loc[donor, "value"]
+            assert pd.isna(rows.loc[donor, "filled_from"])  # filled from a computed row, not a copy
+    assert _sweep(out, later, proxies=("params",), unique=True).to_score == 0
+
+
+def _class_of(cell: int) -> str:
+    from harness.spaces.nb201 import unique_keys
+    return unique_keys()[cell]
+
+
 def test_failing_proxy_is_recorded_and_the_sweep_goes_on(tmp_path):
     from proxies.registry import PROXIES, register_proxy
 
