@@ -56,3 +56,14 @@ def test_unknown_proxy_suggests_a_name():
     result = CliRunner().invoke(cli, ["proxies", "ntk_cnd"])
     assert result.exit_code == 2
     assert "unknown proxy 'ntk_cnd'. Did you mean 'ntk_cond'?" in result.output
+
+
+def test_readme_proxy_table_is_the_committed_leaderboard():
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from readme_proxy_table import table
+    finally:
+        sys.path.pop(0)
+    expected = table(str(REPO / "reports" / "nb201" / "leaderboard.csv"))
+    assert expected in (REPO / "README.md").read_text(), \
+        "README's proxy table is stale: python scripts/readme_proxy_table.py reports/nb201/leaderboard.csv"
