@@ -195,12 +195,12 @@ def _rows(cell: int, results: Sequence[ProxyResult], members: Sequence[int]) -> 
 
 
 def _fill_from_stored_classes(store: ResultStore, digest: str, space: str, tasks: list, groups: dict,
-                              include_errors: bool, run_id: int) -> tuple[list, int]:
+                              done: set, include_errors: bool, run_id: int) -> tuple[list, int]:
     """Under `unique`: fill each task's members from a member of its isomorphism class (anywhere in
     the space) that the store already holds computed values of, instead of scoring the class again.
-    Returns the tasks left to score and the number of cells filled."""
+    `done` are the keys stored already (filled ones included). Returns the tasks left to score and
+    the number of cells filled."""
     computed = store.done_keys(digest, space, include_errors=include_errors, include_filled=False)
-    done = store.done_keys(digest, space, include_errors=include_errors)
     classes: dict[str, list[int]] = defaultdict(list)
     keys = nb201.unique_keys()
     for cell, key in enumerate(keys):
@@ -260,7 +260,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
         filled_from_store = 0
         if options.unique:
             tasks, filled_from_store = _fill_from_stored_classes(
-                store, digest, spec.space, tasks, groups, not options.retry_errors, run_id)
+                store, digest, spec.space, tasks, groups, done, not options.retry_errors, run_id)
         summary = SweepSummary(str(out), digest, len(options.cells), len(tasks), skipped=skipped,
                                filled_from_store=filled_from_store)
         log.info("config %s: %d cells to score, %d already done, %d filled from stored isomorphic cells",

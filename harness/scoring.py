@@ -4,8 +4,9 @@ The inputs (one image batch, the linear-region patches) are drawn once per score
 builds every network under ``torch.manual_seed(weight_seed + r)``; each proxy gets its own
 fresh copy of the network and is seeded the same way, so a value never depends on which other
 proxies ran or in what order (common random numbers across cells). Proxies that are functions of
-one common pass (snip, grad_norm and plain of the loss gradients) get it computed once per
-network; each still records the seconds it would cost alone (the pass plus its own work).
+one common pass (`ProxySpec.shared_pass`, e.g. snip, grad_norm, plain and fisher of one loss
+backward) get it computed once per network; each still records the seconds it would cost alone
+(the pass plus its own work).
 """
 
 from __future__ import annotations

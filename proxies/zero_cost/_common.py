@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from harness.errors import InputError
+
+T = TypeVar("T")
 
 #: The layers zero-cost-nas scores (``p_utils.get_layer_metric_array``): conv and linear weights.
 PRUNABLE_TYPES = (nn.Conv2d, nn.Linear)
@@ -122,8 +126,6 @@ class LossGrads:
         return cls(tuple(m.weight.detach() for m in layers), tuple(grads),
                    tuple(channel_scores.get(i) for i in range(len(layers))))
 
-    def check_matches(self, name: str, model: nn.Module) -> None:
-        check_same_network(name, "loss gradients", self.weights, model)
 
 
 def conv_linear_weights(model: nn.Module) -> tuple[torch.Tensor, ...]:
@@ -131,12 +133,18 @@ def conv_linear_weights(model: nn.Module) -> tuple[torch.Tensor, ...]:
     return tuple(m.weight.detach() for m in model.modules() if isinstance(m, PRUNABLE_TYPES))
 
 
-def check_same_network(name: str, what: str, weights: tuple[torch.Tensor, ...], model: nn.Module) -> None:
-    """Raise `InputError` unless `model`'s conv/linear weights are `weights` (a shared pass's own)."""
+def shared_or_own(name: str, what: str, given, model: nn.Module, build: Callable[[], T]) -> T:
+    """A pass the caller shared (`given`, after checking its `weights` are `model`'s conv/linear
+    weights: else `InputError`), or, when none was given, the pass run here by `build()`."""
+    if given is None:
+        return build()
     mine = conv_linear_weights(model)
-    if len(mine) != len(weights) or any(w.shape != v.shape or not torch.equal(w, v) for w, v in zip(mine, weights)):
+    if len(mine) != len(given.weights) or any(
+        w.shape != v.shape or not torch.equal(w, v) for w, v in zip(mine, given.weights)
+    ):
         raise InputError(f"proxy {name!r} was given {what} of a different network "
-                         f"({len(weights)} weights vs the model's {len(mine)}, or other values).")
+                         f"({len(given.weights)} weights vs the model's {len(mine)}, or other values).")
+    return given
 
 
 def layer_sum(values: list[torch.Tensor]) -> float:

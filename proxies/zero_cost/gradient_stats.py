@@ -13,10 +13,10 @@ from proxies.registry import register_proxy
 from proxies.zero_cost._common import (
     check_inputs,
     check_labels,
-    check_same_network,
     conv_linear_weights,
     loss_weight_grads,
     prunable_layers,
+    shared_or_own,
 )
 
 #: Batch parts ZiCo's statistics run over (the one-batch form of the MeCo repo's port).
@@ -101,12 +101,10 @@ def zico(
     """
     check_inputs("zico", inputs, min_batch=splits)
     labels = check_labels("zico", inputs, labels)
-    if split_grads is None:
-        split_grads = SplitGrads.of(model, inputs, labels, splits)
-    else:
-        check_same_network("zico", "split gradients", split_grads.weights, model)
-        if len(split_grads.parts) != splits:
-            raise InputError(f"proxy 'zico' needs gradients of {splits} batch parts; got {len(split_grads.parts)}.")
+    split_grads = shared_or_own("zico", "split gradients", split_grads, model,
+                                lambda: SplitGrads.of(model, inputs, labels, splits))
+    if len(split_grads.parts) != splits:
+        raise InputError(f"proxy 'zico' needs gradients of {splits} batch parts; got {len(split_grads.parts)}.")
     per_layer: list[list[torch.Tensor]] = []
     for layer_parts in zip(*split_grads.parts):
         if any(g is None for g in layer_parts):

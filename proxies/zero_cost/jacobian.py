@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from proxies.registry import register_proxy
-from proxies.zero_cost._common import check_inputs, check_labels, check_same_network, conv_linear_weights
+from proxies.zero_cost._common import check_inputs, check_labels, conv_linear_weights, shared_or_own
 
 #: The regulariser both references add to eigenvalues / absolute correlations.
 _K = 1e-5
@@ -39,15 +39,9 @@ class InputJacobian:
         model.train()
         return cls(conv_linear_weights(model), *batch_input_jacobian(model, inputs))
 
-    def check_matches(self, name: str, model: nn.Module) -> None:
-        check_same_network(name, "an input Jacobian", self.weights, model)
-
 
 def _jacobian_pass(name: str, model: nn.Module, inputs, given: InputJacobian | None) -> InputJacobian:
-    if given is None:
-        return InputJacobian.of(model, inputs)
-    given.check_matches(name, model)
-    return given
+    return shared_or_own(name, "an input Jacobian", given, model, lambda: InputJacobian.of(model, inputs))
 
 
 def jacob_cov_score(jacobian: torch.Tensor) -> float:

@@ -20,6 +20,7 @@ from proxies.zero_cost._common import (
     layer_sum,
     loss_weight_grads,
     prunable_layers,
+    shared_or_own,
 )
 
 _ZC = (
@@ -40,10 +41,7 @@ def _loss_pass(name: str, model: nn.Module, inputs, labels, loss_grads: LossGrad
     """`loss_grads` when the caller computed the pass for this network, else the pass run here."""
     check_inputs(name, inputs)
     labels = check_labels(name, inputs, labels)
-    if loss_grads is None:
-        return LossGrads.of(model, inputs, labels)
-    loss_grads.check_matches(name, model)
-    return loss_grads
+    return shared_or_own(name, "loss gradients", loss_grads, model, lambda: LossGrads.of(model, inputs, labels))
 
 
 @register_proxy(
