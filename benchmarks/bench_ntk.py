@@ -5,6 +5,14 @@ median of per-cell ratios), cells/s, the largest relative κ difference from the
 memory, and the projected time for all 15,625 NB201 cells (x repeats). Engines and the oracle
 run interleaved cell by cell, so a shared machine's load hits them alike.
 
+It also places the engines against the machine's limit (skip with ``--no-roofline``): the
+matmul/conv FLOPs of one exact κ (counted with ``torch.utils.flop_counter`` on an untimed oracle
+pass per cell: one forward and B backward passes, the work any engine of B vector-Jacobian
+products does) and the device's fp32 matrix-multiply rate measured in the same run give each
+engine's achieved GFLOP/s, its fraction of that rate, and the speed-up over the oracle an engine
+would reach running at the matmul rate (an upper bound: convolutions with 3-12 channels run far
+below it).
+
     .venv/bin/python benchmarks/bench_ntk.py --profile tenas --cells 8 --engine compiled,graph
     .venv/bin/python benchmarks/bench_ntk.py --cells 8 --engine compiled --workers 2 --threads 1 --json
     .venv/bin/python benchmarks/bench_ntk.py --path sweep --cells 20 --engine compiled
@@ -85,6 +93,30 @@ def measure(engine: str, net: torch.nn.Module, x: torch.Tensor, chunk: int | Non
     return kappa, seconds, peak
 
 
+def matmul_gflops(device: torch.device, size: int = 1024, seconds: float = 1.0) -> float:
+    """The device's fp32 matrix-multiply rate (GFLOP/s) at the current thread count: the
+    ceiling for convolution and matmul arithmetic."""
+    a = torch.randn(size, size, device=device)
+    b = a @ a  # warm-up
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda *_: None)
+    sync(device)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        b = a @ b.clamp_(-1, 1)
+        count += 1
+    sync(device)
+    return count * 2 * size**3 / (time.perf_counter() - start) / 1e9
+
+
+def counted_gflop(net: torch.nn.Module, x: torch.Tensor) -> float:
+    """Matmul/conv GFLOP of one exact κ, counted on an (untimed) oracle pass."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        empirical_ntk(copy.deepcopy(net), x, engine="oracle")
+    return counter.get_total_flops() / 1e9
+
+
 def rel_diff(a: float, b: float) -> float:
     if math.isnan(a) and math.isnan(b) or (math.isinf(a) and a == b):
         return 0.0
@@ -153,6 +185,8 @@ def compare(args, setup: Setup, cells: list[int], engines: list[str]) -> dict:
         for engine in order:
             kappa, seconds, peak = measure(engine, net, setup.x, args.chunk, setup.device)
             row[engine] = {"kappa": kappa, "seconds": seconds, "peak_mem_mb": peak}
+        if args.roofline:
+            row["gflop"] = counted_gflop(net, setup.x)
         rows.append(row)
         if not args.json:
             parts = [f"{e} {row[e]['seconds']:.3f}s" for e in order]
@@ -184,8 +218,25 @@ def summarise(result: dict, engines: list[str], args, setup: Setup) -> dict:
             entry["max_rel_diff_kappa"] = max(rel_diff(r[engine]["kappa"], r["oracle"]["kappa"]) for r in rows)
         if engine in result["warmup_seconds"]:
             entry["warmup_seconds"] = result["warmup_seconds"][engine]
+        if "matmul_gflops" in result:
+            entry["achieved_gflops"] = statistics.median(r["gflop"] / r[engine]["seconds"] for r in rows)
+            entry["fraction_of_matmul_rate"] = entry["achieved_gflops"] / result["matmul_gflops"]
         summary[engine] = entry
     return summary
+
+
+def roofline(result: dict, args) -> dict:
+    """Work of one κ and the fastest an engine of that work could be on this device."""
+    rows, rate = result["rows"], result["matmul_gflops"]
+    out = {
+        "matmul_gflops": rate,
+        "gflop_per_cell_median": statistics.median(r["gflop"] for r in rows),
+        "seconds_per_cell_at_matmul_rate": statistics.median(r["gflop"] / rate for r in rows),
+    }
+    if not args.no_oracle:
+        out["speedup_ceiling_over_oracle"] = statistics.median(
+            r["oracle"]["seconds"] / (r["gflop"] / rate) for r in rows)
+    return out
 
 
 # ----------------------------------------------------------------------------- throughput (workers)
@@ -272,6 +323,8 @@ def parse_args(argv=None):
     ap.add_argument("--dataset", default="cifar10", help="image dataset (default cifar10)")
     ap.add_argument("--data-dir", default=None, help="data folder (default: $HARNESS_DATA_DIR or ../shared/data)")
     ap.add_argument("--data-source", default=None, help="dataset form, e.g. npz (default: the loader's)")
+    ap.add_argument("--no-roofline", dest="roofline", action="store_false",
+                    help="skip counting FLOPs and measuring the matmul rate (saves one oracle pass per cell)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args(argv)
     args.engines = [e.strip() for e in args.engine.split(",") if e.strip()]
@@ -299,6 +352,9 @@ def main(argv=None) -> dict:
         report["sweep"] = sweep_path(args, setup, cells, args.engines[0])
     else:
         result = compare(args, setup, cells, args.engines)
+        if args.roofline:
+            result["matmul_gflops"] = max(matmul_gflops(setup.device) for _ in range(2))
+            report["roofline"] = roofline(result, args)
         report["engines"] = summarise(result, args.engines, args, setup)
         report["per_cell"] = result["rows"]
         first = report["engines"][args.engines[0]]
@@ -336,6 +392,13 @@ def print_report(report: dict) -> None:
               f"{e.get('speedup_median_per_cell', 1.0):8.1f} {e['cells_per_second']:8.2f} "
               f"{e.get('max_rel_diff_kappa', 0.0):11.2e} {e['peak_mem_mb']:8.0f} "
               f"{e['projected_hours_all_cells']:11.1f} h {e['projected_hours_all_cells_x_repeats']:8.1f} h")
+    if "roofline" in report:
+        r = report["roofline"]
+        print(f"roofline: {r['gflop_per_cell_median']:.1f} GFLOP (matmul/conv) per κ; fp32 matmul rate "
+              f"{r['matmul_gflops']:.0f} GFLOP/s -> at least {r['seconds_per_cell_at_matmul_rate']:.3f} s/cell"
+              + (f", at most {r['speedup_ceiling_over_oracle']:.1f}x the oracle" if "speedup_ceiling_over_oracle" in r else ""))
+        print("achieved: " + ", ".join(f"{n} {e['achieved_gflops']:.1f} GFLOP/s ({e['fraction_of_matmul_rate']:.0%})"
+                                         for n, e in report["engines"].items()))
     if "throughput" in report:
         t = report["throughput"]
         print(f"throughput: {t['workers']} workers x {t['threads_per_worker']} threads: {t['cells_per_second']:.2f} "

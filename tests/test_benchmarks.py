@@ -1,0 +1,50 @@
+"""The benchmark scripts: their FLOP count has a known answer and their report holds what it promises."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from tests.conftest import REPO, needs_images
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench_ntk():
+    return load_script("bench_ntk")
+
+
+def test_counted_gflop_of_a_linear_model_is_forward_plus_b_backwards_plus_gram(bench_ntk):
+    """Linear(d -> 1): forward 2Bd, each of the B backward passes 2Bd (weight grad), Gram 2B^2 d."""
+    batch, dim = 4, 5
+    model = nn.Linear(dim, 1, bias=False)
+    gflop = bench_ntk.counted_gflop(model, torch.randn(batch, dim))
+    assert gflop * 1e9 == pytest.approx(2 * batch * dim + batch * 2 * batch * dim + 2 * batch * batch * dim)
+
+
+def test_matmul_rate_is_positive_and_finite(bench_ntk):
+    rate = bench_ntk.matmul_gflops(torch.device("cpu"), size=128, seconds=0.05)
+    assert math.isfinite(rate) and rate > 0
+
+
+@needs_images
+def test_bench_ntk_report_on_a_small_batch(bench_ntk, capsys):
+    report = bench_ntk.main(["--indices", "6111", "--batch-size", "8", "--engine", "graph", "--json"])
+    assert report["max_rel_diff"] < 1e-4
+    assert report["speedup"] > 0 and report["peak_mem_mb"] > 0
+    roof = report["roofline"]
+    # the oracle cannot beat the matmul rate, so its ceiling is at least 1x
+    assert roof["gflop_per_cell_median"] > 0 and roof["speedup_ceiling_over_oracle"] >= 1
+    for engine in ("oracle", "graph"):
+        assert 0 < report["engines"][engine]["fraction_of_matmul_rate"] <= 1
+    assert '"roofline"' in capsys.readouterr().out
