@@ -2,8 +2,9 @@
 
 The inputs (one image batch, the linear-region patches) are drawn once per scorer, and repeat r
 builds every network under ``torch.manual_seed(weight_seed + r)``; each proxy gets its own
-fresh copy of the network and is seeded the same way, so a value never depends on which other
-proxies ran or in what order (common random numbers across cells). Proxies that are functions of
+freshly built network (identical weights; building is cheaper than deep-copying one) and is
+seeded the same way, so a value never depends on which other proxies ran or in what order
+(common random numbers across cells). Proxies that are functions of
 one common pass (`ProxySpec.shared_pass`, e.g. snip, grad_norm, plain and fisher of one loss
 backward) get it computed once per network; each still records the seconds it would cost alone
 (the pass plus its own work).
@@ -11,7 +12,6 @@ backward) get it computed once per network; each still records the seconds it wo
 
 from __future__ import annotations
 
-import copy
 import math
 import resource
 import time
@@ -98,10 +98,10 @@ class CellScorer:
                             track_running_stats=self.profile.bn_track_running_stats)
         return net.to(self.device)
 
-    def _shared_pass(self, kind: str, network: torch.nn.Module, repeat: int) -> tuple[object, float]:
-        """Run a pass several proxies share, on its own fresh copy of the network, seeded as theirs."""
+    def _shared_pass(self, kind: str, arch: Nb201Arch, preset: str, repeat: int) -> tuple[object, float]:
+        """Run a pass several proxies share, on its own fresh network, seeded as theirs."""
         start = time.perf_counter()
-        model = copy.deepcopy(network)
+        model = self._network(arch, preset, repeat)
         torch.manual_seed(self.profile.weight_seed + repeat)
         return SHARED_PASSES[kind](model, self.x, self.y), time.perf_counter() - start
 
@@ -109,7 +109,6 @@ class CellScorer:
         """Compute the (proxy, repeat) pairs of `todo` for one cell; failures become rows."""
         todo = sorted(set(todo), key=lambda pr: (pr[1], [s.name for s in self.specs].index(pr[0])))
         results: list[ProxyResult] = []
-        networks: dict[tuple[str, int], torch.nn.Module] = {}
         shared: dict[tuple[str, str, int], tuple[object, float]] = {}  # -> (pass result, its seconds)
         for name, repeat in todo:
             spec = proxy_registry.get_proxy(name)
@@ -120,16 +119,14 @@ class CellScorer:
             start = time.perf_counter()
             pass_seconds = 0.0
             try:
-                if (preset, repeat) not in networks:
-                    networks[(preset, repeat)] = self._network(arch, preset, repeat)
                 options = dict(self.options.get(name, {}))
                 if spec.shared_pass is not None:
                     key = (spec.shared_pass, preset, repeat)
                     if key not in shared:
-                        shared[key] = self._shared_pass(spec.shared_pass, networks[(preset, repeat)], repeat)
+                        shared[key] = self._shared_pass(spec.shared_pass, arch, preset, repeat)
                     options[spec.shared_pass], pass_seconds = shared[key]
                     start = time.perf_counter()  # the pass is counted once, below, for every sharer
-                model = copy.deepcopy(networks[(preset, repeat)])
+                model = self._network(arch, preset, repeat)
                 torch.manual_seed(self.profile.weight_seed + repeat)
                 value = float(spec.fn(model, inputs, self.y, **options))
                 stored, status, message = classify(value)
