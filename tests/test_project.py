@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import cli
-from tests.conftest import REPO
+from tests.conftest import REPO, needs_table
 
 IMPORT_RULES = [
     # (module imported, prefixes that must stay out of sys.modules)
@@ -67,3 +68,20 @@ def test_readme_proxy_table_is_the_committed_leaderboard():
     expected = table(str(REPO / "reports" / "nb201" / "leaderboard.csv"))
     assert expected in (REPO / "README.md").read_text(), \
         "README's proxy table is stale: python scripts/readme_proxy_table.py reports/nb201/leaderboard.csv"
+
+
+@pytest.mark.slow
+@needs_table
+def test_committed_leaderboard_regenerates_byte_for_byte(tmp_path, monkeypatch):
+    """`harness report` on the committed CSV, with the --indices its footer records, rewrites
+    reports/nb201/leaderboard.csv and .md exactly (the issue's reproducibility promise)."""
+    committed = REPO / "reports" / "nb201"
+    footer = re.search(r"^Cells: only --indices (\S+),", (committed / "leaderboard.md").read_text(), re.M)
+    args = ["report", "--results", "reports/nb201/results.csv.gz", "--out", str(tmp_path)]
+    if footer:
+        args += ["--indices", footer.group(1)]
+    monkeypatch.chdir(REPO)  # the footer names the results path as given
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    for name in ("leaderboard.csv", "leaderboard.md"):
+        assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), name
