@@ -225,7 +225,7 @@ def summarise(result: dict, engines: list[str], args, setup: Setup) -> dict:
     return summary
 
 
-def roofline(result: dict, args) -> dict:
+def roofline(result: dict) -> dict:
     """Work of one κ and the fastest an engine of that work could be on this device."""
     rows, rate = result["rows"], result["matmul_gflops"]
     out = {
@@ -233,7 +233,7 @@ def roofline(result: dict, args) -> dict:
         "gflop_per_cell_median": statistics.median(r["gflop"] for r in rows),
         "seconds_per_cell_at_matmul_rate": statistics.median(r["gflop"] / rate for r in rows),
     }
-    if not args.no_oracle:
+    if "oracle" in rows[0]:
         out["speedup_ceiling_over_oracle"] = statistics.median(
             r["oracle"]["seconds"] / (r["gflop"] / rate) for r in rows)
     return out
@@ -354,7 +354,7 @@ def main(argv=None) -> dict:
         result = compare(args, setup, cells, args.engines)
         if args.roofline:
             result["matmul_gflops"] = max(matmul_gflops(setup.device) for _ in range(2))
-            report["roofline"] = roofline(result, args)
+            report["roofline"] = roofline(result)
         report["engines"] = summarise(result, args.engines, args, setup)
         report["per_cell"] = result["rows"]
         first = report["engines"][args.engines[0]]

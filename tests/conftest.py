@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -14,6 +16,15 @@ HAS_TABLE = (SHARED_DATA / "nb201" / "nb201_accuracy.csv").is_file()
 
 needs_images = pytest.mark.skipif(not HAS_IMAGES, reason=f"real CIFAR-10 images not found under {SHARED_DATA}")
 needs_table = pytest.mark.skipif(not HAS_TABLE, reason=f"NB201 accuracy table not found under {SHARED_DATA}")
+
+
+def load_script(relative_path: str) -> ModuleType:
+    """Import a repository script that is not part of a package (benchmarks/, scripts/)."""
+    path = REPO / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

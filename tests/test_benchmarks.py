@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import pytest
 import torch
 from torch import nn
 
-from tests.conftest import REPO, needs_images
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_script, needs_images
 
 
 @pytest.fixture(scope="module")
 def bench_ntk():
-    return load_script("bench_ntk")
+    return load_script("benchmarks/bench_ntk.py")
 
 
 def test_counted_gflop_of_a_linear_model_is_forward_plus_b_backwards_plus_gram(bench_ntk):

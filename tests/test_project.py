@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import cli
-from tests.conftest import REPO, needs_table
+from tests.conftest import REPO, load_script, needs_table
 
 IMPORT_RULES = [
     # (module imported, prefixes that must stay out of sys.modules)
@@ -60,11 +60,7 @@ def test_unknown_proxy_suggests_a_name():
 
 
 def test_readme_proxy_table_is_the_committed_leaderboard():
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        from readme_proxy_table import table
-    finally:
-        sys.path.pop(0)
+    table = load_script("scripts/readme_proxy_table.py").table
     expected = table(str(REPO / "reports" / "nb201" / "leaderboard.csv"))
     assert expected in (REPO / "README.md").read_text(), \
         "README's proxy table is stale: python scripts/readme_proxy_table.py reports/nb201/leaderboard.csv"
