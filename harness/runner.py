@@ -10,12 +10,15 @@ again; a later run without `unique` on the same configuration replaces copies wi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import platform
+import signal
 import socket
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -135,13 +138,29 @@ def environment(device: str, **extra) -> dict:
     return env
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Handle SIGTERM (what job schedulers send before a kill) like Ctrl-C, so the driver stops the
+    workers and records the run instead of dying with its workers' broken pipes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 # ---- workers -------------------------------------------------------------------------------
 _SCORER: CellScorer | None = None
 
 
 def _init_worker(spec: SweepSpec, threads: int) -> None:
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the pool
     torch.set_num_threads(threads)
     global _SCORER
@@ -274,16 +293,17 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
         bar = tqdm(total=len(tasks), unit="cell", desc=f"run-proxies {spec.profile.name}", file=sys.stderr,
                    disable=options.quiet, mininterval=1.0, dynamic_ncols=True)
         try:
-            for cell, results in stream:
-                members = groups[cell]
-                store.write_rows(digest, spec.space, _rows(cell, results, members), run_id)
-                summary.scored += 1
-                summary.filled += len(members) - 1
-                summary.failed_cells += any(r.status == "error" for r in results)
-                for r in results:
-                    statuses[(r.proxy, r.status)] += 1
-                    seconds[r.proxy].append(r.seconds)
-                bar.update(1)
+            with _sigterm_as_interrupt():
+                for cell, results in stream:
+                    members = groups[cell]
+                    store.write_rows(digest, spec.space, _rows(cell, results, members), run_id)
+                    summary.scored += 1
+                    summary.filled += len(members) - 1
+                    summary.failed_cells += any(r.status == "error" for r in results)
+                    for r in results:
+                        statuses[(r.proxy, r.status)] += 1
+                        seconds[r.proxy].append(r.seconds)
+                    bar.update(1)
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -71,17 +72,25 @@ def test_sigkill_midway_then_rerun_equals_uninterrupted(tmp_path):
     pd.testing.assert_frame_equal(resumed, reference)
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_finished_cells(tmp_path):
+@pytest.mark.parametrize(("signum", "workers"), [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGTERM, 2)],
+                         ids=["ctrl-c", "sigterm", "sigterm-2-workers"])
+def test_interrupt_stops_cleanly_and_keeps_finished_cells(tmp_path, signum, workers):
+    """Ctrl-C, and the SIGTERM a job scheduler sends, stop the sweep with its run recorded."""
     out = tmp_path / "int.sqlite"
-    proc = subprocess.Popen(_cli_args(out), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(_cli_args(out) + ["--workers", str(workers)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     _wait_for_rows(out, 3, proc)
     assert proc.poll() is None
-    proc.send_signal(signal.SIGINT)
-    stdout, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
     assert "INTERRUPTED" in stdout
+    assert "Traceback" not in stderr
     rows = _rows(out)
     assert (rows.groupby("cell")["proxy"].nunique() == 2).all()
+    with sqlite3.connect(out) as conn:
+        summary = json.loads(conn.execute("SELECT summary FROM runs").fetchone()[0])
+    assert summary["interrupted"] and summary["scored"] == rows["cell"].nunique()
 
 
 def test_rerun_skips_finished_keys(tmp_path):
