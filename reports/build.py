@@ -25,6 +25,7 @@ from reports.figures import (
 )
 from reports.html import FigureEntry, render_html
 from reports.leaderboard import build_leaderboard, leaderboard_markdown, write_leaderboard_csv
+from reports.repeats import agreement_markdown, repeat_agreement
 from reports.search_runs import load_search_runs
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,7 @@ def write_report(
     undefined: str = "worst",
     indices: str | None = None,
     generated: str | None = None,
+    repeat_rows: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Write ``leaderboard.csv``, ``leaderboard.md``, ``figures/*.png|svg`` and ``index.html``.
 
@@ -152,9 +154,13 @@ def write_report(
         unique, bootstrap, seed, combine, undefined: as in `reports.correlation.correlate`.
         indices: the --indices spec the frame was restricted to, for the record (None: all).
         generated: a generation time to show in index.html only (keeps the other files stable).
+        repeat_rows: per-repeat rows (`reports.io.load_repeat_rows`) of the same results; proxies
+            with two or more repeats get the agreement-between-repeats table (``repeats.csv``,
+            a section of ``leaderboard.md`` and of the page), against the first metric key.
 
     Returns:
-        ``{"csv", "md", "html"}`` paths plus ``"figures"``, the figure folder.
+        ``{"csv", "md", "html"}`` paths plus ``"figures"``, the figure folder, and ``"repeats"``
+        when the agreement table was written.
     """
     out = Path(out_dir)
     figdir = out / FIGURE_DIR
@@ -179,8 +185,14 @@ def write_report(
     board = build_leaderboard(corr, metrics)
     paths = {"csv": write_leaderboard_csv(board, out / "leaderboard.csv")}
     footer = _footer(bench_info, metrics, sources, unique, bootstrap, seed, undefined, indices)
+    agreement = repeat_agreement(repeat_rows, bench_frame, metrics[0]) if repeat_rows is not None else None
+    sections = []
+    if agreement is not None and not agreement.empty:
+        paths["repeats"] = out / "repeats.csv"
+        agreement.to_csv(paths["repeats"], index=False, float_format="%.6g", lineterminator="\n")
+        sections = agreement_markdown(agreement)
     paths["md"] = out / "leaderboard.md"
-    paths["md"].write_text(leaderboard_markdown(board, footer), encoding="utf-8")
+    paths["md"].write_text(leaderboard_markdown(board, footer, sections=sections), encoding="utf-8")
 
     entries: list[FigureEntry] = []
     fig = figure_tau_heatmap(corr, metrics)
@@ -273,6 +285,7 @@ def write_report(
         sources=list(sources),
         search_sources=sorted(runs["source"].unique()) if runs is not None else (),
         search_skipped=runs.attrs.get("skipped", []) if runs is not None else (),
+        repeat_agreement=agreement,
     )
     paths["html"] = out / "index.html"
     paths["html"].write_text(page, encoding="utf-8")

@@ -84,6 +84,7 @@ def render_html(
     sources: Sequence[str],
     search_sources: Sequence[str] = (),
     search_skipped: Sequence[str] = (),
+    repeat_agreement: pd.DataFrame | None = None,
 ) -> str:
     """Assemble the report page.
 
@@ -95,6 +96,7 @@ def render_html(
         configs: ``{config_hash: config}`` of every run; hashes in `config_labels` without an
             entry are listed as missing.
         config_labels: ``{config_hash: [labels using it]}``.
+        repeat_agreement: `reports.repeats.repeat_agreement`'s table, shown when not empty.
     """
     esc = html.escape
     parts = [
@@ -133,6 +135,14 @@ def render_html(
         "<p>Every column (intervals of ρ and Pearson r, counts by status) is in "
         "<code>leaderboard.csv</code>.</p>"
     )
+    if repeat_agreement is not None and not repeat_agreement.empty:
+        parts.append(
+            "<h2>Agreement between repeats</h2><p>Kendall τ-b between independently initialised "
+            "repeats of a proxy (mean, min and max over pairs of repeats), and the signed τ with the "
+            f"benchmark key <code>{esc(str(repeat_agreement['metric'].iloc[0]))}</code> of one repeat "
+            "(mean over repeats) and of the repeat mean, on the directly scored cells whose every "
+            "repeat is finite (also in <code>repeats.csv</code>).</p>" + table_html(repeat_agreement)
+        )
     parts.append("<h2>Figures</h2>")
     for fig in figures:
         parts.append(

@@ -184,6 +184,38 @@ def load_results(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, d
     return merged, configs
 
 
+#: Columns of `load_repeat_rows`.
+REPEAT_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, "repeat", "profile", "value", "status", "filled_from",
+                                   "higher_is_better")
+
+
+def load_repeat_rows(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """The per-repeat rows of the inputs that keep them (stores and ``--per-repeat`` exports), for
+    `reports.repeats`; an aggregated export adds none. Call after `load_results` has checked the files.
+
+    Rows repeated across inputs are kept once, first file first, as in `load_results`.
+    """
+    from harness.store import read_results, read_table
+
+    frames = []
+    for path in map(Path, paths):
+        if _kind(path) in STORE_SUFFIXES:
+            frame = read_results(path, per_repeat=True)
+        else:
+            frame = read_table(path)[0]
+            if "repeat" not in frame.columns:
+                continue
+        try:
+            repeat = pd.to_numeric(frame["repeat"], errors="raise").astype(np.int64).to_numpy()
+        except (TypeError, ValueError) as err:
+            raise InputError(f"results table {str(path)!r} has a non-numeric repeat: {err}") from err
+        frames.append(_normalise(frame.assign(repeats=1), str(path)).assign(repeat=repeat))
+    if not frames:
+        return pd.DataFrame(columns=list(REPEAT_COLUMNS))
+    merged = pd.concat(frames, ignore_index=True)
+    return merged.drop_duplicates(subset=[*KEY_COLUMNS, "repeat"], keep="first").loc[:, list(REPEAT_COLUMNS)]
+
+
 #: ``--dataset`` choices of correlate/report: NB201's three training sets, or all of them.
 DATASET_CHOICES: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120", "all")
 # A --dataset name covers the benchmark datasets trained on its images (cifar10-valid is CIFAR-10).

@@ -166,9 +166,13 @@ def _md_row(r) -> list[str]:
 
 
 def leaderboard_markdown(
-    board: pd.DataFrame, footer: Sequence[str] = (), title: str = "Proxy leaderboard"
+    board: pd.DataFrame,
+    footer: Sequence[str] = (),
+    title: str = "Proxy leaderboard",
+    sections: Sequence[str] = (),
 ) -> str:
-    """Markdown: one table per metric key, notes for undefined correlations, then the footer lines."""
+    """Markdown: one table per metric key, notes for undefined correlations, extra `sections`
+    (ready Markdown lines), then the footer lines."""
     out = [
         f"# {title}",
         "",
@@ -196,6 +200,7 @@ def leaderboard_markdown(
         notes = [f"- {r['label']}: {r['note']}" for _, r in g.iterrows() if r.get("note")]
         if notes:
             out += ["Notes:", *notes, ""]
+    out += list(sections)
     if footer:
         out += ["---", "", *[f"{line}  " for line in footer], ""]
     return "\n".join(out).rstrip() + "\n"

@@ -16,7 +16,8 @@ from harness.cli.correlate import load_inputs, results_options
     "out_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="Output folder: leaderboard.csv, leaderboard.md, figures/*.png|svg, index.html.",
+    help="Output folder: leaderboard.csv, leaderboard.md, figures/*.png|svg, index.html, and "
+    "repeats.csv when a proxy has two or more repeats.",
 )
 @click.option(
     "--search-results",
@@ -49,15 +50,20 @@ def command(
     cifar10-valid/x-valid@200, cifar10/ori-test@200, cifar100/x-test@200,
     ImageNet16-120/x-test@200; --dataset picks those of one dataset). leaderboard.csv and
     leaderboard.md are byte-identical for identical inputs; index.html alone shows the
-    generation time.
+    generation time. Proxies with two or more repeats (stores and --per-repeat exports keep
+    them) also get the Kendall tau between repeats, their ranking noise (repeats.csv).
     """
     from reports.build import REPORT_METRICS, write_report
     from reports.combine import parse_combine
-    from reports.io import resolve_metrics
+    from harness.selection import parse_indices
+    from reports.io import load_repeat_rows, resolve_metrics
 
     combos = parse_combine(combine)
     keys = resolve_metrics(dataset, metrics, report_keys=REPORT_METRICS)
     frame, configs, benchmark, paths = load_inputs(results, more_results, bench, data_dir, indices)
+    repeat_rows = load_repeat_rows(paths)
+    if indices:
+        repeat_rows = repeat_rows[repeat_rows["index"].isin(parse_indices(indices))]
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     written = write_report(
         frame,
@@ -75,9 +81,11 @@ def command(
         undefined=undefined,
         combine=combos,
         generated=stamp,
+        repeat_rows=repeat_rows,
     )
-    for name in ("csv", "md", "html"):
-        click.echo(str(written[name]))
+    for name in ("csv", "md", "html", "repeats"):
+        if name in written:
+            click.echo(str(written[name]))
     click.echo(
         f"{written['figures']}/ ({len(list(written['figures'].glob('*.png')))} figures, PNG + SVG)"
     )
