@@ -5,6 +5,8 @@
 2. ``ntk_cond`` throughput, tenas profile, one repeat: the bare proxy per engine (network built
    on the host and moved, as the sweep does) and the sweep's scorer (`harness.scoring.CellScorer`).
 3. ``linear_regions`` throughput (thin nets, 3 x 1000 patches), one repeat and all repeats.
+4. The whole ``harness run-proxies`` path for ``ntk_cond``: several worker processes sharing the
+   device, store writes included (what "the whole space in minutes" means in practice).
 
 Prints one JSON object and writes it to ``--out`` (default ``$OUT/gpu_check.json`` when ``$OUT``
 is set). Real CIFAR-10 images are used when the data folder is present, else synthetic N(0,1)
@@ -22,7 +24,9 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -129,6 +133,36 @@ def scorer_throughput(device, images, proxy, engine, seconds, repeats) -> dict:
             "projected_minutes_all_cells": NUM_CELLS / (cells / wall) / 60}
 
 
+def sweep_throughput(device, engine, cells, workers, synthetic, seconds) -> dict:
+    """`harness run-proxies` on the first `cells` cells with `workers` processes on `device`,
+    timed from the command's start (process and CUDA start-up included) and by its own summary;
+    stopped with SIGTERM (it keeps and reports what it finished) if it runs past `seconds`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "harness", "run-proxies", "--proxies", "ntk_cond", "--profile", "tenas",
+               "--ntk-engine", engine, "--repeats", "1", "--indices", f"0-{cells - 1}", "--workers", str(workers), "--threads", "1",
+               "--device", str(device), "--out", os.path.join(tmp, "sweep.sqlite"), "--quiet", "--json"]
+        if synthetic:
+            cmd[cmd.index("--profile"):cmd.index("--profile")] = ["--dataset", "synthetic"]
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                cwd=Path(__file__).resolve().parents[1])
+        try:
+            stdout, stderr = proc.communicate(timeout=seconds)
+        except subprocess.TimeoutExpired:  # stop it like a scheduler would: it records what it finished
+            proc.terminate()
+            stdout, stderr = proc.communicate(timeout=60)
+        wall = time.perf_counter() - start
+    if proc.returncode not in (0, 130) or "{" not in stdout:
+        raise RuntimeError(f"run-proxies exited {proc.returncode}: {stderr.strip()[-1500:]}")
+    summary = json.loads(stdout[stdout.index("{"):])
+    scored = summary["scored"]
+    return {"engine": engine, "workers": workers, "cells": scored, "wall_seconds": wall,
+            "sweep_wall_seconds": summary["wall_seconds"], "status_counts": summary["status_counts"],
+            "stopped_at_time_limit": summary["interrupted"],
+            "cells_per_second": scored / summary["wall_seconds"],
+            "projected_minutes_all_cells": NUM_CELLS * summary["wall_seconds"] / scored / 60 if scored else None}
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", help="cuda[:N] (default) or cpu for a dry run")
@@ -140,6 +174,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--agreement-cells", type=int, default=len(AGREEMENT_CELLS),
                     help=f"how many of the {len(AGREEMENT_CELLS)} agreement cells to check (default all)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's; 1 for --device cpu)")
+    ap.add_argument("--sweep-workers", type=int, default=None,
+                    help="worker processes of the run-proxies section (default 4 on CUDA, 1 on CPU)")
+    ap.add_argument("--sweep-cells", type=int, default=None,
+                    help="cells of the run-proxies section (default 600 on CUDA, 3 on CPU)")
     args = ap.parse_args(argv)
     start = time.perf_counter()
     device = torch.device(args.device)
@@ -171,7 +209,10 @@ def main(argv=None) -> dict:
         ("linear_regions_scorer_1_repeat", lambda left: scorer_throughput(device, images, "linear_regions", None,
                                                                           min(20.0, left / 3), 1)),
         ("linear_regions_scorer_all_repeats", lambda left: scorer_throughput(device, images, "linear_regions", None,
-                                                                             min(20.0, left / 2), profile.repeats)),
+                                                                             min(20.0, left / 3), profile.repeats)),
+        ("ntk_sweep", lambda left: sweep_throughput(
+            device, engines[0], args.sweep_cells or (600 if device.type == "cuda" else 3),
+            args.sweep_workers or (4 if device.type == "cuda" else 1), bool(images.synthetic), left - 5)),
     ]
     for name, run in sections:
         left = args.budget - (time.perf_counter() - start)

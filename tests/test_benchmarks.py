@@ -40,3 +40,15 @@ def test_bench_ntk_report_on_a_small_batch(bench_ntk, capsys):
     for engine in ("oracle", "graph"):
         assert 0 < report["engines"][engine]["fraction_of_matmul_rate"] <= 1
     assert '"roofline"' in capsys.readouterr().out
+
+
+def test_gpu_check_times_the_whole_sweep_path_and_stops_it_at_its_time_limit():
+    """The prepared GPU script's run-proxies section, dry-run on the CPU: one cell to the end, then
+    a run cut short by the time limit, which is stopped with SIGTERM and still reports its cells."""
+    gpu_check = load_script("benchmarks/gpu_check.py")
+    done = gpu_check.sweep_throughput(torch.device("cpu"), "graph", 1, 1, True, 120)
+    assert done["cells"] == 1 and done["status_counts"] == {"ntk_cond:ok": 1}
+    assert not done["stopped_at_time_limit"] and done["cells_per_second"] > 0
+    cut = gpu_check.sweep_throughput(torch.device("cpu"), "oracle", 500, 1, True, 12)
+    assert cut["stopped_at_time_limit"] and cut["cells"] < 500
+    assert sum(cut["status_counts"].values()) == cut["cells"]
