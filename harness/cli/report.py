@@ -53,9 +53,9 @@ def command(
     generation time. Proxies with two or more repeats (stores and --per-repeat exports keep
     them) also get the Kendall tau between repeats, their ranking noise (repeats.csv).
     """
+    from harness.selection import parse_indices
     from reports.build import REPORT_METRICS, write_report
     from reports.combine import parse_combine
-    from harness.selection import parse_indices
     from reports.io import load_repeat_rows, resolve_metrics
 
     combos = parse_combine(combine)
