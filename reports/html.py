@@ -140,8 +140,8 @@ def render_html(
             "<h2>Agreement between repeats</h2><p>Kendall τ-b between independently initialised "
             "repeats of a proxy (mean, min and max over pairs of repeats), and the signed τ with the "
             f"benchmark key <code>{esc(str(repeat_agreement['metric'].iloc[0]))}</code> of one repeat "
-            "(mean over repeats) and of the repeat mean, on the directly scored cells whose every "
-            "repeat is finite (also in <code>repeats.csv</code>).</p>" + table_html(repeat_agreement)
+            "(mean, lowest and highest over repeats) and of the repeat mean, on the directly scored "
+            "cells whose every repeat is finite (also in <code>repeats.csv</code>).</p>" + table_html(repeat_agreement)
         )
     parts.append("<h2>Figures</h2>")
     for fig in figures:

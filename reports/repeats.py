@@ -3,7 +3,9 @@
 TE-NAS averages κ_N and R_N over 3 independently initialised networks because one draw ranks cells
 noisily. For every proxy measured with two or more repeats this module reports the Kendall τ-b
 between the repeats (their ranking noise) and, against one benchmark metric, the τ of a single
-repeat next to the τ of the repeat mean (what averaging buys). Only directly scored cells count
+repeat next to the τ of the repeat mean (what averaging buys). With common random numbers every
+cell of a repeat shares its seeds, so one repeat's τ is one draw: the lowest and highest show how
+far a single seed can mislead. Only directly scored cells count
 (rows copied with ``--unique`` would repeat their representative's values), and only cells whose
 every repeat is finite, so all three τ use the same cells.
 """
@@ -28,6 +30,8 @@ AGREEMENT_COLUMNS: tuple[str, ...] = (
     "tau_between_repeats_max",
     "metric",
     "tau_single_repeat",
+    "tau_single_repeat_lo",
+    "tau_single_repeat_hi",
     "tau_repeat_mean",
 )
 
@@ -77,12 +81,16 @@ def repeat_agreement(
             "tau_between_repeats_max": float(np.max(pairs)),
             "metric": metric or "",
             "tau_single_repeat": float("nan"),
+            "tau_single_repeat_lo": float("nan"),
+            "tau_single_repeat_hi": float("nan"),
             "tau_repeat_mean": float("nan"),
         }
         if metric is not None and bench_frame is not None:
             acc = bench_frame[metric].reindex(table.index).to_numpy(dtype=float)
             known = np.isfinite(acc)
-            row["tau_single_repeat"] = float(np.mean([_tau(col[known], acc[known]) for col in values.T]))
+            single = [_tau(col[known], acc[known]) for col in values.T]
+            row["tau_single_repeat"] = float(np.mean(single))
+            row["tau_single_repeat_lo"], row["tau_single_repeat_hi"] = float(np.min(single)), float(np.max(single))
             row["tau_repeat_mean"] = _tau(values[known].mean(axis=1), acc[known])
         rows.append(row)
     return pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS))
@@ -102,17 +110,18 @@ def agreement_markdown(table: pd.DataFrame) -> list[str]:
     body = [
         [r.label, str(r.repeats), str(r.cells), num(r.tau_between_repeats),
          f"[{num(r.tau_between_repeats_min)}, {num(r.tau_between_repeats_max)}]",
-         num(r.tau_single_repeat), num(r.tau_repeat_mean)]
+         f"{num(r.tau_single_repeat)} [{num(r.tau_single_repeat_lo)}, {num(r.tau_single_repeat_hi)}]",
+         num(r.tau_repeat_mean)]
         for r in table.itertuples()
     ]
     header = ["proxy", "repeats", "cells", "τ between repeats", "[min, max] over pairs",
-              f"τ one repeat ({metric})", f"τ repeat mean ({metric})"]
+              f"τ one repeat [lo, hi] ({metric})", f"τ repeat mean ({metric})"]
     return [
         "## Agreement between repeats",
         "",
         "Kendall τ-b between independently initialised repeats of the same proxy (mean over pairs of "
-        "repeats), and the signed τ with the benchmark of one repeat (mean over repeats) and of the "
-        "repeat mean, on the directly scored cells whose every repeat is finite.",
+        "repeats), and the signed τ with the benchmark of one repeat (mean, lowest and highest over "
+        "repeats) and of the repeat mean, on the directly scored cells whose every repeat is finite.",
         "",
         markdown_table(header, body, ["l", "r", "r", "r", "r", "r", "r"]),
         "",

@@ -55,6 +55,7 @@ def test_hand_example_pairs_single_repeats_and_their_mean():
     assert row["tau_between_repeats"] == pytest.approx(-1 / 3)
     assert (row["tau_between_repeats_min"], row["tau_between_repeats_max"]) == pytest.approx((-1.0, 1.0))
     assert row["tau_single_repeat"] == pytest.approx(1 / 3)  # (1 + 1 - 1) / 3
+    assert (row["tau_single_repeat_lo"], row["tau_single_repeat_hi"]) == pytest.approx((-1.0, 1.0))
     assert row["tau_repeat_mean"] == pytest.approx(1.0)  # mean (x + 7) / 3 rises with x
     assert row["metric"] == METRIC
 
