@@ -16,9 +16,10 @@ import itertools
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from reports.correlation import correlation_stats
 from reports.labels import add_labels
+from reports.leaderboard import markdown_table
 
 #: Columns of `repeat_agreement`'s table.
 AGREEMENT_COLUMNS: tuple[str, ...] = (
@@ -37,9 +38,7 @@ AGREEMENT_COLUMNS: tuple[str, ...] = (
 
 
 def _tau(x: np.ndarray, y: np.ndarray) -> float:
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.kendalltau(x, y).statistic)
+    return correlation_stats(x, y)["kendall_tau"]
 
 
 def repeat_values(rows: pd.DataFrame) -> pd.DataFrame:
@@ -98,8 +97,6 @@ def repeat_agreement(
 
 def agreement_markdown(table: pd.DataFrame) -> list[str]:
     """The agreement table as Markdown lines (a heading, a sentence, the table); [] when empty."""
-    from reports.leaderboard import markdown_table
-
     if table.empty:
         return []
     metric = table["metric"].iloc[0]

@@ -70,7 +70,7 @@ def test_readme_proxy_table_is_the_committed_leaderboard():
 @needs_table
 def test_committed_leaderboard_regenerates_byte_for_byte(tmp_path, monkeypatch):
     """`harness report` on the committed CSV, with the --indices its footer records, rewrites
-    reports/nb201/leaderboard.csv and .md exactly (the issue's reproducibility promise)."""
+    reports/nb201/leaderboard.csv, .md and repeats.csv exactly (the issue's reproducibility promise)."""
     committed = REPO / "reports" / "nb201"
     footer = re.search(r"^Cells: only --indices (\S+),", (committed / "leaderboard.md").read_text(), re.M)
     args = ["report", "--results", "reports/nb201/results.csv.gz", "--out", str(tmp_path)]
@@ -79,5 +79,5 @@ def test_committed_leaderboard_regenerates_byte_for_byte(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)  # the footer names the results path as given
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    for name in ("leaderboard.csv", "leaderboard.md"):
+    for name in ("leaderboard.csv", "leaderboard.md", "repeats.csv"):
         assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), name
