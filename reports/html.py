@@ -141,7 +141,8 @@ def render_html(
             "repeats of a proxy (mean, min and max over pairs of repeats), and the signed τ with the "
             f"benchmark key <code>{esc(str(repeat_agreement['metric'].iloc[0]))}</code> of one repeat "
             "(mean, lowest and highest over repeats) and of the repeat mean, on the directly scored "
-            "cells whose every repeat is finite (also in <code>repeats.csv</code>).</p>" + table_html(repeat_agreement)
+            "cells whose every repeat is finite, and, as a diagnostic for positive scores, of their "
+            "geometric mean (also in <code>repeats.csv</code>).</p>" + table_html(repeat_agreement)
         )
     parts.append("<h2>Figures</h2>")
     for fig in figures:

@@ -60,6 +60,15 @@ def test_hand_example_pairs_single_repeats_and_their_mean():
     assert row["metric"] == METRIC
 
 
+def test_geometric_mean_diagnostic_differs_from_the_mean_and_needs_positive_scores():
+    heavy = per_repeat("k", [[10, 20, 30, 40], [2.5, 1, 1, 1]])  # products 25, 20, 30, 40
+    row = repeat_agreement(heavy, accuracies(range(4), [1, 2, 3, 4]), METRIC).iloc[0]
+    assert row["tau_repeat_mean"] == pytest.approx(1.0)  # means 6.25, 10.5, 15.5, 20.5
+    assert row["tau_repeat_geomean"] == pytest.approx(2 / 3)  # one discordant pair of six
+    signed = per_repeat("s", [[-1, 2, 3, 4], [1, 2, 3, 4]])
+    assert np.isnan(repeat_agreement(signed, accuracies(range(4), [1, 2, 3, 4]), METRIC).loc[0, "tau_repeat_geomean"])
+
+
 def test_noisy_repeats_agree_less_and_their_mean_ranks_better():
     rng = np.random.default_rng(0)
     quality = rng.normal(size=400)
