@@ -133,7 +133,7 @@ def scorer_throughput(device, images, proxy, engine, seconds, repeats) -> dict:
             "projected_minutes_all_cells": NUM_CELLS / (cells / wall) / 60}
 
 
-def sweep_throughput(device, engine, cells, workers, synthetic, seconds) -> dict:
+def sweep_throughput(device, engine, cells, workers, synthetic, seconds, data_dir=None) -> dict:
     """`harness run-proxies` on the first `cells` cells with `workers` processes on `device`,
     timed from the command's start (process and CUDA start-up included) and by its own summary;
     stopped with SIGTERM (it keeps and reports what it finished) if it runs past `seconds`."""
@@ -143,6 +143,8 @@ def sweep_throughput(device, engine, cells, workers, synthetic, seconds) -> dict
                "--device", str(device), "--out", os.path.join(tmp, "sweep.sqlite"), "--quiet", "--json"]
         if synthetic:
             cmd[cmd.index("--profile"):cmd.index("--profile")] = ["--dataset", "synthetic"]
+        elif data_dir:
+            cmd += ["--data-dir", str(data_dir)]
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 cwd=Path(__file__).resolve().parents[1])
@@ -212,7 +214,8 @@ def main(argv=None) -> dict:
                                                                              min(20.0, left / 3), profile.repeats)),
         ("ntk_sweep", lambda left: sweep_throughput(
             device, engines[0], args.sweep_cells or (600 if device.type == "cuda" else 3),
-            args.sweep_workers or (4 if device.type == "cuda" else 1), bool(images.synthetic), left - 5)),
+            args.sweep_workers or (4 if device.type == "cuda" else 1), bool(images.synthetic), left - 5,
+            args.data_dir)),
     ]
     for name, run in sections:
         left = args.budget - (time.perf_counter() - start)
