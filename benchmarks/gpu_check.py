@@ -142,7 +142,7 @@ def sweep_throughput(device, engine, cells, workers, synthetic, seconds, data_di
                "--ntk-engine", engine, "--repeats", "1", "--indices", f"0-{cells - 1}", "--workers", str(workers), "--threads", "1",
                "--device", str(device), "--out", os.path.join(tmp, "sweep.sqlite"), "--quiet", "--json"]
         if synthetic:
-            cmd[cmd.index("--profile"):cmd.index("--profile")] = ["--dataset", "synthetic"]
+            cmd += ["--dataset", "synthetic"]
         elif data_dir:
             cmd += ["--data-dir", str(data_dir)]
         start = time.perf_counter()

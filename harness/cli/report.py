@@ -53,7 +53,6 @@ def command(
     generation time. Proxies with two or more repeats (stores and --per-repeat exports keep
     them) also get the Kendall tau between repeats, their ranking noise (repeats.csv).
     """
-    from harness.selection import parse_indices
     from reports.build import REPORT_METRICS, write_report
     from reports.combine import parse_combine
     from reports.io import load_repeat_rows, resolve_metrics
@@ -62,8 +61,7 @@ def command(
     keys = resolve_metrics(dataset, metrics, report_keys=REPORT_METRICS)
     frame, configs, benchmark, paths = load_inputs(results, more_results, bench, data_dir, indices)
     repeat_rows = load_repeat_rows(paths)
-    if indices:
-        repeat_rows = repeat_rows[repeat_rows["index"].isin(parse_indices(indices))]
+    repeat_rows = repeat_rows[repeat_rows["index"].isin(frame["index"])]  # frame holds the --indices cells
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     written = write_report(
         frame,
