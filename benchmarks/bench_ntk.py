@@ -21,11 +21,17 @@ below it).
 the first engine (no oracle) after a warm-up cell each; cells/s counts steady state only.
 ``--path sweep`` times ``harness run-proxies`` (the runner: scorer, network build, store)
 end to end against the bare proxy, so overheads outside the proxy show up.
+``--breakdown`` splits the time of the ``graph`` / ``compiled`` engines between their kernel
+families (convolution grad-input, weight GEMMs, BN backward, pooling) and the rest (graph walk,
+small rules, im2col, Gram matrix, eigenvalues): where an engine's time goes, so the next
+optimisation aims at the right step.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import copy
 import json
 import math
@@ -37,6 +43,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -47,6 +54,7 @@ from harness.data import image_batch, load_images
 from harness.profiles import get_profile
 from harness.spaces.nb201 import NUM_CELLS, Nb201Arch
 from harness.spaces.nb201_net import build_network
+from proxies import ntk_kernels
 from proxies.ntk import NTK_ENGINES, condition_number, empirical_ntk
 
 #: Cells always included first: the best CIFAR-10 cell, the ResNet-like cell, and cell 0/1.
@@ -170,6 +178,59 @@ def warm_up(setup: Setup, engines, chunk) -> dict[str, float]:
             empirical_ntk(copy.deepcopy(setup.network(cell) if cell != 6111 else net), setup.x, engine, chunk)
         seconds[engine] = time.perf_counter() - start
     return seconds
+
+
+#: The kernel methods the graph-walking engines spend their arithmetic in, and their labels.
+KERNEL_STEPS = {
+    "conv_grad_input": "conv grad-input",
+    "conv_grad_weight_rows": "weight GEMMs",
+    "batch_norm_backward": "BN backward",
+    "box3_backward": "3x3 pool backward",
+}
+
+
+def kernel_breakdown(engine: str, networks, x: torch.Tensor, chunk: int | None = None) -> dict:
+    """Seconds per cell of one engine, split between its kernel families and the rest.
+
+    Times every call of the kernel object the engine uses (synchronising CUDA around each, so the
+    split is exact but the total runs a little slower than untimed); `networks` are scored in turn.
+    """
+    device = x.device
+    if engine not in ("graph", "compiled"):
+        raise ValueError(f"no kernel breakdown for engine {engine!r}; it exists for graph and compiled")
+    kernels = ntk_kernels.compiled_kernels() if engine == "compiled" and device.type == "cpu" else ntk_kernels.EAGER
+    spent = collections.Counter()
+
+    def timed(name, method):
+        def call(*args, **kwargs):
+            sync(device)
+            start = time.perf_counter()
+            out = method(*args, **kwargs)
+            sync(device)
+            spent[name] += time.perf_counter() - start
+            return out
+        return call
+
+    total, count = 0.0, 0
+    with contextlib.ExitStack() as stack:
+        for name in KERNEL_STEPS:
+            stack.enter_context(mock.patch.object(kernels, name, timed(name, getattr(kernels, name))))
+        for net in networks:
+            sync(device)
+            start = time.perf_counter()
+            condition_number(empirical_ntk(net, x, engine, chunk))
+            sync(device)
+            total += time.perf_counter() - start
+            count += 1
+    steps = {label: spent[name] / count for name, label in KERNEL_STEPS.items()}
+    steps["other"] = total / count - sum(steps.values())
+    return {"engine": engine, "cells": count, "seconds_per_cell": total / count, "seconds": steps,
+            "fractions": {label: value / (total / count) for label, value in steps.items()}}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 # ----------------------------------------------------------------------------- same-run comparison
@@ -325,6 +386,8 @@ def parse_args(argv=None):
     ap.add_argument("--data-source", default=None, help="dataset form, e.g. npz (default: the loader's)")
     ap.add_argument("--no-roofline", dest="roofline", action="store_false",
                     help="skip counting FLOPs and measuring the matmul rate (saves one oracle pass per cell)")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also split the graph/compiled engines' time between their kernel families")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args(argv)
     args.engines = [e.strip() for e in args.engine.split(",") if e.strip()]
@@ -366,6 +429,10 @@ def main(argv=None) -> dict:
             "max_rel_diff": first.get("max_rel_diff_kappa"),
             "peak_mem_mb": first["peak_mem_mb"],
         })
+        if args.breakdown:
+            report["breakdown"] = {
+                e: kernel_breakdown(e, [setup.network(c) for c in cells], setup.x, args.chunk)
+                for e in args.engines if e in ("graph", "compiled")}
         if args.workers > 1:
             report["throughput"] = throughput(args, cells, args.engines[0])
     report["load_average_end"] = os.getloadavg()
@@ -399,6 +466,9 @@ def print_report(report: dict) -> None:
               + (f", at most {r['speedup_ceiling_over_oracle']:.1f}x the oracle" if "speedup_ceiling_over_oracle" in r else ""))
         print("achieved: " + ", ".join(f"{n} {e['achieved_gflops']:.1f} GFLOP/s ({e['fraction_of_matmul_rate']:.0%})"
                                          for n, e in report["engines"].items()))
+    for name, b in report.get("breakdown", {}).items():
+        print(f"breakdown {name} ({b['seconds_per_cell']:.3f} s/cell, timed): "
+              + " · ".join(f"{label} {share:.0%}" for label, share in b["fractions"].items()))
     if "throughput" in report:
         t = report["throughput"]
         print(f"throughput: {t['workers']} workers x {t['threads_per_worker']} threads: {t['cells_per_second']:.2f} "

@@ -3,7 +3,8 @@
 1. Agreement: on a few cells (every op type, the ResNet-like cell, a disconnected cell) the NTK
    engines give the per-sample oracle's κ on the device (relative difference < 1e-4; NaN = NaN).
 2. ``ntk_cond`` throughput, tenas profile, one repeat: the bare proxy per engine (network built
-   on the host and moved, as the sweep does) and the sweep's scorer (`harness.scoring.CellScorer`).
+   on the host and moved, as the sweep does) and the sweep's scorer (`harness.scoring.CellScorer`);
+   and where the first engine's time goes (`bench_ntk.kernel_breakdown`: kernels vs graph walk).
 3. ``linear_regions`` throughput (thin nets, 3 x 1000 patches), one repeat and all repeats.
 4. The whole ``harness run-proxies`` path for ``ntk_cond``: several worker processes sharing the
    device, store writes included (what "the whole space in minutes" means in practice).
@@ -34,6 +35,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_ntk import kernel_breakdown
 
 from harness.data import load_images
 from harness.errors import DataNotFoundError
@@ -112,6 +116,16 @@ def ntk_throughput(device, x, num_classes, engine, seconds, chunk=None) -> dict:
     if device.type == "cuda":
         out["max_memory_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
+
+
+def breakdown(device, x, num_classes, engine, count=3) -> dict:
+    """`bench_ntk.kernel_breakdown` on the first `count` agreement cells (after one warm-up)."""
+    nets = []
+    for arch in list(AGREEMENT_CELLS.values())[:count]:
+        torch.manual_seed(0)
+        nets.append(build_network(arch, "tenas_ntk", num_classes=num_classes).to(device))
+    empirical_ntk(copy.deepcopy(nets[0]), x, engine)  # warm-up
+    return kernel_breakdown(engine, nets, x)
 
 
 def scorer_throughput(device, images, proxy, engine, seconds, repeats) -> dict:
@@ -207,6 +221,7 @@ def main(argv=None) -> dict:
         ("agreement", lambda left: agreement(device, x, images.num_classes, engines, args.agreement_cells)),
         *[(f"ntk_proxy_{e}", lambda left, e=e: ntk_throughput(device, x, images.num_classes, e, min(30.0, left / 4)))
           for e in engines],
+        ("ntk_breakdown", lambda left: breakdown(device, x, images.num_classes, engines[0])),
         ("ntk_scorer", lambda left: scorer_throughput(device, images, "ntk_cond", engines[0], min(30.0, left / 3), 1)),
         ("linear_regions_scorer_1_repeat", lambda left: scorer_throughput(device, images, "linear_regions", None,
                                                                           min(20.0, left / 3), 1)),

@@ -450,7 +450,7 @@ class TenasMeter:
             copy_parameters(self.origin, net)
             space.set_masks(net, cand_masks)
             x = self._fixed["x"] if self._fixed is not None else self._ntk_batch(self.data_rng)
-            ko = self._cached(("ntk", self._origin_masks.tobytes(), r), lambda: self._kappa(self.origin, x))
+            ko = self._cached(("ntk", self._origin_masks.tobytes(), r), lambda x=x: self._kappa(self.origin, x))
             kc = self._kappa(net, x)
             k_origin.append(ko)
             k_cand.append(kc)
@@ -474,7 +474,7 @@ class TenasMeter:
                 batches = self._fixed["patches"]
             else:
                 batches = [self.patch_stream.next().to(self.device) for _ in range(cfg.lr_batches)]
-            ro = self._cached(("lr", lr_origin_masks.tobytes(), r), lambda: self._regions(thin_origin, batches))
+            ro = self._cached(("lr", lr_origin_masks.tobytes(), r), lambda batches=batches: self._regions(thin_origin, batches))
             rc = self._regions(thin, batches)
             r_origin.append(ro)
             r_cand.append(rc)

@@ -8,6 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from harness.spaces.nb201_net import build_network
+from proxies import ntk_kernels
 from tests.conftest import load_script, needs_images
 
 
@@ -40,6 +42,27 @@ def test_bench_ntk_report_on_a_small_batch(bench_ntk, capsys):
     for engine in ("oracle", "graph"):
         assert 0 < report["engines"][engine]["fraction_of_matmul_rate"] <= 1
     assert '"roofline"' in capsys.readouterr().out
+
+
+def test_kernel_breakdown_charges_each_kernel_family_only_where_the_cell_uses_it(bench_ntk):
+    """Cell 6111 has convolutions and no pooling; the second cell pools. The graph walk, forward
+    pass and eigenvalues land in "other"; the kernels are unpatched afterwards."""
+    x = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+    def net(arch):
+        torch.manual_seed(0)
+        return build_network(arch, "tenas_ntk", num_classes=10)
+
+    no_pool = bench_ntk.kernel_breakdown("graph", [net(6111)], x)
+    pooling = bench_ntk.kernel_breakdown(
+        "graph", [net("|avg_pool_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_1x1~2|")], x)
+    assert no_pool["seconds"]["3x3 pool backward"] == 0 < pooling["seconds"]["3x3 pool backward"]
+    for result in (no_pool, pooling):
+        assert result["cells"] == 1 and result["engine"] == "graph"
+        assert all(result["seconds"][step] > 0 for step in ("conv grad-input", "weight GEMMs", "BN backward", "other"))
+    assert not set(bench_ntk.KERNEL_STEPS) & set(vars(ntk_kernels.EAGER))
+    with pytest.raises(ValueError, match="'oracle'"):
+        bench_ntk.kernel_breakdown("oracle", [net(6111)], x)
 
 
 def test_gpu_check_times_the_whole_sweep_path_and_stops_it_at_its_time_limit():
