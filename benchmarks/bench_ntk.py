@@ -22,9 +22,9 @@ the first engine (no oracle) after a warm-up cell each; cells/s counts steady st
 ``--path sweep`` times ``harness run-proxies`` (the runner: scorer, network build, store)
 end to end against the bare proxy, so overheads outside the proxy show up.
 ``--breakdown`` splits the time of the ``graph`` / ``compiled`` engines between their kernel
-families (convolution grad-input, weight GEMMs, BN backward, pooling) and the rest (graph walk,
-small rules, im2col, Gram matrix, eigenvalues): where an engine's time goes, so the next
-optimisation aims at the right step.
+families (convolution grad-input, weight GEMMs, BN backward, the two poolings) and the rest
+(graph walk, small rules, im2col, Gram matrix, eigenvalues): where an engine's time goes, so the
+next optimisation aims at the right step.
 """
 
 from __future__ import annotations
@@ -186,6 +186,7 @@ KERNEL_STEPS = {
     "conv_grad_weight_rows": "weight GEMMs",
     "batch_norm_backward": "BN backward",
     "box3_backward": "3x3 pool backward",
+    "block_pool_backward": "block pool backward",
 }
 
 

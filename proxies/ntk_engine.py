@@ -273,7 +273,7 @@ def _rule_avg_pool(walk, node, g, wants):
         inv = walk.constant(node, "inv_count", lambda: K.pool_inverse_count(x.shape[2:], include_pad, x))
         return [walk.kernels.box3_backward(g.contiguous(), inv)]
     if kernel == stride and padding == (0, 0) and x.shape[2] % kernel[0] == 0 and x.shape[3] % kernel[1] == 0:
-        return [K.block_pool_backward(g, kernel)]
+        return [walk.kernels.block_pool_backward(g.contiguous(), kernel)]
     return None
 
 
