@@ -75,3 +75,18 @@ def test_single_seed_has_no_std(tmp_path):
     records.write_json(tmp_path / "r" / "result.json", d)
     board = build_search_leaderboard(load_results_frame([tmp_path]), quoted=False)
     assert len(board) == 1 and pd.isna(board.loc[0, "cifar10_test_std"])
+
+
+def test_committed_search_leaderboard_regenerates_from_the_committed_runs(tmp_path):
+    """reports/search/leaderboard.{csv,md} are exactly what the committed run records give, and the
+    README's search table is that leaderboard (the reproducibility promise of reports/search/README.md)."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    board = build_search_leaderboard(load_results_frame([repo / "reports" / "search" / "runs" / "nb201" / "cifar10"]))
+    written = write_search_leaderboard(board, tmp_path)
+    committed = repo / "reports" / "search"
+    for kind in ("csv", "md"):
+        assert written[kind].read_bytes() == (committed / written[kind].name).read_bytes(), written[kind].name
+    table = "\n".join(line for line in written["md"].read_text().splitlines() if line.startswith("|"))
+    assert table in (repo / "README.md").read_text(), "README's search table is stale"
