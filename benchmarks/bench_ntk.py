@@ -54,7 +54,7 @@ from harness.data import image_batch, load_images
 from harness.profiles import get_profile
 from harness.spaces.nb201 import NUM_CELLS, Nb201Arch
 from harness.spaces.nb201_net import build_network
-from proxies import ntk_kernels
+from proxies.ntk_engine import engine_kernels
 from proxies.ntk import NTK_ENGINES, condition_number, empirical_ntk
 
 #: Cells always included first: the best CIFAR-10 cell, the ResNet-like cell, and cell 0/1.
@@ -84,18 +84,23 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued kernels, so wall-clock times cover them (no-op on CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def measure(engine: str, net: torch.nn.Module, x: torch.Tensor, chunk: int | None, device: torch.device):
     """(κ, seconds, peak memory MB) of one engine on a fresh copy of `net`."""
     model = copy.deepcopy(net)
+    sync(device)
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
     else:
         reset_peak_rss()
     start = time.perf_counter()
     kappa = condition_number(empirical_ntk(model, x, engine=engine, chunk=chunk))
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    sync(device)
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else peak_rss_mb()
     return kappa, seconds, peak
@@ -106,7 +111,6 @@ def matmul_gflops(device: torch.device, size: int = 1024, seconds: float = 1.0) 
     ceiling for convolution and matmul arithmetic."""
     a = torch.randn(size, size, device=device)
     b = a @ a  # warm-up
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda *_: None)
     sync(device)
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -199,7 +203,7 @@ def kernel_breakdown(engine: str, networks, x: torch.Tensor, chunk: int | None =
     device = x.device
     if engine not in ("graph", "compiled"):
         raise ValueError(f"no kernel breakdown for engine {engine!r}; it exists for graph and compiled")
-    kernels = ntk_kernels.compiled_kernels() if engine == "compiled" and device.type == "cpu" else ntk_kernels.EAGER
+    kernels = engine_kernels(engine == "compiled", device)
     spent = collections.Counter()
 
     def timed(name, method):
@@ -227,11 +231,6 @@ def kernel_breakdown(engine: str, networks, x: torch.Tensor, chunk: int | None =
     steps["other"] = total / count - sum(steps.values())
     return {"engine": engine, "cells": count, "seconds_per_cell": total / count, "seconds": steps,
             "fractions": {label: value / (total / count) for label, value in steps.items()}}
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # ----------------------------------------------------------------------------- same-run comparison

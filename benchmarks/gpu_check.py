@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import os
 import platform
 import subprocess
@@ -37,7 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ntk import kernel_breakdown
+from bench_ntk import kernel_breakdown, rel_diff, sync
 
 from harness.data import load_images
 from harness.errors import DataNotFoundError
@@ -56,17 +55,10 @@ AGREEMENT_CELLS = {
 }
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def rel_diff(a: float, b: float) -> float:
-    if (math.isnan(a) and math.isnan(b)) or (math.isinf(a) and a == b):
-        return 0.0
-    if not (math.isfinite(a) and math.isfinite(b)):
-        return math.inf
-    return abs(a - b) / abs(b)
+def agreement_network(arch, num_classes: int, device: torch.device) -> torch.nn.Module:
+    """The tenas NTK network of `arch` with seed-0 weights, on `device`."""
+    torch.manual_seed(0)
+    return build_network(arch, "tenas_ntk", num_classes=num_classes).to(device)
 
 
 def load(dataset: str, data_dir):
@@ -81,8 +73,7 @@ def load(dataset: str, data_dir):
 def agreement(device, x, num_classes, engines, count) -> dict:
     rows, worst = [], 0.0
     for name, arch in list(AGREEMENT_CELLS.items())[:count]:
-        torch.manual_seed(0)
-        net = build_network(arch, "tenas_ntk", num_classes=num_classes).to(device)
+        net = agreement_network(arch, num_classes, device)
         row = {"cell": name}
         for engine in ("oracle", *engines):
             sync(device)
@@ -120,10 +111,7 @@ def ntk_throughput(device, x, num_classes, engine, seconds, chunk=None) -> dict:
 
 def breakdown(device, x, num_classes, engine, count=3) -> dict:
     """`bench_ntk.kernel_breakdown` on the first `count` agreement cells (after one warm-up)."""
-    nets = []
-    for arch in list(AGREEMENT_CELLS.values())[:count]:
-        torch.manual_seed(0)
-        nets.append(build_network(arch, "tenas_ntk", num_classes=num_classes).to(device))
+    nets = [agreement_network(arch, num_classes, device) for arch in list(AGREEMENT_CELLS.values())[:count]]
     empirical_ntk(copy.deepcopy(nets[0]), x, engine)  # warm-up
     return kernel_breakdown(engine, nets, x)
 

@@ -411,6 +411,11 @@ def is_out_of_memory(err: BaseException) -> bool:
                                    "failed to allocate"))
 
 
+def engine_kernels(compiled: bool, device: torch.device) -> K.Kernels:
+    """The kernel object the engine uses: inductor-compiled on CPU when asked, else eager."""
+    return K.compiled_kernels() if compiled and device.type == "cpu" else K.EAGER
+
+
 def ntk_gradients(model: nn.Module, inputs: torch.Tensor, params: Sequence[nn.Parameter],
                   chunk: int | None = None, compiled: bool = False) -> torch.Tensor:
     """G (B x P', the model's dtype): row i = gradient of sum(logits[i]) w.r.t. `params`.
@@ -428,8 +433,7 @@ def ntk_gradients(model: nn.Module, inputs: torch.Tensor, params: Sequence[nn.Pa
     """
     logits = model(inputs)
     batch = logits.shape[0]
-    kernels = K.compiled_kernels() if compiled and logits.device.type == "cpu" else K.EAGER
-    walk = _Walk(logits, params, kernels)
+    walk = _Walk(logits, params, engine_kernels(compiled, logits.device))
     G = logits.new_zeros(batch, walk.width)
     if not walk.width:
         return G
