@@ -25,7 +25,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from harness.errors import DataNotFoundError, InputError, unknown_name
-from harness.paths import resolve_data_dir
+from harness.paths import data_roots, describe_roots, display_path
 from harness.spaces import nb201
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ if len(set(TABLE_COLUMNS.values())) != len(TABLE_COLUMNS):  # two keys never sha
     raise RuntimeError("harness.bench.TABLE_COLUMNS maps two metric keys to one column")
 
 TABLE_FILE = "nb201_accuracy.csv"
+TABLE_NAMES = (TABLE_FILE, f"{TABLE_FILE}.gz")  # the embedded copy is gzip-compressed
 NB201_FILES = ("NAS-Bench-201-v1_0-e61699.pth", "NAS-Bench-201-v1_1-096897.pth")
 NATS_TSS_DIRS = ("NATS-tss-v1_0-3ffb9-simple", "NATS-tss-v1_0-3ffb9-full")
 _PBZ2 = ".pickle.pbz2"  # nats_bench.api_utils.PICKLE_EXT
@@ -116,7 +117,7 @@ class BenchmarkSource:
     """What a `Benchmark` was read from, enough for a report to name it exactly."""
 
     kind: str  # "table" | "nb201" | "nats-tss"
-    path: str
+    path: str  # ``origin:path inside the data root`` (harness.paths), or the file as the user named it
     sha256: str  # of the file; for a directory, of its `sha256sum`-style listing (sorted names)
     sha256_of: str  # "file" | "listing"
 
@@ -209,9 +210,10 @@ def load_benchmark(
     must follow `harness.spaces.nb201`'s index order.
 
     Args:
-        source: benchmark file or folder; None reads ``<data dir>/nb201/nb201_accuracy.csv``.
-        data_dir: data folder for the default source (``--data-dir``); None falls back to
-            ``HARNESS_DATA_DIR``, then ``../shared/data``.
+        source: benchmark file or folder; None reads ``nb201/nb201_accuracy.csv[.gz]`` from the
+            first data root holding it (`harness.paths`: the embedded table by default).
+        data_dir: the data root for the default source (``--data-dir``); None: ``HARNESS_DATA_DIR``
+            when set, else the user cache, then the embedded sample.
         cache_path: optional Parquet file that keeps the frame extracted from an official file
             (reading all cells through the official APIs takes minutes). It is reused only while
             the source's SHA-256 matches the one recorded in it, and rewritten otherwise.
@@ -223,10 +225,14 @@ def load_benchmark(
         InputError: the file is unreadable or corrupt, is not a benchmark file, or its cells
             are not in the NB201 index order.
     """
-    path = _default_table(data_dir) if source is None else Path(source).expanduser()
-    kind, path = _classify(path)
+    if source is None:
+        path, shown = _default_table(data_dir)
+        kind, path = _classify(path)
+    else:
+        kind, path = _classify(Path(source).expanduser())
+        shown = display_path(path)
     digest, digest_of = _sha256(path)
-    src = BenchmarkSource(kind=kind, path=str(path.resolve()), sha256=digest, sha256_of=digest_of)
+    src = BenchmarkSource(kind=kind, path=shown, sha256=digest, sha256_of=digest_of)
     if kind == "table":
         return Benchmark(_read_table(path), src)
     if cache_path is not None:
@@ -240,8 +246,19 @@ def load_benchmark(
     return Benchmark(frame, src)
 
 
-def _default_table(data_dir: str | Path | None) -> Path:
-    return resolve_data_dir(data_dir, holds=f"the folder holding nb201/{TABLE_FILE}, or give the benchmark file itself") / "nb201" / TABLE_FILE
+def _default_table(data_dir: str | Path | None) -> tuple[Path, str]:
+    """The table in the first data root holding ``nb201/nb201_accuracy.csv[.gz]``, and its label."""
+    roots = data_roots(data_dir)
+    for root in roots:
+        for name in TABLE_NAMES:
+            path = root.path / "nb201" / name
+            if path.is_file():
+                return path, root.label(path)
+    raise DataNotFoundError(
+        f"NB201 table nb201/{TABLE_FILE}[.gz] not found in {describe_roots(roots)}; pass --bench "
+        f"with the table, an official NB201 .pth or a NATS-Bench TSS folder, or --data-dir with "
+        f"a folder holding nb201/{TABLE_FILE}."
+    )
 
 
 def _classify(path: Path) -> tuple[str, Path]:
@@ -250,14 +267,15 @@ def _classify(path: Path) -> tuple[str, Path]:
     if path.is_dir():
         if (path / f"meta{_PBZ2}").is_file():
             return "nats-tss", path
-        if (path / TABLE_FILE).is_file():
-            return "table", path / TABLE_FILE
+        for table in TABLE_NAMES:
+            if (path / table).is_file():
+                return "table", path / table
         raise DataNotFoundError(
             f"NB201 benchmark folder {path} holds neither {TABLE_FILE} nor meta{_PBZ2}; "
             f"{_EXPECTED}."
         )
     name = path.name.lower()
-    if name.endswith(".csv"):
+    if name.endswith((".csv", ".csv.gz")):
         return "table", path
     if name.endswith(".pth"):
         return "nb201", path

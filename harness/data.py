@@ -24,7 +24,7 @@ from PIL import Image
 
 from harness.errors import DataNotFoundError, InputError, unknown_name
 from harness.imagefolder import ImageFolderIndex, load_rgb, scan_image_folder
-from harness.paths import ENV_VAR, resolve_data_dir  # noqa: F401  (re-exported)
+from harness.paths import data_roots, describe_roots, relative_to
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,6 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
     "synthetic": DatasetSpec("synthetic", "synthetic", 10, 32, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
 }
-
-
-
-# --------------------------------------------------------------------------- data directory
 
 
 # --------------------------------------------------------------------------- pixel sources
@@ -173,13 +169,14 @@ class ImageSet:
     dataset: str
     split: str
     num_classes: int
-    source: str  # human-readable: path, file and form
+    source: str  # human-readable: file(s) inside the data root, and their form
     checksum: str | None  # sha256 of the source file(s); of the file list for ImageFolder trees
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     synthetic: bool = False
     standin: bool = False  # a stand-in for the real dataset (smoke tests only, not for numbers)
     fallback: str | None = None  # why a fallback source was used, if one was
+    origin: str | None = None  # which data root served it (harness.paths.ORIGINS); None: made here
 
     def __post_init__(self):
         shape = tuple(self.images.shape)
@@ -219,6 +216,7 @@ class ImageSet:
             "synthetic": self.synthetic,
             "standin": self.standin,
             "fallback": self.fallback,
+            "origin": self.origin,
             "mean": list(self.mean),
             "std": list(self.std),
         }
@@ -313,7 +311,7 @@ def _missing(title: str, looked: Sequence[Path], expects: str) -> DataNotFoundEr
     )
 
 
-def _npz_set(path: Path, spec: DatasetSpec, split: str, limit: int | None, form: str) -> ImageSet:
+def _npz_set(path: Path, d: Path, spec: DatasetSpec, split: str, limit: int | None, form: str) -> ImageSet:
     with np.load(path, allow_pickle=False) as z:
         images, labels = z["images"], z["labels"]
     n = _check_limit(limit, len(labels), f"{path.name}")
@@ -323,7 +321,7 @@ def _npz_set(path: Path, spec: DatasetSpec, split: str, limit: int | None, form:
         dataset=spec.name,
         split=split,
         num_classes=spec.num_classes,
-        source=f"{path} ({form})",
+        source=f"{relative_to(path, d)} ({form})",
         checksum=_file_sha256(path),
         mean=spec.mean,
         std=spec.std,
@@ -376,7 +374,7 @@ def _load_cifar10(d: Path, split: str, source: str | None, limit: int | None) ->
             dataset="cifar10",
             split=split,
             num_classes=10,
-            source=f"{official}/{{{names}}} (official python batches)",
+            source=f"{relative_to(official, d)}/{{{names}}} (official python batches)",
             checksum=_checksum(used),
             mean=spec.mean,
             std=spec.std,
@@ -385,14 +383,14 @@ def _load_cifar10(d: Path, split: str, source: str | None, limit: int | None) ->
         if not npz.is_file():
             raise _missing("CIFAR-10 exact-pixel npz", [npz], f"a folder holding images/{npz.name}")
         first = "0-3999" if split == "train" else "0-999"
-        return _npz_set(npz, spec, split, limit, f"exact pixels, CIFAR-10 {split} images {first}")
+        return _npz_set(npz, d, spec, split, limit, f"exact pixels, CIFAR-10 {split} images {first}")
     if source == "jpeg10k":
         path = d / "images" / _CIFAR10_JPEG[split]
         if not path.is_file():
             raise _missing(
                 "CIFAR-10 JPEG-decoded npz", [path], f"a folder holding images/{path.name}"
             )
-        return _npz_set(path, spec, split, limit, "decoded from JPEG q75")
+        return _npz_set(path, d, spec, split, limit, "decoded from JPEG q75")
     path = d / "images" / _CIFAR10_JPEGBYTES
     if not path.is_file():
         raise _missing("CIFAR-10 JPEG bytes", [path], f"a folder holding images/{path.name}")
@@ -408,7 +406,7 @@ def _load_cifar10(d: Path, split: str, source: str | None, limit: int | None) ->
         dataset="cifar10",
         split=split,
         num_classes=10,
-        source=f"{path} (JPEG bytes, decoded on access)",
+        source=f"{relative_to(path, d)} (JPEG bytes, decoded on access)",
         checksum=_file_sha256(path),
         mean=spec.mean,
         std=spec.std,
@@ -428,7 +426,8 @@ def _load_cifar100(d: Path, split: str, source: str | None, limit: int | None) -
             source = "batches"
         elif npz.is_file():
             source = "npz20"
-            fallback = f"official {official} not found; using the 20 CIFAR-100 test images of {npz}"
+            fallback = (f"official {relative_to(official, d)} not found; using the 20 CIFAR-100 test "
+                        f"images of {relative_to(npz, d)}")
             if split == "train":
                 fallback += " in place of the train split"
             log.warning("CIFAR-100 FALLBACK: %s", fallback)
@@ -451,7 +450,7 @@ def _load_cifar100(d: Path, split: str, source: str | None, limit: int | None) -
             dataset="cifar100",
             split=split,
             num_classes=100,
-            source=f"{official} (official python file, fine labels)",
+            source=f"{relative_to(official, d)} (official python file, fine labels)",
             checksum=_checksum(used),
             mean=spec.mean,
             std=spec.std,
@@ -462,7 +461,7 @@ def _load_cifar100(d: Path, split: str, source: str | None, limit: int | None) -
         raise InputError(
             f"CIFAR-100 source 'npz20' holds test images only; ask for split 'test', not {split!r}."
         )
-    result = _npz_set(npz, spec, "test", limit, "20 real CIFAR-100 test images, fine labels")
+    result = _npz_set(npz, d, spec, "test", limit, "20 real CIFAR-100 test images, fine labels")
     return dataclasses.replace(result, fallback=fallback)
 
 
@@ -506,8 +505,8 @@ def _load_imagenet16(d: Path, split: str, source: str | None, limit: int | None)
             source = "standin"
             fallback = (
                 f"official ImageNet16 pickles not found "
-                f"({' or '.join(str(p / first) for p in official_dirs)}); using the STAND-IN "
-                f"fixture {fixture} (one photo per class, not for reported numbers)"
+                f"({' or '.join(relative_to(p / first, d) for p in official_dirs)}); using the "
+                f"STAND-IN fixture {relative_to(fixture, d)} (one photo per class, not for reported numbers)"
             )
             log.warning("ImageNet16-120 FALLBACK: %s", fallback)
         else:
@@ -545,7 +544,7 @@ def _load_imagenet16(d: Path, split: str, source: str | None, limit: int | None)
         dataset="ImageNet16-120",
         split=split,
         num_classes=spec.num_classes,
-        source=f"{folder}/{{{','.join(p.name for p in used)}}} ({form}{partial})",
+        source=f"{relative_to(folder, d)}/{{{','.join(p.name for p in used)}}} ({form}{partial})",
         checksum=_checksum(used),
         mean=spec.mean,
         std=spec.std,
@@ -572,11 +571,43 @@ def load_image_folder_index(
 ) -> ImageFolderIndex:
     """The ImageNet file index (paths, labels, classes), for training code with its own transforms.
 
-    Looks for ``<data_dir>/imagenet/{train,val}/`` then ``<data_dir>/{train,val}/``.
+    Looks for ``<root>/imagenet/{train,val}/`` then ``<root>/{train,val}/`` in the data roots.
     """
     if split not in SPLITS:
         raise unknown_name("split", split, SPLITS)
-    return scan_image_folder(_find_image_folder(resolve_data_dir(data_dir), split))
+    _, folder = _first_root("imagenet", data_dir, lambda d: _find_image_folder(d, split))
+    return scan_image_folder(folder)
+
+
+#: What to do when a dataset is in none of the default roots (the cache, the embedded sample).
+WHERE_TO_GET: dict[str, str] = {
+    "cifar10": "`harness data download cifar10` puts the official batches in the cache",
+    "cifar100": "`harness data download cifar100` puts the official files in the cache",
+    "ImageNet16-120": "`harness data download ImageNet16-120` says where to get the official pickles",
+    "imagenet": "`harness data download imagenet` says how to lay out an ImageFolder tree",
+}
+
+
+def _first_root(dataset: str, data_dir, read):
+    """``(root, read(root.path))`` for the first data root `read` finds the dataset in.
+
+    Raises:
+        DataNotFoundError: in none of them; an explicit root's own message, or one naming every
+            root searched and how to get the data.
+    """
+    roots = data_roots(data_dir)
+    misses = []
+    for root in roots:
+        try:
+            return root, read(root.path)
+        except DataNotFoundError as err:
+            misses.append(err)
+    if len(roots) == 1:
+        raise misses[0]
+    raise DataNotFoundError(
+        f"{dataset} not found in {describe_roots(roots)} ({misses[-1]}). {WHERE_TO_GET[dataset]}, "
+        f"or pass --data-dir / set $HARNESS_DATA_DIR to a folder holding it (see docs/data.md)."
+    )
 
 
 def _load_imagenet(d: Path, split: str, source: str | None, limit: int | None) -> ImageSet:
@@ -591,7 +622,7 @@ def _load_imagenet(d: Path, split: str, source: str | None, limit: int | None) -
         dataset="imagenet",
         split=split,
         num_classes=len(index.classes),
-        source=f"{root} (ImageFolder, {len(index.classes)} classes, "
+        source=f"{relative_to(root, d)} (ImageFolder, {len(index.classes)} classes, "
         f"resized to {size}x{size} on access)",
         checksum=index.checksum(),
         mean=spec.mean,
@@ -647,13 +678,14 @@ def load_images(
     source: str | None = None,
     limit: int | None = None,
 ) -> ImageSet:
-    """Load one split of a dataset from the data folder (see ``resolve_data_dir``).
+    """Load one split of a dataset from the first data root holding it (`harness.paths`).
 
     Args:
         dataset: ``cifar10``, ``cifar100``, ``ImageNet16-120``, ``imagenet`` (ImageFolder tree,
             resized to 32x32 as TE-NAS searches ImageNet) or ``synthetic``.
         split: ``train`` or ``test`` (ImageNet16's ``val_data``; ImageFolder's ``val/``).
-        data_dir: overrides ``$HARNESS_DATA_DIR`` / ``../shared/data``.
+        data_dir: the only root to read (``--data-dir``); None: ``$HARNESS_DATA_DIR`` alone when
+            set, else the user cache, then the sample embedded in the package.
         source: which form to read. cifar10: ``batches`` (official ``cifar-10-batches-py``),
             ``npz`` (exact pixels, 4000 train / 1000 test), ``jpeg10k``, ``jpegbytes`` (all 60,000,
             decoded on access); default batches if present, else npz. cifar100: ``batches`` or
@@ -677,8 +709,12 @@ def load_images(
         _check_limit(limit, limit, dataset)  # type check only; sizes are checked by the readers
     if dataset == "synthetic":
         return _load_synthetic(split, source, limit)
-    images = _LOADERS[dataset](resolve_data_dir(data_dir), split, source, limit)
-    log.info("loaded %s %s: %d images from %s", dataset, images.split, len(images), images.source)
+    root, images = _first_root(
+        dataset, data_dir, lambda d: _LOADERS[dataset](d, split, source, limit)
+    )
+    images = dataclasses.replace(images, origin=root.origin)
+    log.info("loaded %s %s: %d images from %s %s", dataset, images.split, len(images), root.origin,
+             images.source)
     return images
 
 

@@ -3,15 +3,20 @@
 Tables: ``configs`` (hash -> full JSON configuration), ``runs`` (one row per invocation with its
 environment and summary), ``proxies`` (each proxy's declared direction, so reports need no
 torch), ``results`` keyed by (config hash, space, cell, proxy, repeat). Every cell's rows are
-written in one transaction, so a killed run loses at most the cells in flight and never leaves
-a partial row; re-running skips keys already present. Torch-free: reports read it too.
+written in one explicit transaction, so a killed run loses at most the cells in flight and never
+leaves a partial cell; re-running skips keys already present. Writers refuse any file that is not
+a harness store before writing a byte, and copy the write-ahead log into the store file when they
+close (and, in sweeps, periodically), so the ``.sqlite`` file alone holds every finished result.
+Readers open stores read-only (``mode=ro``, else ``immutable=1`` on read-only storage). Torch-free:
+reports read it too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
+import logging
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -20,11 +25,16 @@ from pathlib import Path
 
 from harness.errors import DataNotFoundError, InputError
 
+log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "nan", "inf", "error")
 #: Keys of a configuration that describe where and how it ran, not what each value is (not hashed):
 #: the environment, and the request (number of repeats, NTK engine) of the first run.
 UNHASHED_KEYS = ("environment", "request")
+#: Keys of the ``data`` section that say where the images were read from, not what they are: the
+#: hash follows their content (the checksum), so a store resumes whether the same images come from
+#: the package, a data folder or a copy elsewhere.
+UNHASHED_DATA_KEYS = ("source", "origin")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -59,8 +69,11 @@ class ResultRow:
 
 
 def config_hash(config: dict) -> str:
-    """Stable 16-hex-digit hash of a configuration (environment keys excluded)."""
+    """Stable 16-hex-digit hash of a configuration (environment, request and data location
+    excluded)."""
     hashed = {k: v for k, v in config.items() if k not in UNHASHED_KEYS}
+    if isinstance(hashed.get("data"), dict):
+        hashed["data"] = {k: v for k, v in hashed["data"].items() if k not in UNHASHED_DATA_KEYS}
     text = json.dumps(hashed, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -69,33 +82,89 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+def _uri(path: Path, query: str) -> str:
+    return f"{path.resolve().as_uri()}?{query}"
+
+
+def connect_readonly(path: str | Path) -> sqlite3.Connection:
+    """A connection that never writes to `path`: SQLite ``mode=ro``, or on read-only storage (a
+    read-only folder or file, where a WAL store's ``-shm`` file cannot be created) ``immutable=1``.
+
+    Raises:
+        InputError: the file cannot be opened even so; or it must be read immutable while its
+            ``-wal`` file still holds results that only a writable copy can read.
+    """
+    path = Path(path)
+    try:
+        conn = sqlite3.connect(_uri(path, "mode=ro"), uri=True)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+    except sqlite3.OperationalError as err:  # e.g. "unable to open database file"
+        wal = path.with_name(path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            raise InputError(f"cannot open {str(path)!r} read-only ({err}), and its {wal.name} holds results not "
+                             f"yet in the store file; copy the store with its -wal file to writable storage and "
+                             f"read it there.") from None
+        try:
+            conn = sqlite3.connect(_uri(path, "immutable=1"), uri=True)
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as err2:
+            raise InputError(f"cannot open {str(path)!r} as a results store: {err2}.") from None
+        return conn
+
+
+def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError as err:
+        raise InputError(f"{str(path)!r} is not a harness results store ({err}); it is left untouched.") from None
+    if row is None or str(row[0]) != str(SCHEMA_VERSION):
+        raise InputError(f"{str(path)!r} has store schema {row and row[0]}; this harness reads {SCHEMA_VERSION}.")
+
+
+def check_store(path: str | Path) -> None:
+    """Check, read-only, that `path` is a harness results store of this schema.
+
+    Raises:
+        InputError: another program's database, not a database, or another schema.
+    """
+    path = Path(path)
+    conn = connect_readonly(path)
+    try:
+        _check_schema(conn, path)
+    finally:
+        conn.close()
+
+
 class ResultStore:
     """Read/write access to one store file; use as a context manager."""
 
     def __init__(self, path: str | Path, *, create: bool = True):
         self.path = Path(path)
+        if self.path.is_dir():
+            raise InputError(f"results store {str(self.path)!r} is a folder; give a file such as runs/nb201.sqlite.")
         if not create and not self.path.is_file():
             raise DataNotFoundError(f"results store not found: {self.path}.")
+        # An existing file is checked read-only first: a foreign database stays byte-identical.
+        existing = self.path.is_file() and self.path.stat().st_size > 0
+        if existing:
+            check_store(self.path)
         try:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            if create:
-                self.conn.executescript(_SCHEMA)
-                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            self._check_schema()
+            if create and not existing:
+                self.conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
+                                        f"('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
+            _check_schema(self.conn, self.path)
         except (sqlite3.Error, OSError) as err:
             raise InputError(f"cannot use {str(self.path)!r} as a results store: {err}.") from None
-
-    def _check_schema(self) -> None:
-        try:
-            row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.DatabaseError as err:
-            raise InputError(f"{str(self.path)!r} is not a harness results store: {err}.") from None
-        if row is None or int(row[0]) != SCHEMA_VERSION:
-            raise InputError(f"{str(self.path)!r} has store schema {row and row[0]}; this harness reads {SCHEMA_VERSION}.")
 
     def __enter__(self):
         return self
@@ -105,31 +174,80 @@ class ResultStore:
         return False
 
     def close(self) -> None:
-        self.conn.close()
+        """Copy the write-ahead log into the store file, then close."""
+        try:
+            if not self.conn.in_transaction:
+                self.checkpoint()
+        except sqlite3.Error as err:  # e.g. another process is writing; its own close will copy it
+            log.info("checkpoint of %s deferred: %s", self.path, err)
+        finally:
+            self.conn.close()
+
+    def checkpoint(self, mode: str = "TRUNCATE") -> bool:
+        """Copy every committed transaction from the ``-wal`` file into the store file (TRUNCATE also
+        empties the ``-wal`` file; PASSIVE never waits for other connections). True when complete."""
+        busy, _, _ = self.conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        return not busy
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """Statements in the block commit together or not at all (an inner block joins the outer)."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
 
     # ---- configurations, runs, proxies -----------------------------------------------
     def add_config(self, config: dict) -> str:
         digest = config_hash(config)
-        profile = config.get("profile", {}).get("name", "")
-        self.conn.execute("INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?)",
-                          (digest, profile, json.dumps(config, sort_keys=True, default=str), _now()))
+        self.copy_config(digest, config)
         return digest
 
-    def add_proxies(self, metadata: Iterable[dict]) -> None:
-        with self.conn:
+    def copy_config(self, digest: str, config: dict, created: str | None = None) -> None:
+        """Store `config` under `digest` as given (imports keep the hash they were written under)."""
+        profile = config.get("profile", {}).get("name", "")
+        with self.transaction():
+            self.conn.execute("INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?)",
+                              (digest, profile, json.dumps(config, sort_keys=True, default=str), created or _now()))
+
+    def add_proxies(self, metadata: Iterable[dict], *, replace: bool = True) -> None:
+        verb = "REPLACE" if replace else "IGNORE"
+        with self.transaction():
             for meta in metadata:
-                self.conn.execute("INSERT OR REPLACE INTO proxies VALUES (?, ?, ?)",
+                self.conn.execute(f"INSERT OR {verb} INTO proxies VALUES (?, ?, ?)",
                                   (meta["name"], int(meta["direction"] == "higher"), json.dumps(meta)))
 
+    def directions(self) -> dict[str, bool]:
+        """{proxy: higher_is_better} of the proxies the store knows."""
+        return {p: bool(h) for p, h in self.conn.execute("SELECT proxy, higher_is_better FROM proxies")}
+
     def start_run(self, digest: str, environment: dict, command: str) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO runs (config_hash, started, environment, command) VALUES (?, ?, ?, ?)",
-            (digest, _now(), json.dumps(environment, default=str), command))
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO runs (config_hash, started, environment, command) VALUES (?, ?, ?, ?)",
+                (digest, _now(), json.dumps(environment, default=str), command))
+        return int(cur.lastrowid)
+
+    def copy_run(self, run: dict) -> int:
+        """Insert a run record read from another store (`read_store`); returns its new run_id here."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO runs (config_hash, started, finished, environment, command, summary) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                tuple(run[k] for k in ("config_hash", "started", "finished", "environment", "command", "summary")))
         return int(cur.lastrowid)
 
     def finish_run(self, run_id: int, summary: dict) -> None:
-        self.conn.execute("UPDATE runs SET finished = ?, summary = ? WHERE run_id = ?",
-                          (_now(), json.dumps(summary, default=str), run_id))
+        with self.transaction():
+            self.conn.execute("UPDATE runs SET finished = ?, summary = ? WHERE run_id = ?",
+                              (_now(), json.dumps(summary, default=str), run_id))
 
     # ---- results -----------------------------------------------------------------------
     def done_keys(self, digest: str, space: str, include_errors: bool = True,
@@ -151,103 +269,52 @@ class ResultStore:
         return [ResultRow(*r) for r in cur]
 
     def write_rows(self, digest: str, space: str, rows: Sequence[ResultRow], run_id: int | None) -> None:
-        """Write rows in one transaction (all or nothing)."""
+        """Write rows in one explicit transaction (all or nothing)."""
         for row in rows:
             if row.status not in STATUSES:
                 raise ValueError(f"status must be one of {STATUSES}; got {row.status!r}")
-        with self.conn:
+        with self.transaction():
             self.conn.executemany(
                 "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(digest, space, r.cell, r.proxy, r.repeat, r.arch_str, r.value, r.status, r.message,
                   r.seconds, r.peak_mem_mb, r.filled_from, run_id) for r in rows])
 
 
-# ---- exported tables ------------------------------------------------------------------------
-TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
-
-
-def configs_sidecar(path: str | Path) -> Path:
-    """The configurations that go with an exported table: ``x.csv.gz`` -> ``x.configs.json``."""
-    path = Path(path)
-    name = path.name
-    for suffix in TABLE_SUFFIXES:
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return path.with_name(f"{name}.configs.json")
-
-
-def read_table(path: str | Path):
-    """An exported table and its configurations ({} when the sidecar is missing)."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"results table not found: {path}.")
-    try:
-        if path.name.lower().endswith(".parquet"):
-            frame = pd.read_parquet(path)
-        else:
-            # Only empty fields are missing: the status column holds the literal word "nan".
-            frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    except (OSError, ValueError, ImportError) as err:  # corrupt file, bad compression, no pyarrow
-        raise InputError(f"cannot read results table {str(path)!r}: {err}") from err
-    side = configs_sidecar(path)
-    if not side.is_file():
-        return frame, {}
-    try:
-        configs = json.loads(side.read_text())
-    except (OSError, ValueError) as err:
-        raise InputError(f"cannot read configs sidecar {str(side)!r}: {err}") from err
-    if not isinstance(configs, dict):
-        raise InputError(f"configs sidecar {str(side)!r} must hold a JSON object {{config_hash: config}}.")
-    return frame, configs
-
-
-def import_table(path: str | Path, store: ResultStore) -> int:
-    """Load a per-repeat export (``harness export --per-repeat``) back into a store, so a sweep
-    can continue from results that travelled as files. Returns the number of rows written."""
-    frame, configs = read_table(path)
-    if "repeat" not in frame.columns:
-        raise InputError(f"{str(path)!r} has aggregated repeats; import needs `harness export --per-repeat`.")
-    missing = sorted(set(frame["config_hash"]) - set(configs))
-    if missing:
-        raise InputError(f"{str(path)!r}: no configuration for {', '.join(missing)} in {configs_sidecar(path)}.")
-    for digest in sorted(set(frame["config_hash"])):
-        if config_hash(configs[digest]) != digest:
-            raise InputError(f"{configs_sidecar(path)}: the configuration stored under {digest} hashes to "
-                             f"{config_hash(configs[digest])}; the file was edited or is from another schema.")
-        store.add_config(configs[digest])
-    directions = frame.drop_duplicates("proxy").set_index("proxy")["higher_is_better"]
-    with store.conn:
-        store.conn.executemany("INSERT OR IGNORE INTO proxies VALUES (?, ?, ?)",
-                               [(p, int(str(h).lower() in ("true", "1")), json.dumps({"name": p, "imported": True}))
-                                for p, h in directions.items()])
-    for (digest, space), part in frame.groupby(["config_hash", "space"]):
-        rows = [ResultRow(int(r.index), r.arch_str, r.proxy, int(r.repeat),
-                          None if r.status != "ok" else float(r.value), r.status,
-                          r.message if isinstance(r.message, str) else None,
-                          None if r.seconds != r.seconds else float(r.seconds),
-                          None, None if r.filled_from != r.filled_from else int(r.filled_from))
-                for r in part.itertuples(index=False)]
-        store.write_rows(digest, space, rows, None)
-    return len(frame)
-
-
 # ---- reading (pandas) ----------------------------------------------------------------------
-def _open_readonly(path: str | Path) -> sqlite3.Connection:
+@contextlib.contextmanager
+def _open_readonly(path: str | Path):
+    """A checked read-only connection to a store, closed when the block ends."""
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"results store not found: {path}.")
-    with ResultStore(path, create=False):
-        pass  # validates the schema with a clear error
-    return sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
+    conn = connect_readonly(path)
+    try:
+        _check_schema(conn, path)
+        yield conn
+    finally:
+        conn.close()
 
 
 def read_configs(path: str | Path) -> dict[str, dict]:
     """{config_hash: configuration} of a store."""
     with _open_readonly(path) as conn:
         return {h: json.loads(c) for h, c in conn.execute("SELECT config_hash, config FROM configs")}
+
+
+def read_store(path: str | Path) -> dict:
+    """Everything an import carries over from a store, as stored: ``results`` (DataFrame of the raw
+    rows), ``configs`` ({hash: (config, created)}), ``proxies`` ({name: (higher_is_better, metadata)})
+    and ``runs`` ({run_id: run record})."""
+    import pandas as pd
+
+    with _open_readonly(path) as conn:
+        results = pd.read_sql_query("SELECT * FROM results", conn)
+        configs = {h: (json.loads(c), t) for h, c, t in conn.execute("SELECT config_hash, config, created FROM configs")}
+        proxies = {p: (bool(h), m) for p, h, m in conn.execute("SELECT proxy, higher_is_better, metadata FROM proxies")}
+        cur = conn.execute("SELECT * FROM runs")
+        names = [d[0] for d in cur.description]
+        runs = {row[0]: dict(zip(names, row)) for row in cur}
+    return {"results": results, "configs": configs, "proxies": proxies, "runs": runs}
 
 
 def read_runs(path: str | Path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from harness import bench
 from harness.bench import DEFAULT_METRIC, load_benchmark, metric_keys
 from harness.errors import DataNotFoundError, InputError
+from harness.paths import EMBEDDED_DIR
 from harness.spaces import nb201
 
 RESNET_CELL = nb201.EXAMPLE_ARCH  # index 11472 per the data README
@@ -22,13 +24,9 @@ RESNET_CELL = nb201.EXAMPLE_ARCH  # index 11472 per the data README
 # ---- the real shared table -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def table() -> bench.Benchmark:
-    try:
-        return load_benchmark()
-    except DataNotFoundError as err:
-        pytest.skip(f"shared NB201 table not available: {err}")
+    return load_benchmark()  # the embedded table, or $HARNESS_DATA_DIR's
 
 
-@pytest.mark.bench
 @pytest.mark.parametrize(
     "key, best_index, best",
     [
@@ -45,7 +43,6 @@ def test_table_maxima_match_the_data_readme(table, key, best_index, best):
     assert table.accuracy(best_index, key) == pytest.approx(best, abs=1e-4)
 
 
-@pytest.mark.bench
 def test_table_resnet_cell(table):
     assert table.arch_str(11472) == RESNET_CELL
     got = [table.accuracy(11472, DEFAULT_METRIC[d]) for d in ("cifar100", "ImageNet16-120")]
@@ -53,18 +50,18 @@ def test_table_resnet_cell(table):
     assert got == pytest.approx([70.89, 44.23], abs=5e-3)
 
 
-@pytest.mark.bench
 def test_table_arch_strings_equal_the_space_for_every_index(table):
     assert list(table.frame.index) == list(range(nb201.NUM_CELLS))
     assert list(table.frame["arch_str"]) == [str(a) for a in nb201.all_archs()]
 
 
-@pytest.mark.bench
 def test_table_keys_coverage_and_describe(table):
     info = table.describe()
     assert info["kind"] == "table" and info["cells"] == nb201.NUM_CELLS
-    assert info["path"].endswith("nb201/nb201_accuracy.csv")
-    assert info["sha256"] == bench._file_sha256(Path(info["path"]))
+    origin, _, inside = info["path"].partition(":")
+    root = {"embedded": EMBEDDED_DIR, "$HARNESS_DATA_DIR": Path(os.environ.get("HARNESS_DATA_DIR", "."))}[origin]
+    assert inside in ("nb201/nb201_accuracy.csv", "nb201/nb201_accuracy.csv.gz")
+    assert info["sha256"] == bench._file_sha256(root / inside)
     assert set(info["keys"]) == set(bench.TABLE_COLUMNS)
     assert info["coverage"]["cifar100/x-valid@200"] == 289
     assert info["coverage"]["ImageNet16-120/x-valid@200"] == 321
@@ -113,7 +110,7 @@ def test_synthetic_table_maps_each_key_to_its_column(tmp_path):
     path = tmp_path / "nb201_accuracy.csv"
     _write_table(path)
     b = load_benchmark(tmp_path)  # a folder holding the table works too
-    assert b.source.kind == "table" and b.source.path == str(path.resolve())
+    assert b.source.kind == "table" and b.source.path == path.name  # outside the working directory
     for k, key in enumerate(bench.TABLE_COLUMNS):
         if key != "cifar100/x-valid@200":
             assert b.accuracy(1234, key) == pytest.approx(k + 1.234)
@@ -123,25 +120,34 @@ def test_synthetic_table_maps_each_key_to_its_column(tmp_path):
 def test_data_dir_argument_and_env_var(tmp_path, monkeypatch):
     (tmp_path / "nb201").mkdir()
     _write_table(tmp_path / "nb201" / "nb201_accuracy.csv")
-    want = str((tmp_path / "nb201" / "nb201_accuracy.csv").resolve())
-    assert load_benchmark(data_dir=tmp_path).source.path == want
+    assert load_benchmark(data_dir=tmp_path).source.path == "--data-dir:nb201/nb201_accuracy.csv"
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path))
-    assert load_benchmark().source.path == want
+    assert load_benchmark().source.path == "$HARNESS_DATA_DIR:nb201/nb201_accuracy.csv"
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(DataNotFoundError, match=r"HARNESS_DATA_DIR='.*nowhere' is not a directory"):
         load_benchmark()
     with pytest.raises(DataNotFoundError, match=r"--data-dir '.*nowhere' is not a directory"):
         load_benchmark(data_dir=tmp_path / "nowhere")
+    with pytest.raises(DataNotFoundError, match=r"^NB201 table nb201/nb201_accuracy.csv\[.gz\] not found in --data-dir "):
+        load_benchmark(data_dir=tmp_path / "nb201")
 
 
-def test_default_data_dir_is_shared_data_beside_the_working_directory(tmp_path, monkeypatch):
-    data = tmp_path / "shared" / "data" / "nb201"
-    data.mkdir(parents=True)
-    _write_table(data / "nb201_accuracy.csv")
-    (tmp_path / "project").mkdir()
-    monkeypatch.chdir(tmp_path / "project")
+def test_default_table_is_the_cached_then_the_embedded_one(tmp_path, monkeypatch):
     monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
-    assert load_benchmark().source.path == str((data / "nb201_accuracy.csv").resolve())
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
+    embedded = load_benchmark()
+    assert embedded.source.path == "embedded:nb201/nb201_accuracy.csv.gz"
+    assert embedded.source.sha256 == bench._file_sha256(EMBEDDED_DIR / "nb201" / "nb201_accuracy.csv.gz")
+    (tmp_path / "nb201").mkdir()
+    _write_table(tmp_path / "nb201" / "nb201_accuracy.csv")
+    assert load_benchmark().source.path == "cache:nb201/nb201_accuracy.csv"
+
+
+def test_explicit_benchmark_file_is_shown_without_machine_paths(tmp_path, monkeypatch):
+    _write_table(tmp_path / "t.csv")
+    assert load_benchmark(tmp_path / "t.csv").source.path == "t.csv"  # outside the working directory
+    monkeypatch.chdir(tmp_path.parent)
+    assert load_benchmark(tmp_path / "t.csv").source.path == f"{tmp_path.name}/t.csv"
 
 
 def test_table_with_swapped_arch_strings_is_rejected(tmp_path):

@@ -10,7 +10,7 @@ from torch import nn
 
 from harness.spaces.nb201_net import build_network
 from proxies import ntk_kernels
-from tests.conftest import load_script, needs_images
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,6 @@ def test_matmul_rate_is_positive_and_finite(bench_ntk):
     assert math.isfinite(rate) and rate > 0
 
 
-@needs_images
 def test_bench_ntk_report_on_a_small_batch(bench_ntk, capsys):
     report = bench_ntk.main(["--indices", "6111", "--batch-size", "8", "--engine", "graph", "--json"])
     assert report["max_rel_diff"] < 1e-4

@@ -3,6 +3,7 @@ errors, data-dir resolution, and the seeded NB201 / TE-NAS batch draws."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import pickle
@@ -14,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-import harness.paths
+from tests.conftest import HAS_SHARED, SHARED_DATA
 from harness import data as D
 from harness.data import (
     DATASETS,
@@ -23,23 +24,14 @@ from harness.data import (
     load_image_folder_index,
     load_images,
     patch_batches,
-    resolve_data_dir,
 )
 from harness.errors import DataNotFoundError, InputError
+from harness.paths import EMBEDDED_DIR, DataRoot, cache_dir, data_roots
 
 
-def _shared_dir() -> Path | None:
-    try:
-        d = resolve_data_dir()
-    except DataNotFoundError:
-        return None
-    return d if (d / "images" / "cifar10_train_4000.npz").is_file() else None
-
-
-SHARED = _shared_dir()
+SHARED = SHARED_DATA if HAS_SHARED else None
 requires_shared = pytest.mark.skipif(
-    SHARED is None,
-    reason="shared data (../shared/data/images) not found; set HARNESS_DATA_DIR to run these",
+    SHARED is None, reason="shared data not found; set HARNESS_DATA_DIR to run these"
 )
 
 
@@ -311,36 +303,66 @@ def test_unknown_names(tmp_path):
         load_images("cifar10", data_dir=tmp_path, limit=0)
 
 
-def test_resolve_data_dir_precedence(tmp_path, monkeypatch):
-    flag, env = tmp_path / "flag", tmp_path / "env"
-    work = tmp_path / "work"
-    for d in (flag, env, work / "main", work / "shared" / "data"):
-        d.mkdir(parents=True)
-    monkeypatch.chdir(work / "main")
-    monkeypatch.setattr(harness.paths, "_repo_root", lambda: tmp_path / "nowhere" / "repo")
+def test_data_roots_precedence(tmp_path, monkeypatch):
+    """--data-dir > $HARNESS_DATA_DIR (each the only root) > the user cache > the embedded sample."""
+    flag, env, cache = tmp_path / "flag", tmp_path / "env", tmp_path / "cache"
+    for d in (flag, env):
+        d.mkdir()
     monkeypatch.setenv("HARNESS_DATA_DIR", str(env))
-    assert resolve_data_dir(flag) == flag.resolve()
-    assert resolve_data_dir() == env.resolve()
+    monkeypatch.setenv("HARNESS_CACHE", str(cache))
+    assert data_roots(flag) == [DataRoot(flag.resolve(), "--data-dir")]
+    assert data_roots() == [DataRoot(env.resolve(), "$HARNESS_DATA_DIR")]
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path / "missing"))
-    with pytest.raises(
-        DataNotFoundError, match=r"^HARNESS_DATA_DIR='.*missing' is not a directory\.$"
-    ):
-        resolve_data_dir()
+    with pytest.raises(DataNotFoundError, match=r"^HARNESS_DATA_DIR='.*missing' is not a directory\.$"):
+        data_roots()
     with pytest.raises(DataNotFoundError, match=r"^--data-dir '.*nope' is not a directory\.$"):
-        resolve_data_dir(tmp_path / "nope")
+        data_roots(tmp_path / "nope")
     monkeypatch.delenv("HARNESS_DATA_DIR")
-    assert resolve_data_dir() == (work / "shared" / "data").resolve()
-    # Not beside the current directory: beside the repository root.
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(harness.paths, "_repo_root", lambda: work / "main")
-    assert resolve_data_dir() == (work / "shared" / "data").resolve()
-    monkeypatch.setattr(harness.paths, "_repo_root", lambda: tmp_path / "nowhere" / "repo")
+    assert data_roots() == [DataRoot(EMBEDDED_DIR, "embedded")]  # no cache folder yet
+    cache.mkdir()
+    assert data_roots() == [DataRoot(cache.resolve(), "cache"), DataRoot(EMBEDDED_DIR, "embedded")]
+
+
+def test_cache_dir_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "h"))
+    assert cache_dir() == tmp_path / "h"
+    monkeypatch.delenv("HARNESS_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "harness"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "harness"
+
+
+def test_embedded_sample_serves_cifar10_when_nothing_else_is_there(cifar10_tree, monkeypatch):
+    root = cifar10_tree[0]
+    monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
+    monkeypatch.setenv("HARNESS_CACHE", str(root / "empty-cache"))
+    images = load_images("cifar10")
+    assert (len(images), images.origin) == (4000, "embedded")
+    assert images.source == "images/cifar10_train_4000.npz (exact pixels, CIFAR-10 train images 0-3999)"
+    assert images.checksum == _SHA256SUMS["images/cifar10_train_4000.npz"]
+    # The cache comes first, per dataset: a cached official batch folder wins over the sample.
+    monkeypatch.setenv("HARNESS_CACHE", str(root))
+    cached = load_images("cifar10")
+    assert (len(cached), cached.origin) == (15, "cache")
+    assert cached.source.startswith("cifar-10-batches-py/{data_batch_1,")
+    # A dataset in neither says where it looked and how to get it.
     with pytest.raises(DataNotFoundError) as err:
-        resolve_data_dir()
-    assert str(err.value).startswith(
-        f"no data directory: --data-dir not given, HARNESS_DATA_DIR not set, and "
-        f"{(tmp_path / '..' / 'shared' / 'data').resolve()} and "
-    )
+        load_images("cifar100", split="test")
+    assert "cifar100 not found in cache " in str(err.value)
+    assert "`harness data download cifar100`" in str(err.value)
+
+
+def test_embedded_files_match_their_checksums():
+    for name, digest in _SHA256SUMS.items():
+        assert hashlib.sha256((EMBEDDED_DIR / name).read_bytes()).hexdigest() == digest, name
+
+
+_SHA256SUMS = {
+    line.split()[1]: line.split()[0]
+    for line in (EMBEDDED_DIR / "SHA256SUMS").read_text().splitlines()
+}
 
 
 # ----------------------------------------------------------------------------- shared real images

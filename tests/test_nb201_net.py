@@ -12,7 +12,7 @@ import torch
 
 from harness.spaces import nb201
 from harness.spaces.nb201_net import (build_network, build_supernet, count_parameters, param_count)
-from tests.conftest import SHARED_DATA, needs_table
+from tests.conftest import SHARED_DATA
 
 SAMPLE = sorted(random.Random(0).sample(range(nb201.NUM_CELLS), 500))
 
@@ -44,14 +44,14 @@ def _check_params_against_table(indices, build):
     return exact, averaged
 
 
-@needs_table
+@pytest.mark.data
 def test_benchmark_network_parameter_count_sample():
     exact, averaged = _check_params_against_table(
         SAMPLE, lambda i: count_parameters(build_network(i, "bench")))
     assert exact >= 490 and exact + averaged == 500
 
 
-@needs_table
+@pytest.mark.data
 @pytest.mark.slow
 def test_benchmark_network_parameter_count_all_cells():
     # The fast per-op count is checked against real networks on a sample above; here on all cells.

@@ -12,14 +12,13 @@ from hypothesis import strategies as st
 from harness.errors import InputError
 from harness.spaces import nb201
 from harness.spaces.nb201 import OPS, Nb201Arch
-from tests.conftest import SHARED_DATA, needs_table
+from harness.paths import EMBEDDED_DIR
 
 RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 
 
-@needs_table
 def test_index_to_arch_str_equals_the_benchmark_table_for_all_cells():
-    table = pd.read_csv(SHARED_DATA / "nb201" / "nb201_accuracy.csv", usecols=["index", "arch_str"])
+    table = pd.read_csv(EMBEDDED_DIR / "nb201" / "nb201_accuracy.csv.gz", usecols=["index", "arch_str"])
     ours = [str(a) for a in nb201.all_archs()]
     assert ours == table.sort_values("index")["arch_str"].tolist()
 
@@ -59,6 +58,7 @@ def test_index_out_of_range(index):
         Nb201Arch.from_index(index)
 
 
+@pytest.mark.data
 def test_naslib_encoding_matches_analognas_bench(shared_data):
     path = shared_data / "nb201" / "sources" / "analognasbench-0.1.3__data_anb__by_arch_str.csv"
     if not path.is_file():

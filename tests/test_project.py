@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import cli
-from tests.conftest import REPO, load_script, needs_table
+from tests.conftest import REPO, load_script
 
 IMPORT_RULES = [
     # (module imported, prefixes that must stay out of sys.modules)
@@ -67,7 +67,6 @@ def test_readme_proxy_table_is_the_committed_leaderboard():
 
 
 @pytest.mark.slow
-@needs_table
 def test_committed_leaderboard_regenerates_byte_for_byte(tmp_path, monkeypatch):
     """`harness report` on the committed CSV, with the --indices its footer records, rewrites
     reports/nb201/leaderboard.csv, .md and repeats.csv exactly (the issue's reproducibility promise)."""

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from scipy import stats
 
 from harness.cli import cli
-from tests.conftest import SHARED_DATA, needs_table
+from tests.conftest import SHARED_DATA
 
-pytestmark = [pytest.mark.bench, needs_table]
+pytestmark = pytest.mark.data  # the full table: params_M_cifar10
 TABLE = SHARED_DATA / "nb201" / "nb201_accuracy.csv"
 
 

@@ -18,9 +18,7 @@ from harness.profiles import get_profile
 from harness.runner import SweepOptions, SweepSpec, run_sweep
 from harness.selection import parse_indices, parse_shard, representatives, select_cells, shard
 from harness.store import read_results
-from tests.conftest import needs_images
 
-pytestmark = needs_images
 CHEAP = ("linear_regions", "params")
 
 

@@ -22,7 +22,6 @@ from search.baselines import (
     mutate,
     random_search,
 )
-from tests.conftest import needs_images
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +35,6 @@ def test_random_search_is_seeded():
     assert random_search(4).counts["proxy_evaluations"] == 0
 
 
-@needs_images
 def test_best_of_n_picks_the_largest_param_count_of_its_sample(images):
     # the tenas profile scores the C=3, N=1 NTK network: cheap to build, exact known answer
     config = BaselineConfig(proxy="params", profile="tenas", n=12).resolved("best-of-n")
@@ -51,7 +49,6 @@ def test_best_of_n_picks_the_largest_param_count_of_its_sample(images):
     assert [h["index"] for h in again.history] == [h["index"] for h in out.history]
 
 
-@needs_images
 def test_best_of_n_lower_is_better_proxy_picks_the_minimum(images):
     # ntk_cond is lower-better: use a tiny TE-NAS profile so the test stays fast
     profile = get_profile("tenas", batch_size=4, repeats=1, patch_batches=1, patch_batch_size=32)
@@ -62,7 +59,6 @@ def test_best_of_n_lower_is_better_proxy_picks_the_minimum(images):
     assert out.arch.index == out.history[int(np.argmin(scores))]["index"]
 
 
-@needs_images
 def test_best_of_n_tenas_is_the_rank_sum_minimum(images):
     profile = get_profile("tenas", batch_size=4, repeats=1, patch_batches=1, patch_batch_size=32)
     names = ["ntk_cond", "linear_regions"]
@@ -77,7 +73,6 @@ def test_best_of_n_tenas_is_the_rank_sum_minimum(images):
     assert out.counts["proxy_evaluations"] == 8  # 4 cells x 2 proxies x 1 repeat
 
 
-@needs_images
 def test_evolution_spends_exactly_its_budget_and_returns_the_best_queried(images):
     config = BaselineConfig(proxy="params", profile="tenas", budget=15, population=5,
                             sample_size=3).resolved("evolution")

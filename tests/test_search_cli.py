@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 from harness.cli import cli
 from search import records
-from tests.conftest import needs_images, needs_table
 
 
 def _run(*args):
@@ -50,7 +49,7 @@ def test_bad_input_exits_2_with_one_line(args, needle, tmp_path):
     assert not any(tmp_path.iterdir())  # nothing written
 
 
-@needs_images
+@pytest.mark.data
 def test_cifar100_without_official_files_says_what_is_missing(tmp_path, shared_data):
     result = _run("--algo", "random", "--dataset", "cifar100", "--data-dir", shared_data, "--out", tmp_path)
     assert result.exit_code == 2
@@ -59,8 +58,6 @@ def test_cifar100_without_official_files_says_what_is_missing(tmp_path, shared_d
     assert not any(tmp_path.iterdir())
 
 
-@needs_images
-@needs_table
 def test_random_runs_write_records_resume_and_feed_the_leaderboard(tmp_path):
     result = _run("--algo", "random", "--seeds", "0-2", "--out", tmp_path, "--json", "--quiet")
     assert result.exit_code == 0, result.output
@@ -86,8 +83,6 @@ def test_random_runs_write_records_resume_and_feed_the_leaderboard(tmp_path):
     assert (tmp_path / "lb" / "leaderboard.csv").read_text() == csv_text
 
 
-@needs_images
-@needs_table
 def test_same_folder_other_settings_is_refused(tmp_path):
     assert _run("--algo", "random", "--seeds", "0", "--out", tmp_path, "--quiet").exit_code == 0
     path = records.run_dir(tmp_path, "nb201", "cifar10", "random", 0) / "result.json"

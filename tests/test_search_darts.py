@@ -30,7 +30,6 @@ from harness.spaces.darts import (
 from search.darts_adapter import DARTS_DEFAULTS, DartsPruningSpace, check_final, in_degrees
 from search.darts_runs import darts_config, load_search_images, method_label
 from search.tenas import NONE_INDEX, TenasConfig, TenasMeter, prune_edge_groups, run_tenas
-from tests.conftest import needs_images
 
 # Tiny but complete: 2-4 image NTK batches, 1 repeat, 2 x 16 crops.
 QUICK = {"batch_size": 2, "repeats": 1, "lr_samples": 16, "lr_batches": 2, "ntk_engine": "batched", "trajectory": False}
@@ -186,7 +185,6 @@ def _check_edge_phase(before, after, groups):
         assert sorted(c["order"] for c in kept) == [stop - start - 2, stop - start - 1]
 
 
-@needs_images
 def test_edge_pruning_keeps_two_inputs_per_node_and_is_seeded(cifar, tmp_path):
     space = DartsPruningSpace("cifar10")
     before = random_single_path(np.random.default_rng(1))
@@ -302,7 +300,6 @@ def cifar_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@needs_images
 def test_cifar10_search_end_to_end(cifar_run, tmp_path):
     out, record = cifar_run
     assert record["settings"]["prune_number"] == 3
@@ -323,7 +320,6 @@ def test_cifar10_search_end_to_end(cifar_run, tmp_path):
 
 
 @pytest.mark.slow
-@needs_images
 def test_same_seed_same_genotype(cifar_run, cifar):
     _, record = cifar_run
     space = DartsPruningSpace("cifar10")

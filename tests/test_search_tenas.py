@@ -21,7 +21,6 @@ from search.tenas import (
     prune_edge_groups,
     run_tenas,
 )
-from tests.conftest import needs_images
 
 # Tiny but complete: 4-image NTK batches, 1 repeat, 2 x 32 crops; oracle engine (fastest on CPU here).
 QUICK = TenasConfig(batch_size=4, repeats=1, lr_samples=32, lr_batches=2, ntk_engine="oracle", trajectory=False)
@@ -43,7 +42,6 @@ def outcome(images, space):
     return run_tenas(space, QUICK, images, seed=3)
 
 
-@needs_images
 def test_three_rounds_one_op_per_edge_never_none(outcome, space):
     rounds = outcome.rounds
     assert [r["round"] for r in rounds] == [0, 1, 2, 3]
@@ -70,7 +68,6 @@ def test_three_rounds_one_op_per_edge_never_none(outcome, space):
     assert outcome.counts == {"ntk": 108, "linear_regions": 108}
 
 
-@needs_images
 def test_pruned_ops_are_the_lowest_rank_sum_of_each_edge(outcome):
     for rnd in outcome.rounds[1:]:
         for e in range(6):
@@ -80,7 +77,6 @@ def test_pruned_ops_are_the_lowest_rank_sum_of_each_edge(outcome):
             assert first["rank_sum"] == min(c["rank_sum"] for c in cands)
 
 
-@needs_images
 def test_same_seed_same_search(outcome, images, space):
     again = run_tenas(space, QUICK, images, seed=3)
     untimed = lambda rounds: [{k: v for k, v in r.items() if k != "seconds"} for r in rounds]  # noqa: E731
@@ -89,7 +85,6 @@ def test_same_seed_same_search(outcome, images, space):
     assert np.array_equal(again.masks, outcome.masks)
 
 
-@needs_images
 def test_fixed_inputs_make_a_measurement_independent_of_history(images, space):
     """With --fixed-inputs, measuring the same candidate twice gives identical numbers (same
     batch, same networks); the official default draws a new batch per call, so it does not."""
@@ -109,7 +104,6 @@ def test_fixed_inputs_make_a_measurement_independent_of_history(images, space):
     assert c.regions_origin != d.regions_origin or c.regions != d.regions  # crops move on
 
 
-@needs_images
 def test_official_mode_copies_origin_weights_into_candidates(images, space):
     """Both NTK nets of a call see the same weights; the origin stays fixed for the round."""
     meter = TenasMeter(space, QUICK, images, seed=0)
@@ -123,7 +117,6 @@ def test_official_mode_copies_origin_weights_into_candidates(images, space):
     assert all(torch.equal(x, y) for x, y in zip(before, after))
 
 
-@needs_images
 def test_patch_stream_is_one_persistent_shuffled_iterator(images):
     rng = np.random.default_rng(0)
     small = load_images("cifar10", "train", source="npz", limit=10)

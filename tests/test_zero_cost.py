@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ from harness.errors import InputError
 from harness.spaces.nb201_net import build_network
 from harness.spaces.ops import ReLUConvBN
 from proxies.registry import PROXIES, compute, get_proxy
+from tests.conftest import SHARED_DATA
 from proxies.zero_cost import (
     SHARED_PASSES,
     epe_nas,
@@ -114,12 +113,9 @@ def test_params_counts_trainable_parameters_in_millions():
     assert params(net, x) == pytest.approx((3 * 4 * 9 + 4 + 4 * 10 + 10) / 1e6, abs=0)
 
 
-@pytest.mark.bench
+@pytest.mark.data
 def test_params_matches_the_nb201_table():
-    table = Path(os.environ.get("HARNESS_DATA_DIR", Path(__file__).parents[2] / "shared" / "data"))
-    csv = table / "nb201" / "nb201_accuracy.csv"
-    if not csv.exists():
-        pytest.skip(f"NB201 table not found: {csv}")
+    csv = SHARED_DATA / "nb201" / "nb201_accuracy.csv"  # the full table: params_M_cifar10
     import pandas as pd
 
     df = pd.read_csv(csv, usecols=["index", "params_M_cifar10"])
