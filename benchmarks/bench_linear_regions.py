@@ -158,7 +158,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--path", choices=("proxy", "sweep"), default="proxy",
                     help="proxy: build + proxy per cell; sweep: harness run-proxies end to end")
     ap.add_argument("--dataset", default="cifar10", help="image dataset (default cifar10)")
-    ap.add_argument("--data-dir", default=None, help="data folder (default: $HARNESS_DATA_DIR or ../shared/data)")
+    ap.add_argument("--data-dir", default=None, help="data folder (default: $HARNESS_DATA_DIR, else the user cache, then the embedded sample)")
     ap.add_argument("--data-source", default=None, help="dataset form, e.g. npz (default: the loader's)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)

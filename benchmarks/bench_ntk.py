@@ -382,7 +382,7 @@ def parse_args(argv=None):
     ap.add_argument("--path", choices=("proxy", "sweep"), default="proxy",
                     help="proxy: engines vs oracle; sweep: harness run-proxies end to end vs the bare proxy")
     ap.add_argument("--dataset", default="cifar10", help="image dataset (default cifar10)")
-    ap.add_argument("--data-dir", default=None, help="data folder (default: $HARNESS_DATA_DIR or ../shared/data)")
+    ap.add_argument("--data-dir", default=None, help="data folder (default: $HARNESS_DATA_DIR, else the user cache, then the embedded sample)")
     ap.add_argument("--data-source", default=None, help="dataset form, e.g. npz (default: the loader's)")
     ap.add_argument("--no-roofline", dest="roofline", action="store_false",
                     help="skip counting FLOPs and measuring the matmul rate (saves one oracle pass per cell)")

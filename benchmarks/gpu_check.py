@@ -173,7 +173,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--budget", type=float, default=240.0, help="seconds for the whole check (default 240)")
     ap.add_argument("--engines", default="graph,batched", help="engines to check and time (default graph,batched)")
     ap.add_argument("--dataset", default="auto", help="cifar10, synthetic or auto (default: cifar10 if present)")
-    ap.add_argument("--data-dir", default=None, help="data folder (default: $HARNESS_DATA_DIR or ../shared/data)")
+    ap.add_argument("--data-dir", default=None, help="data folder (default: $HARNESS_DATA_DIR, else the user cache, then the embedded sample)")
     ap.add_argument("--out", default=None, help="JSON path (default: $OUT/gpu_check.json when $OUT is set)")
     ap.add_argument("--agreement-cells", type=int, default=len(AGREEMENT_CELLS),
                     help=f"how many of the {len(AGREEMENT_CELLS)} agreement cells to check (default all)")

@@ -48,7 +48,7 @@ def _div255(values: Sequence[float]) -> tuple[float, float, float]:
     return tuple(v / 255 for v in values)  # type: ignore[return-value]
 
 
-# Constants from NB201 / TE-NAS get_dataset_with_transform.py (see shared/data/README.md).
+# Constants from NB201 / TE-NAS get_dataset_with_transform.py (see docs/data.md).
 DATASETS: dict[str, DatasetSpec] = {
     "cifar10": DatasetSpec(
         "cifar10",

@@ -24,7 +24,7 @@ DATASET_CHOICES = ("cifar10", "cifar100", "ImageNet16-120", "synthetic")
               help=f"Proxy configuration: {', '.join(PROFILES)}.")
 @click.option("--dataset", default="cifar10", show_default=True,
               help=f"Images the proxies see and classes of the head: {', '.join(DATASET_CHOICES)}.")
-@click.option("--data-dir", default=None, help="Data folder (default: $HARNESS_DATA_DIR, else ../shared/data).")
+@click.option("--data-dir", default=None, help="Data folder (default: $HARNESS_DATA_DIR, else the user cache, then the embedded sample).")
 @click.option("--data-source", default=None, help="Form of the dataset to read (e.g. npz, batches, jpegbytes).")
 @click.option("--indices", default=None, help="Cells to score: indices, ranges and arch strings, e.g. '0-99,6111'.")
 @click.option("--arch", "archs", multiple=True, help="An NB201 arch string to score (repeatable).")

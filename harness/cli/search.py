@@ -133,7 +133,7 @@ def _mean_std(values: list[float]) -> str:
 @click.option("--sample-size", type=int, default=None, help="[evolution] tournament size (default 5).")
 # Common.
 @click.option("--data-dir", type=click.Path(), default=None,
-              help="Data folder (default: $HARNESS_DATA_DIR, then ../shared/data).")
+              help="Data folder (default: $HARNESS_DATA_DIR, else the user cache, then the embedded sample).")
 @click.option("--source", default=None, metavar="NAME",
               help="Image source of the search dataset (cifar10: batches | npz | jpeg10k | jpegbytes; default: "
                    "the official batches if present, else the exact-pixel npz). CIFAR-100 and ImageNet16-120 "
