@@ -3,7 +3,8 @@
 Each component is ranked best-first by its declared direction (rank 1 = best, ties share the
 average rank, `scipy.stats.rankdata`), ranks are summed per cell, and a lower sum is better. The
 ranks are taken over the cells where every component is ``ok``, so the score depends on the
-population scored: it is recomputed after any filtering (e.g. ``--unique``).
+population scored: it is recomputed after any filtering (e.g. ``--unique``). AZ-NAS's combination
+(`log_rank_sum`, higher is better) is the other aggregation (`AGGREGATIONS`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 #: TE-NAS's combined ranking (Chen et al., ICLR 2021): NTK condition number + linear regions.
 TENAS_COMPONENTS: tuple[str, ...] = ("ntk_cond", "linear_regions")
 TENAS_NAME = "tenas"
+#: AZ-NAS's components (Lee & Ham, CVPR 2024; `proxies.az_nas`), combined by `log_rank_sum`.
+AZ_NAS_COMPONENTS: tuple[str, ...] = ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")
 # When a component is not ok, the combined cell takes the first of these it finds.
 _STATUS_PRIORITY = ("error", "nan", "inf")  # as harness.store aggregates repeats
 
@@ -34,6 +37,29 @@ def rank_sum(values: Sequence[np.ndarray], higher_is_better: Sequence[bool]) -> 
         v = np.asarray(v, dtype=float)
         total += rankdata(-v if hib else v, method="average")
     return total
+
+
+def log_rank_sum(values: Sequence[np.ndarray], higher_is_better: Sequence[bool]) -> np.ndarray:
+    """AZ-NAS's non-linear rank aggregation: sum over components of ln(rank / n); higher = better.
+
+    Ranks run from 1 (worst) to n (best) under each component's direction, ties averaged, as the
+    official ``np.log(stats.rankdata(score) / l)`` summed over the four scores (docs/az_nas.md). A
+    cell last under any one component is pulled far down: ln(1/n) against ln(1) = 0 for the best.
+    """
+    total = np.zeros(len(values[0]), dtype=float)
+    for v, hib in zip(values, higher_is_better):
+        v = np.asarray(v, dtype=float)
+        total += np.log(rankdata(v if hib else -v, method="average") / len(v))
+    return total
+
+
+#: How a combination scores cells from its components: name -> (function, higher_is_better).
+AGGREGATIONS = {"rank_sum": (rank_sum, False), "log_rank_sum": (log_rank_sum, True)}
+#: Combinations added wherever all their components are present: name -> (components, aggregation).
+NAMED_COMBINATIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    TENAS_NAME: (TENAS_COMPONENTS, "rank_sum"),
+    "az_nas": (AZ_NAS_COMPONENTS, "log_rank_sum"),
+}
 
 
 def parse_combine(spec: str | None) -> list[tuple[str, ...]]:
@@ -53,8 +79,9 @@ def parse_combine(spec: str | None) -> list[tuple[str, ...]]:
 
 
 def _combined_rows(
-    frame: pd.DataFrame, labels: Sequence[str], name: str, profile: str
+    frame: pd.DataFrame, labels: Sequence[str], name: str, profile: str, aggregation: str = "rank_sum"
 ) -> pd.DataFrame:
+    aggregate, higher_is_better = AGGREGATIONS[aggregation]
     parts = [frame[frame["label"] == lab].set_index("index") for lab in labels]
     cells = parts[0].index
     for part in parts[1:]:
@@ -67,7 +94,7 @@ def _combined_rows(
     ok = status == "ok"
     values = np.full(len(cells), np.nan)
     if ok.any():
-        values[ok.to_numpy()] = rank_sum(
+        values[ok.to_numpy()] = aggregate(
             [p.loc[cells[ok.to_numpy()], "value"].to_numpy() for p in parts],
             [bool(p["higher_is_better"].iloc[0]) for p in parts],
         )
@@ -88,10 +115,10 @@ def _combined_rows(
             "message": np.where(ok, "", f"a component of {'+'.join(labels)} is not ok"),
             "seconds": seconds,
             "repeats": 1.0,
-            "higher_is_better": False,
+            "higher_is_better": higher_is_better,
             "config_hash": "+".join(p["config_hash"].iloc[0] for p in parts),
             "filled_from": pd.array([pd.NA] * len(cells), dtype="Int64"),
-            "source": "rank sum of " + ", ".join(labels),
+            "source": aggregation.replace("_", " ") + " of " + ", ".join(labels),
         }
     )
 
@@ -104,22 +131,25 @@ def add_combined(
     Args:
         frame: results with a ``label`` column (see `reports.labels.add_labels`).
         combos: extra proxy-name tuples to combine (``--combine``); named ``a+b``.
-        tenas: add ``tenas`` = ntk_cond + linear_regions wherever both exist in one profile.
+        tenas: add the `NAMED_COMBINATIONS` wherever all their components exist in one profile:
+            ``tenas`` = rank sum of ntk_cond and linear_regions, ``az_nas`` = `log_rank_sum` of
+            its four components.
 
     Returns:
         `frame` plus the combined rows, labelled ``<name>/<profile>`` (with the component hashes
         appended when a profile holds several configurations of a component).
     """
-    wanted: list[tuple[str, tuple[str, ...]]] = []
+    wanted: list[tuple[str, tuple[str, ...], str]] = []
     if tenas:
-        wanted.append((TENAS_NAME, TENAS_COMPONENTS))
+        wanted.extend((name, parts, agg) for name, (parts, agg) in NAMED_COMBINATIONS.items())
+    named = len(wanted)
     for combo in combos:
         combo = tuple(combo)
-        if tenas and set(combo) == set(TENAS_COMPONENTS):
-            continue  # identical to the tenas score already added
-        wanted.append(("+".join(combo), combo))
+        if any(set(combo) == set(parts) and agg == "rank_sum" for _, parts, agg in wanted[:named]):
+            continue  # identical to a named rank sum already added
+        wanted.append(("+".join(combo), combo, "rank_sum"))
     known = set(frame["proxy"])
-    for _name, combo in wanted[1 if tenas else 0 :]:
+    for _name, combo, _agg in wanted[named:]:
         missing = [c for c in combo if c not in known]
         if missing:
             raise InputError(
@@ -127,7 +157,7 @@ def add_combined(
                 f"available: {', '.join(sorted(known))}."
             )
     extra = []
-    for name, combo in wanted:
+    for name, combo, aggregation in wanted:
         for profile in sorted(frame["profile"].unique()):
             sub = frame[frame["profile"] == profile]
             choices = [sorted(sub.loc[sub["proxy"] == c, "label"].unique()) for c in combo]
@@ -135,7 +165,7 @@ def add_combined(
                 continue
             many = any(len(c) > 1 for c in choices)
             for labels in itertools.product(*choices):
-                rows = _combined_rows(frame, labels, name, profile)
+                rows = _combined_rows(frame, labels, name, profile, aggregation)
                 if rows.empty:
                     log.warning("no cell has all of %s; %s not computed", ", ".join(labels), name)
                     continue
