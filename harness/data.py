@@ -14,6 +14,8 @@ import hashlib
 import io
 import logging
 import pickle
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -311,9 +313,46 @@ def _missing(title: str, looked: Sequence[Path], expects: str) -> DataNotFoundEr
     )
 
 
+def _read_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """The arrays `keys` of an .npz file; a damaged or foreign file is one InputError naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise InputError(f"{path} is a single .npy array, not an .npz archive holding {', '.join(keys)}.")
+            missing = [k for k in keys if k not in z.files]
+            if missing:
+                raise InputError(f"{path} lacks the array(s) {', '.join(missing)}; it holds "
+                                 f"{', '.join(z.files) or 'nothing'} (expected {', '.join(keys)}).")
+            return {k: z[k] for k in keys}
+    except InputError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        # truncated (BadZipFile, EOFError), garbled (zlib.error, bad CRC), empty or not an archive
+        reason = (str(err).splitlines() or [""])[0] or "no detail"
+        raise InputError(f"cannot read {path} as an .npz archive ({type(err).__name__}: {reason}).") from None
+
+
+def _check_labels(path: Path, labels: np.ndarray, n: int, num_classes: int) -> None:
+    if labels.ndim != 1 or len(labels) != n or not np.issubdtype(labels.dtype, np.integer):
+        raise InputError(f"{path}: labels must be {n} integers (one per image); got {labels.dtype} "
+                         f"of shape {labels.shape}.")
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        raise InputError(f"{path}: {int(bad.sum())} label(s) outside 0..{num_classes - 1}, e.g. "
+                         f"{int(labels[bad][0])} at position {int(np.flatnonzero(bad)[0])}.")
+
+
+def _check_pixels(path: Path, images: np.ndarray, size: int) -> None:
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (size, size, 3):
+        raise InputError(f"{path}: images must be uint8 of shape (N, {size}, {size}, 3); got {images.dtype} "
+                         f"of shape {images.shape}.")
+
+
 def _npz_set(path: Path, d: Path, spec: DatasetSpec, split: str, limit: int | None, form: str) -> ImageSet:
-    with np.load(path, allow_pickle=False) as z:
-        images, labels = z["images"], z["labels"]
+    arrays = _read_npz(path, ("images", "labels"))
+    images, labels = arrays["images"], arrays["labels"]
+    _check_pixels(path, images, spec.image_size)
+    _check_labels(path, labels, len(images), spec.num_classes)
     n = _check_limit(limit, len(labels), f"{path.name}")
     return ImageSet(
         images=images[:n],
@@ -328,9 +367,9 @@ def _npz_set(path: Path, d: Path, spec: DatasetSpec, split: str, limit: int | No
     )
 
 
-_CIFAR10_NPZ = {"train": "cifar10_train_4000.npz", "test": "cifar10_test_1000.npz"}
-_CIFAR10_JPEG = {"train": "cifar10_train_10000_jpeg.npz", "test": "cifar10_test_10000_jpeg.npz"}
-_CIFAR10_JPEGBYTES = "cifar10_all_60000_jpegbytes.npz"
+CIFAR10_NPZ = {"train": "cifar10_train_4000.npz", "test": "cifar10_test_1000.npz"}
+CIFAR10_JPEG = {"train": "cifar10_train_10000_jpeg.npz", "test": "cifar10_test_10000_jpeg.npz"}
+CIFAR10_JPEGBYTES = "cifar10_all_60000_jpegbytes.npz"
 CIFAR10_SOURCES = ("batches", "npz", "jpeg10k", "jpegbytes")
 
 
@@ -342,7 +381,7 @@ def _load_cifar10(d: Path, split: str, source: str | None, limit: int | None) ->
         if split == "train"
         else [official / "test_batch"]
     )
-    npz = d / "images" / _CIFAR10_NPZ[split]
+    npz = d / "images" / CIFAR10_NPZ[split]
     if source is None:
         if batch_files[0].is_file():
             source = "batches"
@@ -385,17 +424,18 @@ def _load_cifar10(d: Path, split: str, source: str | None, limit: int | None) ->
         first = "0-3999" if split == "train" else "0-999"
         return _npz_set(npz, d, spec, split, limit, f"exact pixels, CIFAR-10 {split} images {first}")
     if source == "jpeg10k":
-        path = d / "images" / _CIFAR10_JPEG[split]
+        path = d / "images" / CIFAR10_JPEG[split]
         if not path.is_file():
             raise _missing(
                 "CIFAR-10 JPEG-decoded npz", [path], f"a folder holding images/{path.name}"
             )
         return _npz_set(path, d, spec, split, limit, "decoded from JPEG q75")
-    path = d / "images" / _CIFAR10_JPEGBYTES
+    path = d / "images" / CIFAR10_JPEGBYTES
     if not path.is_file():
         raise _missing("CIFAR-10 JPEG bytes", [path], f"a folder holding images/{path.name}")
-    with np.load(path, allow_pickle=False) as z:
-        buffer, offsets, labels, which = z["jpeg_bytes"], z["offsets"], z["labels"], z["split"]
+    arrays = _read_npz(path, ("jpeg_bytes", "offsets", "labels", "split"))
+    buffer, offsets, labels, which = (arrays[k] for k in ("jpeg_bytes", "offsets", "labels", "split"))
+    _check_jpeg_index(path, buffer, offsets, labels, which, spec.num_classes)
     rows = np.flatnonzero(which == (0 if split == "train" else 1))
     n = _check_limit(limit, len(rows), f"{path.name} ({split})")
     rows = rows[:n]
@@ -411,6 +451,20 @@ def _load_cifar10(d: Path, split: str, source: str | None, limit: int | None) ->
         mean=spec.mean,
         std=spec.std,
     )
+
+
+def _check_jpeg_index(path: Path, buffer, offsets, labels, which, num_classes: int) -> None:
+    """Image k of a JPEG-bytes file is buffer[offsets[k]:offsets[k+1]]: the index must fit the buffer."""
+    n = len(labels)
+    if buffer.ndim != 1 or buffer.dtype != np.uint8:
+        raise InputError(f"{path}: jpeg_bytes must be one uint8 byte buffer; got {buffer.dtype} of shape {buffer.shape}.")
+    if (offsets.ndim != 1 or len(offsets) != n + 1 or not np.issubdtype(offsets.dtype, np.integer)
+            or (n and (offsets[0] < 0 or offsets[-1] > len(buffer) or (np.diff(offsets) < 0).any()))):
+        raise InputError(f"{path}: offsets must be {n + 1} ascending integers within the {len(buffer)}-byte "
+                         f"buffer (one more than the {n} labels); got {offsets.dtype} of shape {offsets.shape}.")
+    _check_labels(path, labels, n, num_classes)
+    if which.shape != (n,) or not np.isin(which, (0, 1)).all():
+        raise InputError(f"{path}: split must hold {n} values 0 (train) or 1 (test); got shape {which.shape}.")
 
 
 CIFAR100_SOURCES = ("batches", "npz20")
@@ -466,7 +520,7 @@ def _load_cifar100(d: Path, split: str, source: str | None, limit: int | None) -
 
 
 IMAGENET16_SOURCES = ("official", "standin")
-_IMAGENET16_TRAIN = tuple(f"train_data_batch_{k}" for k in range(1, 11))
+IMAGENET16_TRAIN = tuple(f"train_data_batch_{k}" for k in range(1, 11))
 
 
 def _read_imagenet16(
@@ -493,7 +547,7 @@ def _read_imagenet16(
 
 def _load_imagenet16(d: Path, split: str, source: str | None, limit: int | None) -> ImageSet:
     spec = DATASETS["ImageNet16-120"]
-    first = _IMAGENET16_TRAIN[0] if split == "train" else "val_data"
+    first = IMAGENET16_TRAIN[0] if split == "train" else "val_data"
     official_dirs = [d / "ImageNet16", d]
     found = next((p for p in official_dirs if (p / first).is_file()), None)
     fixture = d / "images" / "imagenet16_format_fixture"
@@ -520,7 +574,7 @@ def _load_imagenet16(d: Path, split: str, source: str | None, limit: int | None)
     if folder is None or not (folder / first).is_file():
         looked = [p / first for p in official_dirs] if source == "official" else [fixture / first]
         raise _missing(f"ImageNet16-120 ({source})", looked, "a folder holding ImageNet16/ pickles")
-    names = _IMAGENET16_TRAIN if split == "train" else ("val_data",)
+    names = IMAGENET16_TRAIN if split == "train" else ("val_data",)
     files = [folder / name for name in names if (folder / name).is_file()]
     partial = ""
     if len(files) < len(names):

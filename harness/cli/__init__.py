@@ -36,10 +36,11 @@ def cli(verbose: int) -> None:
 
 def _register() -> None:
     # Explicit list: one module per subcommand, each owning its options.
-    from harness.cli import (correlate, export, import_results, proxies, report, run_proxies, search, spaces,
-                             train)
+    from harness.cli import (correlate, data, export, import_results, proxies, report, run_proxies, search,
+                             spaces, train)
 
-    for module in (spaces, proxies, run_proxies, correlate, report, search, train, export, import_results):
+    for module in (spaces, proxies, data, run_proxies, correlate, report, search, train, export,
+                   import_results):
         cli.add_command(module.command)
 
 

@@ -59,7 +59,7 @@ def _summary_text(info: dict, name: str) -> str:
 @click.option("--num-classes", type=int, help="Classifier outputs.  [default: 10; imagenet: number of class folders]")
 @click.option("--out", "out_dir", help="Run folder.  [default: runs/train/darts/<dataset>/<genotype>]")
 @click.option("--resume", type=click.Path(dir_okay=False), help="Continue from this checkpoint.pt.")
-@click.option("--data-dir", help="Data folder (> $HARNESS_DATA_DIR > ../shared/data); ImageNet: holds train/ and val/.")
+@click.option("--data-dir", help="Data folder (> $HARNESS_DATA_DIR > the user cache > the embedded sample); ImageNet: holds train/ and val/.")
 @click.option("--data-source", help="CIFAR-10 form: batches, npz, jpeg10k, jpegbytes.  [default: batches if present, else npz]")
 @click.option("--device", help="auto, cpu, cuda or cuda:N (torchrun: cuda:LOCAL_RANK).  [default: auto]")
 def command(space, genotype, dataset, summary, as_json, resume, **options) -> None:
