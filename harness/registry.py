@@ -1,4 +1,4 @@
-"""A generic name -> spec registry (stdlib only), shared by proxies and search algorithms."""
+"""A generic name -> spec registry (stdlib only): one per pluggable kind (proxies, ...)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from harness.errors import unknown_name
 T = TypeVar("T")
 
 
+class DuplicateNameError(ValueError):
+    """A name registered twice (e.g. a plugin's proxy named like a built-in one)."""
+
+
 class Registry(Generic[T]):
     """Ordered mapping of unique names to specs; duplicates are an error, lookups suggest names."""
 
@@ -20,7 +24,7 @@ class Registry(Generic[T]):
 
     def add(self, name: str, spec: T) -> T:
         if name in self._items:
-            raise ValueError(f"{self.kind} {name!r} is registered twice")
+            raise DuplicateNameError(f"{self.kind} {name!r} is registered twice")
         self._items[name] = spec
         return spec
 

@@ -31,15 +31,18 @@ import harness
 import proxies as proxy_registry
 from harness.data import load_images
 from harness.errors import InputError
-from harness.profiles import REQUEST_ONLY, Profile
+from harness.profiles import REQUEST_ONLY, Profile, combination_notes
 from harness.scoring import CellScorer, ProxyResult, component_proxies
 from harness.selection import representatives, shard
 from harness.spaces import nb201
 from harness.spaces.nb201_net import PRESETS
 from harness.store import ResultRow, ResultStore
+from proxies.plugins import load_plugins
 
 log = logging.getLogger(__name__)
 BACKENDS = ("local", "ray")
+#: Seconds between WAL checkpoints during a sweep, so the store file itself stays current.
+CHECKPOINT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,14 @@ class SweepSpec:
     data_source: str | None = None
     device: str = "cpu"
     space: str = "nb201"
+    #: Proxy plugins (`proxies.plugins.Plugin`) the proxies may come from; workers import them again.
+    plugins: tuple = ()
 
     def load_images(self):
         return load_images(self.dataset, "train", self.data_dir, source=self.data_source)
 
     def scorer(self) -> CellScorer:
+        load_plugins([p.target for p in self.plugins], entry_points=False)
         return CellScorer(self.profile, self.proxies, self.load_images(), self.device)
 
 
@@ -72,7 +78,7 @@ class SweepOptions:
     address: str | None = None
     cpus_per_task: int = 1
     gpus_per_task: float = 0.0
-    retry_errors: bool = False
+    retry_errors: bool = True  # keys stored as `error` are scored again, never counted as done
     quiet: bool = False
     command: str = ""
 
@@ -242,13 +248,26 @@ def _fill_from_stored_classes(store: ResultStore, digest: str, space: str, tasks
     return remaining, filled
 
 
-def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
-    """Validate everything, then score the selected cells into the store at `out`."""
+def check_options(spec: SweepSpec, options: SweepOptions) -> None:
+    """Every setting a sweep takes, checked before any work (a typo must not fill the store with errors)."""
+    from proxies.ntk import NTK_ENGINES
+
     if options.backend not in BACKENDS:
         raise InputError(f"unknown backend {options.backend!r}; accepted: {', '.join(BACKENDS)}.")
-    if options.workers < 1:
-        raise InputError(f"--workers must be a positive integer; got {options.workers}.")
+    for name, value in (("--workers", options.workers), ("--threads", options.threads),
+                        ("--cpus-per-task", options.cpus_per_task)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InputError(f"{name} must be a positive integer; got {value}.")
+    if not options.gpus_per_task >= 0:
+        raise InputError(f"--gpus-per-task must be >= 0; got {options.gpus_per_task}.")
+    if spec.profile.ntk_engine not in NTK_ENGINES:
+        raise InputError(f"unknown --ntk-engine {spec.profile.ntk_engine!r}; accepted: {', '.join(NTK_ENGINES)}.")
     check_device(spec.device)
+
+
+def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
+    """Validate everything, then score the selected cells into the store at `out`."""
+    check_options(spec, options)
     components = component_proxies(spec.proxies)
     spec = dataclasses.replace(spec, proxies=tuple(components))
     images = spec.load_images()
@@ -263,7 +282,8 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
         digest = store.add_config(config)
         store.add_proxies(proxy_registry.get_proxy(p).metadata() for p in components)
         run_id = store.start_run(digest, environment(spec.device, workers=options.workers, threads=threads,
-                                                     backend=options.backend, unique=options.unique),
+                                                     backend=options.backend, unique=options.unique,
+                                                     plugins=[p.as_dict() for p in spec.plugins]),
                                  options.command)
         # A full (non-unique) run computes the cells that an earlier --unique run only filled.
         done = store.done_keys(digest, spec.space, include_errors=not options.retry_errors,
@@ -284,6 +304,9 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
                                filled_from_store=filled_from_store)
         log.info("config %s: %d cells to score, %d already done, %d filled from stored isomorphic cells",
                  digest, len(tasks), skipped, filled_from_store)
+        if tasks:  # an unusual profile/proxy combination: say what it costs or means, once
+            for note in combination_notes(spec.profile.name, components):
+                log.warning("note: %s", note)
         statuses: Counter = Counter()
         seconds: dict[str, list[float]] = defaultdict(list)
         if options.backend == "ray":
@@ -292,11 +315,15 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
             stream = _run_local(spec, tasks, options.workers, threads)
         bar = tqdm(total=len(tasks), unit="cell", desc=f"run-proxies {spec.profile.name}", file=sys.stderr,
                    disable=options.quiet, mininterval=1.0, dynamic_ncols=True)
+        last_checkpoint = time.monotonic()
         try:
             with _sigterm_as_interrupt():
                 for cell, results in stream:
                     members = groups[cell]
                     store.write_rows(digest, spec.space, _rows(cell, results, members), run_id)
+                    if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+                        store.checkpoint("PASSIVE")  # never waits; the close does a full one
+                        last_checkpoint = time.monotonic()
                     summary.scored += 1
                     summary.filled += len(members) - 1
                     summary.failed_cells += any(r.status == "error" for r in results)

@@ -1,7 +1,9 @@
 """Read tidy proxy-result tables (CSV / CSV.gz / Parquet exports and SQLite stores) into one frame.
 
 The runner's contract: one row per (config_hash, space, index, proxy); exports carry their run
-configurations in a sidecar ``<name without extension>.configs.json`` ({config_hash: config}).
+configurations and a completeness record in a sidecar ``<name without extension>.configs.json``
+(`harness.exports`): a table without a sidecar that matches it is refused unless
+``accept_partial``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import DataNotFoundError, InputError
+from harness.store import config_hash
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +55,13 @@ def _kind(path: Path) -> str:
     )
 
 
-def _read_table(path: Path, kind: str) -> tuple[pd.DataFrame, dict]:
-    from harness.store import aggregate_repeats, configs_sidecar, read_table
+def _read_table(path: Path, accept_partial: bool) -> tuple[pd.DataFrame, dict]:
+    from harness.exports import read_export
+    from harness.store import aggregate_repeats
 
-    frame, configs = read_table(path)
+    frame, configs = read_export(path, accept_partial=accept_partial)
     if "repeat" in frame.columns:  # a per-repeat export (`harness export --per-repeat`)
         frame = aggregate_repeats(frame.drop(columns=["repeats"], errors="ignore"))
-    if not configs:
-        log.warning("no configs sidecar %s next to %s; run configurations will be shown as missing",
-                    configs_sidecar(path), path)
     return frame, configs
 
 
@@ -130,7 +131,9 @@ def _as_bool(source: str):
     return convert
 
 
-def load_results(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, dict]]:
+def load_results(
+    paths: Iterable[str | Path], *, accept_partial: bool = False
+) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Read and merge result tables and stores.
 
     Rows repeated across inputs (the same (config_hash, space, index, proxy), e.g. a store and its
@@ -138,14 +141,15 @@ def load_results(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, d
     ``frame.attrs["duplicates_dropped"]``. ``frame.attrs["sources"]`` lists the inputs.
 
     Args:
-        paths: ``.csv``, ``.csv.gz``, ``.parquet`` exports (with optional ``.configs.json``
+        paths: ``.csv``, ``.csv.gz``, ``.parquet`` exports (with their ``.configs.json``
             sidecars) and ``.sqlite`` stores, in any mix.
+        accept_partial: read exports whose sidecar is missing or does not match them.
 
     Returns:
         The merged tidy frame (`RESULT_COLUMNS` plus ``source``) and ``{config_hash: config}``.
 
     Raises:
-        InputError: a file is missing, unreadable, lacks columns, or nothing was read.
+        InputError: a file is missing, unreadable, incomplete, lacks columns, or nothing was read.
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -161,15 +165,19 @@ def load_results(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, d
         if not path.is_file():
             raise DataNotFoundError(f"results file not found: {str(path)!r}.")
         kind = _kind(path)
-        frame, cfgs = _read_store(path) if kind in STORE_SUFFIXES else _read_table(path, kind)
+        frame, cfgs = (
+            _read_store(path) if kind in STORE_SUFFIXES else _read_table(path, accept_partial)
+        )
         frames.append(_normalise(frame, str(path)))
         for key, cfg in cfgs.items():
-            if key in configs and configs[key] != cfg:
+            # Runs of one configuration may differ in what is not hashed (environment, where the
+            # data were read from); the first file's record is kept.
+            if key in configs and config_hash(configs[key]) != config_hash(cfg):
                 raise InputError(
                     f"config hash {key!r} maps to two different configurations "
                     f"(in {str(path)!r} and an earlier file)."
                 )
-            configs[key] = cfg
+            configs.setdefault(key, cfg)
     merged = pd.concat(frames, ignore_index=True)
     if merged.empty:
         raise InputError(f"no result rows in {', '.join(map(str, paths))}.")
@@ -189,20 +197,21 @@ REPEAT_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, "repeat", "profile", "value", "
                                    "higher_is_better")
 
 
-def load_repeat_rows(paths: Iterable[str | Path]) -> pd.DataFrame:
+def load_repeat_rows(paths: Iterable[str | Path], *, accept_partial: bool = False) -> pd.DataFrame:
     """The per-repeat rows of the inputs that keep them (stores and ``--per-repeat`` exports), for
     `reports.repeats`; an aggregated export adds none. Call after `load_results` has checked the files.
 
     Rows repeated across inputs are kept once, first file first, as in `load_results`.
     """
-    from harness.store import read_results, read_table
+    from harness.exports import read_export
+    from harness.store import read_results
 
     frames = []
     for path in map(Path, paths):
         if _kind(path) in STORE_SUFFIXES:
             frame = read_results(path, per_repeat=True)
         else:
-            frame = read_table(path)[0]
+            frame = read_export(path, accept_partial=accept_partial)[0]
             if "repeat" not in frame.columns:
                 continue
         try:

@@ -17,6 +17,7 @@ from scipy import stats
 
 from harness.bench import TABLE_COLUMNS
 from harness.cli import cli
+from harness.exports import write_export
 from harness.spaces import nb201
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     quality = rng.normal(size=len(archs))
     table = pd.DataFrame({"index": range(len(archs)), "arch_str": archs})
     for k, column in enumerate(TABLE_COLUMNS.values()):
-        table[column] = 70 + 10 * quality + rng.normal(0, 2 + k % 3, len(archs))
+        table[column] = (70 + 10 * quality + rng.normal(0, 2 + k % 3, len(archs))).clip(0, 100)
     table.to_csv(root / "nb201_accuracy.csv", index=False)
 
     idx = np.sort(rng.choice(len(archs), CELLS, replace=False))
@@ -188,9 +189,14 @@ def test_correlate_table_and_all_datasets(inputs):
     assert result.exit_code == 0, result.output
     out = result.stdout
     for key in ("cifar10-valid/x-valid@200", "cifar100/x-test@200", "ImageNet16-120/x-test@200"):
-        assert key in out
+        assert re.search(rf"\n{re.escape(key)}:\n *# +proxy ", out)  # one compact block per key
     assert "params+linear_regions/" not in out  # different profiles: no common rank sum
-    assert "constant proxy: correlations undefined" in out
+    assert max(map(len, out.splitlines())) <= 100  # fits a terminal
+    assert out.rstrip().endswith("  400  constant") and re.search(r"rho +n  note\n", out)
+    wide = invoke("correlate", "--results", inputs["results"], "--bench", inputs["table"], "--wide",
+                  "--bootstrap", "0")
+    assert wide.exit_code == 0, wide.output
+    assert "constant proxy: correlations undefined" in wide.stdout and "P@10%" in wide.stdout
 
 
 def test_correlate_input_errors_exit_2_with_one_line(inputs, tmp_path):
@@ -211,7 +217,7 @@ def test_correlate_input_errors_exit_2_with_one_line(inputs, tmp_path):
         invoke("correlate", "--results", inputs["results"], "--bench", tmp_path / "b.csv"), "b.csv"
     )
     empty = tmp_path / "empty.csv"
-    pd.read_csv(inputs["results"]).iloc[0:0].to_csv(empty, index=False)
+    write_export(pd.read_csv(inputs["results"]).iloc[0:0], empty, {})
     _one_line_error(invoke("correlate", "--results", empty, *base), "no result rows")
 
 
@@ -289,7 +295,7 @@ def test_index_html_is_self_contained(report):
 def test_report_is_deterministic(inputs, tmp_path):
     small = tmp_path / "two_proxies.csv"
     res = pd.read_csv(inputs["results"], keep_default_na=False, na_values=[""])
-    res[res["proxy"].isin(["params", "ntk_cond"])].to_csv(small, index=False)
+    write_export(res[res["proxy"].isin(["params", "ntk_cond"])], small, {})
     outs = []
     for name in ("a", "b"):
         out = tmp_path / name

@@ -12,7 +12,7 @@ import pytest
 from harness.errors import DataNotFoundError, InputError
 from harness.spaces import nb201
 from reports.build import REPORT_METRICS
-from harness.store import configs_sidecar
+from harness.exports import configs_sidecar, write_export
 from reports.io import RESULT_COLUMNS, load_results, resolve_metrics
 from reports.search_runs import load_search_runs
 
@@ -61,7 +61,7 @@ def test_round_trip_with_sidecar(tmp_path, suffix):
 
 def test_merge_drops_repeated_rows_and_keeps_configs(tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
-    export_frame().to_csv(a, index=False)
+    write_export(export_frame(), a, {})
     pd.concat([export_frame(), export_frame("snip", config_hash="c2", hib=False)]).to_csv(
         b, index=False
     )
@@ -70,6 +70,23 @@ def test_merge_drops_repeated_rows_and_keeps_configs(tmp_path):
     assert len(got) == 10 and got.attrs["duplicates_dropped"] == 5
     assert configs == {"c2": {"x": 1}}
     assert got.groupby("proxy")["source"].first().to_dict() == {"params": str(a), "snip": str(b)}
+
+
+def test_one_configuration_read_from_two_places_merges(tmp_path):
+    """Runs of one configuration differ in what is not hashed (environment, where the images were
+    read from); a changed hashed setting under the same hash is an error."""
+    config = {"profile": {"name": "bench"}, "data": {"checksum": "ab", "source": "images/x.npz",
+                                                     "origin": "embedded"}, "environment": {"host": "a"}}
+    moved = {**config, "data": {**config["data"], "origin": "cache"}, "environment": {"host": "b"}}
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    write_export(export_frame(), a, {"c1": config})
+    write_export(export_frame("snip"), b, {"c1": moved})
+    _, configs = load_results([a, b])
+    assert configs == {"c1": config}  # the first file's record
+    edited = {**config, "profile": {"name": "tenas"}}
+    write_export(export_frame("snip"), b, {"c1": edited})
+    with pytest.raises(InputError, match="config hash 'c1' maps to two different configurations"):
+        load_results([a, b])
 
 
 def test_bad_inputs_raise_input_errors(tmp_path):
@@ -81,11 +98,11 @@ def test_bad_inputs_raise_input_errors(tmp_path):
     with pytest.raises(InputError, match=r"unsupported results file .*x\.txt"):
         load_results([tmp_path / "x.txt"])
     short = tmp_path / "short.csv"
-    export_frame().drop(columns=["status", "seconds"]).to_csv(short, index=False)
+    write_export(export_frame().drop(columns=["status", "seconds"]), short, {})
     with pytest.raises(InputError, match="lacks column"):
         load_results([short])
     odd = tmp_path / "odd.csv"
-    export_frame().assign(status="weird").to_csv(odd, index=False)
+    write_export(export_frame().assign(status="weird"), odd, {})
     with pytest.raises(InputError, match="unknown status 'weird'"):
         load_results([odd])
     with pytest.raises(InputError, match="no results files"):

@@ -7,6 +7,8 @@ import math
 
 import click
 
+from harness.cli.plugin_option import plugin_option
+
 # Same as reports.io.DATASET_CHOICES (a test checks); kept here so `harness --help` stays light.
 DATASET_CHOICES = ("cifar10", "cifar100", "ImageNet16-120", "all")
 
@@ -43,15 +45,15 @@ def results_options(func):
             "--bench",
             type=click.Path(),
             default=None,
-            help="Benchmark source: nb201_accuracy.csv, an official NB201 .pth or a "
-            "NATS-Bench TSS folder. Default: <data dir>/nb201/nb201_accuracy.csv.",
+            help="Benchmark source: nb201_accuracy.csv[.gz], an official NB201 .pth or a "
+            "NATS-Bench TSS folder. Default: nb201/nb201_accuracy.csv[.gz] of the data folder.",
         ),
         click.option(
             "--data-dir",
             type=click.Path(),
             default=None,
-            help="Data folder for the default benchmark (default: $HARNESS_DATA_DIR, "
-            "then ../shared/data).",
+            help="Data folder for the default benchmark (default: $HARNESS_DATA_DIR, else the "
+            "user cache, then the table embedded in the package).",
         ),
         click.option(
             "--indices",
@@ -93,6 +95,7 @@ def results_options(func):
             "direction); separate several sums with ';'. The TE-NAS sum "
             "ntk_cond+linear_regions is added as 'tenas' whenever both are present.",
         ),
+        plugin_option(),
         click.argument("more_results", nargs=-1, type=click.Path(), metavar="[FILE]..."),
     ]
     for option in reversed(options):
@@ -100,9 +103,9 @@ def results_options(func):
     return func
 
 
-def load_inputs(results, more_results, bench, data_dir, indices=None):
+def load_inputs(results, more_results, bench, data_dir, indices=None, accept_partial=False):
     """Read the results (only the cells of `indices`, an --indices spec, when given) and the
-    benchmark (raises InputError on bad input)."""
+    benchmark (raises InputError on bad input; an incomplete export too, unless `accept_partial`)."""
     from harness.bench import load_benchmark
     from harness.errors import InputError
     from harness.selection import parse_indices
@@ -113,8 +116,8 @@ def load_inputs(results, more_results, bench, data_dir, indices=None):
         raise InputError(
             "no results given; pass --results FILE (.csv, .csv.gz, .parquet or .sqlite)."
         )
-    keep = parse_indices(indices) if indices else None
-    frame, configs = load_results(paths)
+    keep = parse_indices(indices) if indices is not None else None  # "" is an error, not "all"
+    frame, configs = load_results(paths, accept_partial=accept_partial)
     if keep is not None:
         frame = frame[frame["index"].isin(keep)].reset_index(drop=True)
         if frame.empty:
@@ -123,8 +126,17 @@ def load_inputs(results, more_results, bench, data_dir, indices=None):
     return frame, configs, benchmark, paths
 
 
-# Printed columns: (record field, header, format).
-_COLUMNS = [
+#: correlate's and report's --accept-partial (an export's sidecar is its completeness record).
+accept_partial_option = click.option(
+    "--accept-partial",
+    is_flag=True,
+    help="Read exported tables whose sidecar (.configs.json, written last, with the table's row count "
+    "and SHA-256) is missing or does not match: incomplete exports are refused without it.",
+)
+
+
+# Printed columns of --wide: (record field, header, format).
+_WIDE = [
     ("rank", "#", "{}"),
     ("label", "proxy", "{}"),
     ("metric", "metric", "{}"),
@@ -145,6 +157,17 @@ _COLUMNS = [
     ("coverage", "coverage", "{:.1%}"),
     ("note", "note", "{}"),
 ]
+# The default table, one block per metric key: what a newcomer reads first, about 90 columns wide.
+_COMPACT = [
+    ("rank", "#", "{}"),
+    ("label", "proxy", "{}"),
+    ("direction", "better", "{}"),
+    ("kendall_tau", "tau", "{:+.3f}"),
+    ("_tau_ci", "tau 95% CI", "{}"),
+    ("spearman_rho", "rho", "{:+.3f}"),
+    ("n", "n", "{:d}"),
+    ("_short_note", "note", "{}"),
+]
 
 
 def _cell(value, fmt: str) -> str:
@@ -158,24 +181,50 @@ def _cell(value, fmt: str) -> str:
 _LEFT = {"proxy", "metric", "better", "note"}
 
 
-def format_table(corr) -> str:
-    """The correlation records (a DataFrame) as an aligned text table."""
-    corr = corr.assign(
-        _tau_ci=[
-            "" if math.isnan(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
-            for lo, hi in zip(corr["kendall_tau_lo"], corr["kendall_tau_hi"])
-        ]
-    )
-    columns = [[head, *(_cell(v, fmt) for v in corr[col])] for col, head, fmt in _COLUMNS]
+def _short_note(rec) -> str:
+    """The record's note in a few words: scores ranked worst, failed cells, degenerate cases."""
+    parts = []
+    placed = rec["n_nan_as_worst"] + rec["n_inf_as_worst"]
+    if placed:
+        parts.append(f"{placed} NaN/inf ranked worst")
+    if rec.get("n_error"):
+        parts.append(f"{rec['n_error']} failed")
+    if "constant proxy" in rec["note"]:
+        parts.append("constant")
+    if rec["note"].startswith("only") or "; only" in rec["note"]:
+        parts.append("too few cells")
+    return ", ".join(parts)
+
+
+def _aligned(corr, spec) -> list[str]:
+    columns = [[head, *(_cell(v, fmt) for v in corr[col])] for col, head, fmt in spec]
     widths = [max(map(len, c)) for c in columns]
     lines = []
     for row in zip(*columns):
         cells = [
             c.ljust(w) if head in _LEFT else c.rjust(w)
-            for c, w, (_, head, _) in zip(row, widths, _COLUMNS)
+            for c, w, (_, head, _) in zip(row, widths, spec)
         ]
         lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    return lines
+
+
+def format_table(corr, wide: bool = False) -> str:
+    """The correlation records (a DataFrame) as aligned text: one compact block per metric key,
+    or with `wide` every column in one table."""
+    corr = corr.assign(
+        _tau_ci=[
+            "" if math.isnan(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
+            for lo, hi in zip(corr["kendall_tau_lo"], corr["kendall_tau_hi"])
+        ],
+        _short_note=[_short_note(rec) for rec in corr.to_dict(orient="records")],
+    )
+    if wide:
+        return "\n".join(_aligned(corr, _WIDE))
+    blocks = []
+    for metric, group in corr.groupby("metric", sort=False):
+        blocks.append("\n".join([f"{metric}:", *_aligned(group, _COMPACT)]))
+    return "\n\n".join(blocks)
 
 
 def _plain(value):
@@ -198,8 +247,12 @@ def _records(corr) -> list[dict]:
 
 @click.command("correlate")
 @results_options
+@accept_partial_option
 @click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON list of records instead of a table."
+)
+@click.option(
+    "--wide", is_flag=True, help="Print every column (top-k, Pearson, coverage, ...) in one table."
 )
 def command(
     results,
@@ -215,6 +268,8 @@ def command(
     combine,
     more_results,
     as_json,
+    accept_partial,
+    wide,
 ):
     """Correlate proxy scores with benchmark accuracies (Kendall tau, Spearman rho, top-k).
 
@@ -230,7 +285,9 @@ def command(
 
     combos = parse_combine(combine)
     keys = resolve_metrics(dataset, metrics)
-    frame, _, benchmark, paths = load_inputs(results, more_results, bench, data_dir, indices)
+    frame, _, benchmark, paths = load_inputs(
+        results, more_results, bench, data_dir, indices, accept_partial
+    )
     corr = correlate(
         frame, benchmark.frame, keys, unique=unique, bootstrap=bootstrap, seed=seed, combine=combos,
         undefined=undefined,
@@ -239,12 +296,10 @@ def command(
     if as_json:
         click.echo(json.dumps(_records(corr), indent=2))
         return
+    click.echo(f"benchmark: {benchmark.source.kind} {benchmark.source.path}")
+    click.echo(f"results: {', '.join(map(str, paths))}")
     click.echo(
-        f"benchmark: {benchmark.source.kind} {benchmark.source.path}; metric key(s): {', '.join(keys)}"
+        f"cells: {indices or 'all'}{' (one per isomorphism class)' if unique else ''}; "
+        f"bootstrap: {bootstrap} resamples (seed {seed}); NaN/inf scores: {undefined}\n"
     )
-    click.echo(
-        f"results: {', '.join(map(str, paths))}; cells: {indices or 'all'}"
-        f"{' (one per isomorphism class)' if unique else ''}; "
-        f"bootstrap: {bootstrap} resamples (seed {seed}); NaN/inf scores: {undefined}"
-    )
-    click.echo(format_table(corr))
+    click.echo(format_table(corr, wide=wide))

@@ -6,9 +6,12 @@ import json
 
 import click
 
+from harness.cli.plugin_option import plugin_option
+
 
 @click.command("proxies")
 @click.argument("pattern", default="*")
+@plugin_option()
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
               show_default=True)
 def command(pattern, fmt):

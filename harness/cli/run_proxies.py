@@ -8,8 +8,9 @@ import sys
 
 import click
 
+from harness.cli.plugin_option import plugin_option
 from harness.errors import InputError
-from harness.profiles import PROFILES, get_profile
+from harness.profiles import MEANT_FOR, PROFILES, get_profile
 from harness.runner import BACKENDS, SweepOptions, SweepSpec, format_summary, run_sweep
 from harness.selection import parse_indices, parse_shard, select_cells
 
@@ -21,7 +22,8 @@ DATASET_CHOICES = ("cifar10", "cifar100", "ImageNet16-120", "synthetic")
 @click.option("--proxies", "proxy_list", required=True,
               help="Comma-separated proxy names (see `harness proxies`); `tenas` adds ntk_cond and linear_regions.")
 @click.option("--profile", default="tenas", show_default=True,
-              help=f"Proxy configuration: {', '.join(PROFILES)}.")
+              help="Proxy configuration: " + "; ".join(f"{p} (for {MEANT_FOR[p]})" for p in PROFILES)
+              + ". Other combinations run, with a note on what they cost or mean.")
 @click.option("--dataset", default="cifar10", show_default=True,
               help=f"Images the proxies see and classes of the head: {', '.join(DATASET_CHOICES)}.")
 @click.option("--data-dir", default=None, help="Data folder (default: $HARNESS_DATA_DIR, else the user cache, then the embedded sample).")
@@ -44,12 +46,15 @@ DATASET_CHOICES = ("cifar10", "cifar100", "ImageNet16-120", "synthetic")
 @click.option("--batch-size", type=int, default=None, help="Image batch size (default: the profile's).")
 @click.option("--ntk-engine", default=None, help="NTK engine (default: the profile's).")
 @click.option("--out", default="runs/nb201.sqlite", show_default=True, help="Results store (SQLite).")
-@click.option("--retry-errors", is_flag=True, help="Score again the (cell, proxy, repeat) keys that failed before.")
+@click.option("--retry-errors/--keep-errors", default=True, show_default=True,
+              help="Score again the (cell, proxy, repeat) keys stored as errors (the default: a failed key is "
+                   "never counted as done), or keep them as they are.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@plugin_option(expose=True)
 def command(space, proxy_list, profile, dataset, data_dir, data_source, indices, archs, limit, sample, seed,
             unique, shard_spec, workers, threads, device, backend, address, cpus_per_task, gpus_per_task,
-            repeats, batch_size, ntk_engine, out, retry_errors, quiet, as_json):
+            repeats, batch_size, ntk_engine, out, retry_errors, quiet, as_json, plugins):
     """Score NB201 cells with registered proxies into a resumable, shardable results store."""
     import proxies as registry
 
@@ -65,8 +70,8 @@ def command(space, proxy_list, profile, dataset, data_dir, data_source, indices,
     prof = get_profile(profile, repeats=repeats, batch_size=batch_size, ntk_engine=ntk_engine)
     if dataset == "synthetic":
         dataset, data_source = "synthetic", data_source or "cifar10"
-    cells = select_cells(parse_indices(indices) if indices else None, archs, sample, seed, limit)
-    spec = SweepSpec(tuple(names), prof, dataset, data_dir, data_source, device)
+    cells = select_cells(parse_indices(indices) if indices is not None else None, archs, sample, seed, limit)
+    spec = SweepSpec(tuple(names), prof, dataset, data_dir, data_source, device, plugins=plugins)
     options = SweepOptions(cells, unique, parse_shard(shard_spec), workers, threads, backend, address,
                            cpus_per_task, gpus_per_task, retry_errors, quiet,
                            command=" ".join(shlex.quote(a) for a in ["harness", *sys.argv[1:]]))

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from harness.cli.plugin_option import plugin_option
+
 ALGO_HELP = "tenas | random | best-of-n | evolution"
 DATASET_HELP = "cifar10 | cifar100 | ImageNet16-120"
 DARTS_DATASET_HELP = "cifar10 | imagenet"
@@ -89,6 +91,7 @@ def _mean_std(values: list[float]) -> str:
 
 
 @click.command("search")
+@plugin_option()
 @click.option("--algo", default=None, metavar="NAME", help=f"Search algorithm: {ALGO_HELP}.")
 @click.option("--space", default="nb201", show_default=True, metavar="NAME",
               help="Search space: nb201 | darts (darts: --algo tenas only).")
