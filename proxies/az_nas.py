@@ -19,9 +19,16 @@ from proxies.registry import register_combined, register_proxy
 from proxies.zero_cost import SHARED_PASSES
 from proxies.zero_cost._common import check_inputs, conv_linear_weights, shared_or_own
 
-REFERENCE = ("cvlab-yonsei/AZ-NAS NB201/ZeroShotProxy/compute_az_nas_score.py (compute_nas_score) "
-             "and tss_general.ipynb; deviations in docs/az_nas.md")
-COMPONENTS: tuple[str, ...] = ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")
+REFERENCE = (
+    "cvlab-yonsei/AZ-NAS NB201/ZeroShotProxy/compute_az_nas_score.py (compute_nas_score) "
+    "and tss_general.ipynb; deviations in docs/az_nas.md"
+)
+COMPONENTS: tuple[str, ...] = (
+    "az_expressivity",
+    "az_progressivity",
+    "az_trainability",
+    "az_complexity",
+)
 #: The `ProxySpec.shared_pass` kind of the three components read from one forward/backward pass.
 PASS_KIND = "az_nas_pass"
 #: How the network is initialised before the pass: the official Kaiming-normal (fan-in, ReLU gain)
@@ -42,7 +49,7 @@ def feature_entropy(feature: torch.Tensor) -> float:
 
     The (B, C, H, W) map is read as B*H*W samples of C channels; after centring, their covariance
     Sigma = F^T F / (B*H*W) has eigenvalues s, p = s / sum(s) and the score is
-    sum_i -p_i ln(p_i + 1e-8) (AZ-NAS eq. 2): ln C for isotropic features, 0 for rank one.
+    sum_i -p_i ln(p_i + 1e-8): ln C for isotropic features, 0 for rank one.
     Computed in the feature's dtype, as the official code. A map with zero variance gives nan.
     """
     b, c, h, w = feature.shape
@@ -60,7 +67,7 @@ def block_trainability(g_in: torch.Tensor, g_out: torch.Tensor) -> float:
     With g_out (B, Co, Ho, Wo) Rademacher and g_in = J^T g_out the gradient it sends to the
     block's input, a stride-r block's g_in is pixel-unshuffled by r to the output's resolution;
     M = G_in^T G_out / (B*Ho*Wo) over positions estimates the block's Jacobian (up to the
-    unshuffle) and the score is 2 - sigma_max(M) - 1 / (sigma_max(M) + 1e-6) (AZ-NAS eq. 5):
+    unshuffle) and the score is 2 - sigma_max(M) - 1 / (sigma_max(M) + 1e-6):
     0 when the largest singular value is 1, negative otherwise. A block whose g_in equals g_out
     exactly (an identity block) scores -inf, as the official code.
     """
@@ -117,7 +124,9 @@ def kaiming_fan_in_init(model: nn.Module, generator: torch.Generator) -> None:
 
 def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise InputError(f"AZ-NAS option {option} must be one of {', '.join(choices)}; got {value!r}.")
+        raise InputError(
+            f"AZ-NAS option {option} must be one of {', '.join(choices)}; got {value!r}."
+        )
 
 
 @dataclass(frozen=True)
@@ -136,9 +145,17 @@ class AzNasPass:
     trainability: tuple[float, ...] | None  # per block, first to last; None when not computed
 
     @classmethod
-    def of(cls, model: nn.Module, inputs: torch.Tensor, labels=None, *, seed: int = 0,
-           init: str = "kaiming_fan_in", input_source: str = "gaussian",
-           trainability: bool = True) -> AzNasPass:
+    def of(
+        cls,
+        model: nn.Module,
+        inputs: torch.Tensor,
+        labels=None,
+        *,
+        seed: int = 0,
+        init: str = "kaiming_fan_in",
+        input_source: str = "gaussian",
+        trainability: bool = True,
+    ) -> AzNasPass:
         """Run the pass (mutates `model`: weights re-drawn unless init='given', train mode, BN
         running statistics). The generator seeded by `seed` draws, in the official order, the
         weights, the Gaussian batch, then one Rademacher cotangent per block from the last block
@@ -150,7 +167,9 @@ class AzNasPass:
         if init == "kaiming_fan_in":
             kaiming_fan_in_init(model, generator)
         if input_source == "gaussian":
-            x = torch.randn(inputs.shape, generator=generator, device=inputs.device, dtype=inputs.dtype)
+            x = torch.randn(
+                inputs.shape, generator=generator, device=inputs.device, dtype=inputs.dtype
+            )
         else:
             x = inputs.detach().clone()
         model.train()
@@ -161,28 +180,59 @@ class AzNasPass:
             if trainability:
                 scores = []
                 for f_in, f_out in reversed(list(zip(features[:-1], features[1:]))):
-                    g_out = torch.randint(0, 2, f_out.shape, generator=generator, device=f_out.device)
+                    g_out = torch.randint(
+                        0, 2, f_out.shape, generator=generator, device=f_out.device
+                    )
                     g_out = g_out.to(f_out.dtype).mul_(2.0).sub_(1.0)
                     g_in = None
                     if f_out.requires_grad:
                         (g_in,) = torch.autograd.grad(f_out, f_in, g_out, allow_unused=True)
-                    scores.append(block_trainability(torch.zeros_like(f_in) if g_in is None else g_in, g_out))
+                    scores.append(
+                        block_trainability(torch.zeros_like(f_in) if g_in is None else g_in, g_out)
+                    )
                 per_block = tuple(reversed(scores))
         return cls(identity, (seed, init, input_source), entropies, per_block)
 
 
-def _pass(name: str, model: nn.Module, inputs, given: AzNasPass | None, *, seed: int, init: str,
-          input_source: str, trainability: bool) -> AzNasPass:
+def _pass(
+    name: str,
+    model: nn.Module,
+    inputs,
+    given: AzNasPass | None,
+    *,
+    seed: int,
+    init: str,
+    input_source: str,
+    trainability: bool,
+) -> AzNasPass:
     check_inputs(name, inputs, ndim=4, min_batch=1)
-    result = shared_or_own(name, "an AZ-NAS pass", given, model, lambda: AzNasPass.of(
-        model, inputs, seed=seed, init=init, input_source=input_source, trainability=trainability))
+    result = shared_or_own(
+        name,
+        "an AZ-NAS pass",
+        given,
+        model,
+        lambda: AzNasPass.of(
+            model,
+            inputs,
+            seed=seed,
+            init=init,
+            input_source=input_source,
+            trainability=trainability,
+        ),
+    )
     if result.settings != (seed, init, input_source):
-        raise InputError(f"proxy {name!r} runs with (seed, init, input_source) = {(seed, init, input_source)}; "
-                         f"the shared AZ-NAS pass ran with {result.settings}.")
+        raise InputError(
+            f"proxy {name!r} runs with (seed, init, input_source) = {(seed, init, input_source)}; "
+            f"the shared AZ-NAS pass ran with {result.settings}."
+        )
     if len(result.expressivity) < 2:
-        raise InputError(f"proxy {name!r} needs at least one block; got {len(result.expressivity) - 1}.")
+        raise InputError(
+            f"proxy {name!r} needs at least one block; got {len(result.expressivity) - 1}."
+        )
     if trainability and result.trainability is None:
-        raise InputError(f"proxy {name!r} needs the trainability scores; the shared pass skipped them.")
+        raise InputError(
+            f"proxy {name!r} needs the trainability scores; the shared pass skipped them."
+        )
     return result
 
 
@@ -192,13 +242,20 @@ _PASS_OPTIONS = dict(inputs="shape", shared_pass=PASS_KIND, reference=REFERENCE)
 
 
 @register_proxy("az_expressivity", higher_is_better=True, **_PASS_OPTIONS)
-def az_expressivity(model: nn.Module, inputs: torch.Tensor, labels=None, *, seed: int = 0,
-                    init: str = "kaiming_fan_in", input_source: str = "gaussian",
-                    az_nas_pass: AzNasPass | None = None) -> float:
+def az_expressivity(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels=None,
+    *,
+    seed: int = 0,
+    init: str = "kaiming_fan_in",
+    input_source: str = "gaussian",
+    az_nas_pass: AzNasPass | None = None,
+) -> float:
     """AZ-NAS expressivity: sum over feature maps of the entropy of their covariance spectrum.
 
     The maps are the first block's input and every block's output (NB201: stem + 17 blocks = 18),
-    each scored by `feature_entropy` (AZ-NAS eq. 2-3). As the official code: Kaiming-normal
+    each scored by `feature_entropy`. As the official code: Kaiming-normal
     fan-in re-init, a standard-Gaussian batch of the inputs' shape, train-mode BN; here both are
     drawn from a generator seeded by `seed` (common random numbers; the official code continues
     one global stream across cells). Higher is better. One forward pass and a C x C
@@ -208,37 +265,67 @@ def az_expressivity(model: nn.Module, inputs: torch.Tensor, labels=None, *, seed
         A map with zero variance (a cell with no path from its input) gives 0/0 and nan (the
         official code maps it to -inf; reports place nan at the worst end by default).
     """
-    p = _pass("az_expressivity", model, inputs, az_nas_pass, seed=seed, init=init,
-              input_source=input_source, trainability=False)
+    p = _pass(
+        "az_expressivity",
+        model,
+        inputs,
+        az_nas_pass,
+        seed=seed,
+        init=init,
+        input_source=input_source,
+        trainability=False,
+    )
     return float(np.sum(p.expressivity))
 
 
 @register_proxy("az_progressivity", higher_is_better=True, **_PASS_OPTIONS)
-def az_progressivity(model: nn.Module, inputs: torch.Tensor, labels=None, *, seed: int = 0,
-                     init: str = "kaiming_fan_in", input_source: str = "gaussian",
-                     az_nas_pass: AzNasPass | None = None) -> float:
+def az_progressivity(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels=None,
+    *,
+    seed: int = 0,
+    init: str = "kaiming_fan_in",
+    input_source: str = "gaussian",
+    az_nas_pass: AzNasPass | None = None,
+) -> float:
     """AZ-NAS progressivity: the smallest increase of feature entropy from one block to the next.
 
     min over consecutive maps l of E_{l+1} - E_l, with E the per-map entropies of
-    `az_expressivity` (AZ-NAS eq. 4); negative when some block lowers it. Same pass and settings
+    `az_expressivity`; negative when some block lowers it. Same pass and settings
     as az_expressivity. Higher is better.
 
     Warning:
         nan when any map's entropy is nan (see az_expressivity).
     """
-    p = _pass("az_progressivity", model, inputs, az_nas_pass, seed=seed, init=init,
-              input_source=input_source, trainability=False)
+    p = _pass(
+        "az_progressivity",
+        model,
+        inputs,
+        az_nas_pass,
+        seed=seed,
+        init=init,
+        input_source=input_source,
+        trainability=False,
+    )
     return float(np.min(np.diff(np.asarray(p.expressivity, dtype=np.float64))))
 
 
 @register_proxy("az_trainability", higher_is_better=True, uses_gradients=True, **_PASS_OPTIONS)
-def az_trainability(model: nn.Module, inputs: torch.Tensor, labels=None, *, seed: int = 0,
-                    init: str = "kaiming_fan_in", input_source: str = "gaussian",
-                    az_nas_pass: AzNasPass | None = None) -> float:
+def az_trainability(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels=None,
+    *,
+    seed: int = 0,
+    init: str = "kaiming_fan_in",
+    input_source: str = "gaussian",
+    az_nas_pass: AzNasPass | None = None,
+) -> float:
     """AZ-NAS trainability: mean over blocks of 2 - s - 1/s, s the top singular value of its Jacobian.
 
     Per block (NB201: 17), a Rademacher cotangent g_out is pulled back through that block alone
-    and `block_trainability` scores G_in^T G_out / positions (AZ-NAS eq. 5-6). Same pass and
+    and `block_trainability` scores G_in^T G_out / positions. Same pass and
     settings as az_expressivity, plus one cotangent per block, drawn last block first. Higher
     (closer to 0) is better. One forward pass and one backward pass through each block.
 
@@ -247,8 +334,16 @@ def az_trainability(model: nn.Module, inputs: torch.Tensor, labels=None, *, seed
         edge 0->3 and `none` elsewhere) scores -inf, so the mean is -inf, as the official code;
         reports place -inf at the worst end by default.
     """
-    p = _pass("az_trainability", model, inputs, az_nas_pass, seed=seed, init=init,
-              input_source=input_source, trainability=True)
+    p = _pass(
+        "az_trainability",
+        model,
+        inputs,
+        az_nas_pass,
+        seed=seed,
+        init=init,
+        input_source=input_source,
+        trainability=True,
+    )
     return float(np.mean(np.asarray(p.trainability, dtype=np.float64)))
 
 
@@ -263,9 +358,15 @@ def nb201_flops(model: nn.Module, sample_shape: tuple[int, ...], device=None, dt
             positions = out.shape[0] * out.shape[2] * out.shape[3]
             total[0] += (per_position + (m.out_channels if m.bias is not None else 0)) * positions
         else:
-            total[0] += out.shape[0] * (m.in_features * m.out_features + (m.out_features if m.bias is not None else 0))
+            total[0] += out.shape[0] * (
+                m.in_features * m.out_features + (m.out_features if m.bias is not None else 0)
+            )
 
-    handles = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [
+        m.register_forward_hook(count)
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
     try:
         model.eval()
         with torch.no_grad():
@@ -282,7 +383,7 @@ def az_complexity(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
 
     Counted as NB201 and the NATS API that AZ-NAS reads them from: multiply-adds of conv and
     linear layers plus their bias additions (pooling, BN and activations not counted), for one
-    all-zeros sample in eval mode. Higher is better (AZ-NAS eq. 7 favours larger networks).
+    all-zeros sample in eval mode. Higher is better (AZ-NAS favours larger networks).
 
     Warning:
         Puts the model in eval mode (the registry gives it a copy). The official code takes the
@@ -294,9 +395,10 @@ def az_complexity(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
 
 
 register_combined(
-    "az_nas", COMPONENTS,
+    "az_nas",
+    COMPONENTS,
     description="AZ-NAS ranking: sum over its 4 components of ln(rank/n), best rank n; higher is better.",
-    reference=f"Lee & Ham, CVPR 2024 (AZ-NAS) eq. 8; {REFERENCE}",
+    reference=f"Lee & Ham, CVPR 2024 (AZ-NAS); {REFERENCE}",
 )
 
 # The CellScorer computes a shared pass once per network through this table.

@@ -25,7 +25,12 @@ log = logging.getLogger(__name__)
 TENAS_COMPONENTS: tuple[str, ...] = ("ntk_cond", "linear_regions")
 TENAS_NAME = "tenas"
 #: AZ-NAS's components (Lee & Ham, CVPR 2024; `proxies.az_nas`), combined by `log_rank_sum`.
-AZ_NAS_COMPONENTS: tuple[str, ...] = ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")
+AZ_NAS_COMPONENTS: tuple[str, ...] = (
+    "az_expressivity",
+    "az_progressivity",
+    "az_trainability",
+    "az_complexity",
+)
 # When a component is not ok, the combined cell takes the first of these it finds.
 _STATUS_PRIORITY = ("error", "nan", "inf")  # as harness.store aggregates repeats
 
@@ -79,7 +84,11 @@ def parse_combine(spec: str | None) -> list[tuple[str, ...]]:
 
 
 def _combined_rows(
-    frame: pd.DataFrame, labels: Sequence[str], name: str, profile: str, aggregation: str = "rank_sum"
+    frame: pd.DataFrame,
+    labels: Sequence[str],
+    name: str,
+    profile: str,
+    aggregation: str = "rank_sum",
 ) -> pd.DataFrame:
     aggregate, higher_is_better = AGGREGATIONS[aggregation]
     parts = [frame[frame["label"] == lab].set_index("index") for lab in labels]

@@ -77,16 +77,25 @@ class _Blocks(nn.Module):
 
 
 def _checksum(model: nn.Module) -> list[tuple[str, float]]:
-    return [(k, float(v.double().abs().sum()) + float(v.double().sum())) for k, v in model.state_dict().items()]
+    return [
+        (k, float(v.double().abs().sum()) + float(v.double().sum()))
+        for k, v in model.state_dict().items()
+    ]
 
 
 # --------------------------------------------------------------------------- known answers
 
 
 def test_feature_entropy_of_a_known_covariance_spectrum():
-    assert feature_entropy(_orthogonal_channels((1.0, 1.0))) == pytest.approx(_entropy([0.5, 0.5]), rel=1e-6)
-    assert feature_entropy(_orthogonal_channels((2.0, 1.0))) == pytest.approx(_entropy([0.8, 0.2]), rel=1e-6)
-    assert feature_entropy(_orthogonal_channels((3.0, 0.0))) == pytest.approx(0.0, abs=1e-6)  # rank one
+    assert feature_entropy(_orthogonal_channels((1.0, 1.0))) == pytest.approx(
+        _entropy([0.5, 0.5]), rel=1e-6
+    )
+    assert feature_entropy(_orthogonal_channels((2.0, 1.0))) == pytest.approx(
+        _entropy([0.8, 0.2]), rel=1e-6
+    )
+    assert feature_entropy(_orthogonal_channels((3.0, 0.0))) == pytest.approx(
+        0.0, abs=1e-6
+    )  # rank one
     # Isotropic C channels: ln C; adding a constant to a channel changes nothing (centred).
     x = torch.randn(64, 4, 8, 8, generator=torch.Generator().manual_seed(0))
     q, _ = torch.linalg.qr(torch.randn(4, 4, generator=torch.Generator().manual_seed(1)))
@@ -105,7 +114,9 @@ def test_expressivity_and_progressivity_of_blocks_with_known_spectra():
     h = [_entropy([0.5, 0.5]), _entropy([0.8, 0.2]), 0.0]
     options = dict(init="given", input_source="given")
     assert az_expressivity(net, x, **options) == pytest.approx(sum(h), rel=1e-6)
-    assert az_progressivity(net, x, **options) == pytest.approx(min(h[1] - h[0], h[2] - h[1]), rel=1e-6)
+    assert az_progressivity(net, x, **options) == pytest.approx(
+        min(h[1] - h[0], h[2] - h[1]), rel=1e-6
+    )
     assert AzNasPass.of(net, x, **options).expressivity == pytest.approx(h, abs=1e-6)
 
 
@@ -114,23 +125,40 @@ def test_trainability_of_linear_blocks_equals_their_gain():
         return -gain - 1 / (gain + 1e-6) + 2
 
     # One channel: M = gain * mean(g_out^2) = gain exactly for a Rademacher g_out.
-    pool = nn.AvgPool2d(2)  # stride 2: g_in = g_out / 4 on 4 pixels, unshuffled: M = (1/4)*[1,1,1,1]
-    net = _Blocks(_ChannelScale(2.0), _ChannelScale(0.5), pool, _ChannelScale(1.5), _ChannelScale(1.0), nn.Identity())
+    pool = nn.AvgPool2d(
+        2
+    )  # stride 2: g_in = g_out / 4 on 4 pixels, unshuffled: M = (1/4)*[1,1,1,1]
+    net = _Blocks(
+        _ChannelScale(2.0),
+        _ChannelScale(0.5),
+        pool,
+        _ChannelScale(1.5),
+        _ChannelScale(1.0),
+        nn.Identity(),
+    )
     x = torch.zeros(4, 1, 8, 8)
     scores = AzNasPass.of(net, x).trainability
-    assert scores[:4] == pytest.approx([expected(2.0), expected(0.5), expected(0.5), expected(1.5)], abs=1e-6)
+    assert scores[:4] == pytest.approx(
+        [expected(2.0), expected(0.5), expected(0.5), expected(1.5)], abs=1e-6
+    )
     # A block that passes g_out back unchanged (gain 1, identity) scores -inf, and so does the
     # mean (official code), though 2 - s - 1/s would be ~0, the best value.
     assert scores[4:] == (-math.inf, -math.inf) and az_trainability(net, x) == -math.inf
     assert az_trainability(_Blocks(_ChannelScale(2.0), _ChannelScale(0.5)), x) == pytest.approx(
-        (expected(2.0) + expected(0.5)) / 2, abs=1e-6)
+        (expected(2.0) + expected(0.5)) / 2, abs=1e-6
+    )
 
 
 def test_block_trainability_reads_the_largest_singular_value():
-    g = torch.randint(0, 2, (8, 3, 4, 4), generator=torch.Generator().manual_seed(0)).float() * 2 - 1
+    g = (
+        torch.randint(0, 2, (8, 3, 4, 4), generator=torch.Generator().manual_seed(0)).float() * 2
+        - 1
+    )
     rows = g.permute(0, 2, 3, 1).reshape(-1, 3)
     sigma = float(torch.linalg.svdvals(3.0 * rows.T @ rows / rows.shape[0]).max())
-    assert block_trainability(3.0 * g, g) == pytest.approx(-sigma - 1 / (sigma + 1e-6) + 2, rel=1e-6)
+    assert block_trainability(3.0 * g, g) == pytest.approx(
+        -sigma - 1 / (sigma + 1e-6) + 2, rel=1e-6
+    )
     assert block_trainability(g.clone(), g) == -math.inf
     assert block_trainability(torch.zeros_like(g), g) == pytest.approx(2 - 1e6)  # no gradient
 
@@ -140,7 +168,13 @@ def test_an_nb201_identity_cell_gives_minus_inf_trainability():
     net = build_network(IDENTITY_CELL, C=4, N=1)
     x = torch.randn(8, 3, 16, 16)
     per_block = AzNasPass.of(copy.deepcopy(net), x).trainability
-    assert [s == -math.inf for s in per_block] == [True, False, True, False, True]  # cells vs reductions
+    assert [s == -math.inf for s in per_block] == [
+        True,
+        False,
+        True,
+        False,
+        True,
+    ]  # cells vs reductions
     assert compute("az_trainability", net, x) == -math.inf
     assert math.isfinite(compute("az_expressivity", net, x))
 
@@ -189,9 +223,11 @@ def test_seed_and_init_options():
     assert az_trainability(copy.deepcopy(net), x, seed=1) != value
     # init="given" keeps the built weights; input_source="given" reads the batch.
     assert az_trainability(copy.deepcopy(net), x, init="given") != az_trainability(
-        copy.deepcopy(other), x, init="given")
+        copy.deepcopy(other), x, init="given"
+    )
     assert az_expressivity(copy.deepcopy(net), x, input_source="given") != az_expressivity(
-        copy.deepcopy(net), torch.randn_like(x), input_source="given")
+        copy.deepcopy(net), torch.randn_like(x), input_source="given"
+    )
     with pytest.raises(InputError, match="init must be one of kaiming_fan_in, given; got 'xavier'"):
         az_expressivity(net, x, init="xavier")
     with pytest.raises(InputError, match="`model.cells`"):
@@ -218,45 +254,68 @@ def _results(proxy: str, values) -> pd.DataFrame:
     values = np.asarray(values, dtype=float)
     status = ["ok" if np.isfinite(v) else ("nan" if np.isnan(v) else "inf") for v in values]
     index = np.arange(len(values))
-    return pd.DataFrame({
-        "space": "nb201", "index": index,
-        "arch_str": [str(nb201.Nb201Arch.from_index(int(i))) for i in index],
-        "proxy": proxy, "profile": "bench", "dataset": "cifar10",
-        "value": np.where(np.isnan(values), np.nan, values), "status": status, "message": "",
-        "seconds": 1.0, "repeats": 1, "higher_is_better": True, "config_hash": proxy[:4],
-        "filled_from": pd.array([pd.NA] * len(values), dtype="Int64"),
-    })
+    return pd.DataFrame(
+        {
+            "space": "nb201",
+            "index": index,
+            "arch_str": [str(nb201.Nb201Arch.from_index(int(i))) for i in index],
+            "proxy": proxy,
+            "profile": "bench",
+            "dataset": "cifar10",
+            "value": np.where(np.isnan(values), np.nan, values),
+            "status": status,
+            "message": "",
+            "seconds": 1.0,
+            "repeats": 1,
+            "higher_is_better": True,
+            "config_hash": proxy[:4],
+            "filled_from": pd.array([pd.NA] * len(values), dtype="Int64"),
+        }
+    )
 
 
 def test_log_rank_sum_hand_example():
     e = [3.0, 1.0, 2.0, 4.0]  # ascending ranks 3, 1, 2, 4
     p = [0.5, 0.5, 0.1, 0.2]  # ties: 3.5, 3.5, 1, 2
     k = [10.0, 1.0, 5.0, 5.0]  # lower is better: ranks 1, 4, 2.5, 2.5
-    expected = [math.log(3 / 4) + math.log(3.5 / 4) + math.log(1 / 4),
-                math.log(1 / 4) + math.log(3.5 / 4) + math.log(4 / 4),
-                math.log(2 / 4) + math.log(1 / 4) + math.log(2.5 / 4),
-                math.log(4 / 4) + math.log(2 / 4) + math.log(2.5 / 4)]
+    expected = [
+        math.log(3 / 4) + math.log(3.5 / 4) + math.log(1 / 4),
+        math.log(1 / 4) + math.log(3.5 / 4) + math.log(4 / 4),
+        math.log(2 / 4) + math.log(1 / 4) + math.log(2.5 / 4),
+        math.log(4 / 4) + math.log(2 / 4) + math.log(2.5 / 4),
+    ]
     np.testing.assert_allclose(log_rank_sum([e, p, k], [True, True, False]), expected)
 
 
 def test_az_nas_is_added_whenever_its_four_components_are_present():
     assert NAMED_COMBINATIONS["az_nas"] == (get_proxy("az_nas").combines, "log_rank_sum")
-    cols = {"az_expressivity": [50.0, 40.0, 45.0, np.nan],
-            "az_progressivity": [-0.1, -0.3, -0.2, -0.5],
-            "az_trainability": [-0.2, -math.inf, -0.1, -0.3],
-            "az_complexity": [150.0, 20.0, 80.0, 10.0]}
+    cols = {
+        "az_expressivity": [50.0, 40.0, 45.0, np.nan],
+        "az_progressivity": [-0.1, -0.3, -0.2, -0.5],
+        "az_trainability": [-0.2, -math.inf, -0.1, -0.3],
+        "az_complexity": [150.0, 20.0, 80.0, 10.0],
+    }
     frame = pd.concat([_results(k, v) for k, v in cols.items()], ignore_index=True)
     # Placed as `correlate` does by default: nan and -inf at the worst end (official: -inf).
     placed = add_combined(place_undefined(add_labels(frame)))
     az = placed[placed["label"] == "az_nas/bench"].set_index("index")
     # Ranks (1 = worst): e 4,1,3,(nan)1 -> 4,2,3,1; p 4,2,3,1; t 3,1,4,2; c 4,2,3,1.
-    expected = [np.log([4, 4, 3, 4]).sum(), np.log([2, 2, 1, 2]).sum(), np.log([3, 3, 4, 3]).sum(),
-                np.log([1, 1, 2, 1]).sum()]
+    expected = [
+        np.log([4, 4, 3, 4]).sum(),
+        np.log([2, 2, 1, 2]).sum(),
+        np.log([3, 3, 4, 3]).sum(),
+        np.log([1, 1, 2, 1]).sum(),
+    ]
     np.testing.assert_allclose(az["value"], np.asarray(expected) - 4 * math.log(4))
     assert az["higher_is_better"].all() and set(az["status"]) == {"ok"}
     # Without placement the undefined cells drop out, and nothing is added without all four.
     plain = add_combined(add_labels(frame))
-    assert list(plain[plain["label"] == "az_nas/bench"].set_index("index")["status"]) == ["ok", "inf", "ok", "nan"]
+    assert list(plain[plain["label"] == "az_nas/bench"].set_index("index")["status"]) == [
+        "ok",
+        "inf",
+        "ok",
+        "nan",
+    ]
     partial = add_combined(add_labels(frame[frame["proxy"] != "az_complexity"]))
     assert "az_nas/bench" not in set(partial["label"])
     # An explicit --combine of the four is a plain rank sum, kept beside az_nas.
@@ -266,7 +325,9 @@ def test_az_nas_is_added_whenever_its_four_components_are_present():
 
 # --------------------------------------------------------------------------- real NB201 cells
 
-SHARED_DATA = Path(os.environ.get("HARNESS_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+SHARED_DATA = Path(
+    os.environ.get("HARNESS_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 HAS_CIFAR = (SHARED_DATA / "images" / "cifar10_train_4000.npz").is_file()
 
 
@@ -279,15 +340,25 @@ def test_components_on_real_cells_with_the_bench_profile():
     images = load_images("cifar10", "train", SHARED_DATA)
     together = CellScorer(get_profile("bench"), list(COMPONENTS), images)
     cells = [BEST_C10, EVERY_OP, IDENTITY_CELL]
-    rows = {arch: {r.proxy: r for r in together.score(nb201.parse_arch(arch), [(n, 0) for n in COMPONENTS])}
-            for arch in cells}
+    rows = {
+        arch: {
+            r.proxy: r for r in together.score(nb201.parse_arch(arch), [(n, 0) for n in COMPONENTS])
+        }
+        for arch in cells
+    }
     for arch, by_name in rows.items():
-        assert {r.status for r in by_name.values()} == ({"ok", "inf"} if arch == IDENTITY_CELL else {"ok"}), arch
+        assert {r.status for r in by_name.values()} == (
+            {"ok", "inf"} if arch == IDENTITY_CELL else {"ok"}
+        ), arch
     assert rows[BEST_C10]["az_complexity"].value == pytest.approx(153.27297, abs=1e-5)
     assert rows[IDENTITY_CELL]["az_trainability"].value == -math.inf
     # Alone, each component gives the value it got from the shared pass (tiny profile: fast).
     small = get_profile("bench", image_network="tenas_ntk", batch_size=16)
-    joint = CellScorer(small, list(COMPONENTS), images).score(nb201.parse_arch(EVERY_OP), [(n, 0) for n in COMPONENTS])
+    joint = CellScorer(small, list(COMPONENTS), images).score(
+        nb201.parse_arch(EVERY_OP), [(n, 0) for n in COMPONENTS]
+    )
     for row in joint:
-        alone = CellScorer(small, [row.proxy], images).score(nb201.parse_arch(EVERY_OP), [(row.proxy, 0)])[0]
+        alone = CellScorer(small, [row.proxy], images).score(
+            nb201.parse_arch(EVERY_OP), [(row.proxy, 0)]
+        )[0]
         assert (alone.value, alone.status) == (row.value, row.status), row.proxy
