@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from harness.atomic import atomic_path
 from harness.errors import DataNotFoundError, InputError, unknown_name
 from harness.paths import data_roots, describe_roots, display_path
 from harness.spaces import nb201
@@ -132,6 +133,7 @@ class Benchmark:
     """
 
     def __init__(self, frame: pd.DataFrame, source: BenchmarkSource):
+        _check_accuracies(frame, source.path)
         self.frame = frame
         self.source = source
 
@@ -185,6 +187,21 @@ class Benchmark:
 
     def __repr__(self) -> str:
         return f"Benchmark({self.source.kind}, {self.source.path!r}, {len(self.keys)} metrics)"
+
+
+def _check_accuracies(frame: pd.DataFrame, where: str) -> None:
+    """Accuracies are percentages: each one in [0, 100], or NaN where the source lacks a cell."""
+    for key in frame.columns:
+        if key == "arch_str":
+            continue
+        values = frame[key].to_numpy(dtype=float)
+        bad = ~np.isnan(values) & ~((values >= 0) & (values <= 100))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"{where}: {int(bad.sum())} {key} accuracies lie outside 0-100 %, e.g. {values[i]!r} "
+                f"at index {frame.index[i]}; NB201 accuracies are percentages."
+            )
 
 
 def _cell_index(index) -> int:
@@ -532,7 +549,5 @@ def _write_cache(cache: Path, frame: pd.DataFrame, src: BenchmarkSource) -> None
     table = pa.Table.from_pandas(frame, preserve_index=True)
     meta = {**(table.schema.metadata or {}),
             _CACHE_META: json.dumps({"version": _CACHE_VERSION, **asdict(src)}).encode()}
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(cache.name + ".tmp")
-    pq.write_table(table.replace_schema_metadata(meta), tmp)
-    tmp.replace(cache)  # never leave a half-written cache behind
+    with atomic_path(cache) as tmp:  # never leave a half-written cache behind
+        pq.write_table(table.replace_schema_metadata(meta), tmp)

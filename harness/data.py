@@ -316,9 +316,10 @@ def _missing(title: str, looked: Sequence[Path], expects: str) -> DataNotFoundEr
 def _read_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
     """The arrays `keys` of an .npz file; a damaged or foreign file is one InputError naming it."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if not hasattr(z, "files"):
-                raise InputError(f"{path} is a single .npy array, not an .npz archive holding {', '.join(keys)}.")
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise InputError(f"{path} is a single .npy array, not an .npz archive holding {', '.join(keys)}.")
+        with archive as z:
             missing = [k for k in keys if k not in z.files]
             if missing:
                 raise InputError(f"{path} lacks the array(s) {', '.join(missing)}; it holds "

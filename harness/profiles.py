@@ -5,12 +5,15 @@ network on batches of 72 augmented training images, the thin C=1 network on 3 x 
 single-channel 3x3 crops, 3 repeats, PyTorch default init (the official code's custom init
 never runs). ``bench`` scores the real C=16, N=5 benchmark network on one batch of 64, as the
 zero-cost literature does. Both use common random numbers: every cell sees the same input
-tensors and the same weight seed per repeat, so cells differ only by architecture.
+tensors and the same weight seed per repeat, so cells differ only by architecture. ``tenas`` is
+meant for ntk_cond and linear_regions, ``bench`` for the zero-cost proxies (`MEANT_FOR`); other
+combinations run with a note (`combination_notes`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.errors import InputError, unknown_name
@@ -63,6 +66,33 @@ PROFILES: dict[str, Profile] = {
         "regions on the thin C=1 net (larger inputs saturate the count)",
         image_network="bench", batch_size=64, repeats=1, ntk_engine="oracle"),
 }
+
+
+#: The proxies each profile is meant for; others run too, with a one-line note (`combination_notes`).
+#: ``tenas`` is TE-NAS's own measurement of its two indicators; ``bench`` is the zero-cost
+#: literature's setting (the C=16, N=5 benchmark network), for every proxy but the NTK's.
+MEANT_FOR: dict[str, str] = {
+    "tenas": "ntk_cond and linear_regions (TE-NAS's indicators and their rank sum tenas)",
+    "bench": "the zero-cost proxies (every proxy but ntk_cond) and linear_regions",
+}
+_TENAS_ONLY = ("ntk_cond",)
+_EITHER = ("linear_regions",)  # scored on the thin C=1 patch network under both profiles
+
+
+def combination_notes(profile: str, proxies: Sequence[str]) -> list[str]:
+    """One line per unusual profile/proxy combination, saying what it costs or means (empty when
+    every proxy is one the profile is meant for). `proxies` are per-cell names (rank sums expanded)."""
+    notes = []
+    if profile == "bench" and any(p in _TENAS_ONLY for p in proxies):
+        notes.append("ntk_cond with --profile bench computes kappa on the C=16, N=5 benchmark network: about "
+                     "105 s per cell and repeat on one CPU core (19 days for the 15,625 cells), against about 1 s "
+                     "with --profile tenas, TE-NAS's own setting.")
+    others = [p for p in proxies if p not in _TENAS_ONLY + _EITHER]
+    if profile == "tenas" and others:
+        notes.append(f"{', '.join(others)} with --profile tenas: scored on TE-NAS's C=3, N=1 NTK network with "
+                     f"72 images, not the C=16, N=5 benchmark network with 64 images of the zero-cost literature "
+                     f"(--profile bench); values are not comparable with published ones.")
+    return notes
 
 
 def get_profile(name: str, **overrides) -> Profile:

@@ -13,11 +13,18 @@ _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 
 def parse_indices(spec: str) -> list[int]:
-    """``"0-99,6111"`` -> sorted unique indices (ranges inclusive); arch strings are accepted too."""
+    """``"0-99,6111"`` -> sorted unique indices (ranges inclusive); arch strings are accepted too.
+
+    An empty spec (an unset shell variable) or an empty item (``0,,3``) is an error, never "all".
+    """
+    if not spec.strip():
+        raise InputError(f"--indices {spec!r} is empty; give indices, ranges or NB201 arch strings, e.g. "
+                         f"'0-99,6111' (leave the option out to select every cell).")
     out: set[int] = set()
     for part in (p.strip() for p in spec.split(",")):
         if not part:
-            continue
+            raise InputError(f"invalid --indices {spec!r}: an empty item between commas; expected "
+                             f"comma-separated N, A-B or NB201 arch strings, e.g. '0-99,6111'.")
         if part.startswith("|"):
             out.add(nb201.Nb201Arch.from_str(part).index)
             continue

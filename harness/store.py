@@ -115,6 +115,8 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
         except sqlite3.Error as err2:
             raise InputError(f"cannot open {str(path)!r} as a results store: {err2}.") from None
         return conn
+    except sqlite3.DatabaseError as err:  # "file is not a database"
+        raise InputError(f"{str(path)!r} is not a harness results store ({err}); it is left untouched.") from None
 
 
 def _check_schema(conn: sqlite3.Connection, path: Path) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harness import __version__
+from harness.atomic import write_text
 from reports.correlation import correlate, coverage_table, defined, prepare
 from reports.figures import (
     figure_distributions,
@@ -189,10 +190,13 @@ def write_report(
     sections = []
     if agreement is not None and not agreement.empty:
         paths["repeats"] = out / "repeats.csv"
-        agreement.to_csv(paths["repeats"], index=False, float_format="%.6g", lineterminator="\n")
+        write_text(
+            paths["repeats"],
+            agreement.to_csv(index=False, float_format="%.6g", lineterminator="\n"),
+        )
         sections = agreement_markdown(agreement)
     paths["md"] = out / "leaderboard.md"
-    paths["md"].write_text(leaderboard_markdown(board, footer, sections=sections), encoding="utf-8")
+    write_text(paths["md"], leaderboard_markdown(board, footer, sections=sections))
 
     entries: list[FigureEntry] = []
     fig = figure_tau_heatmap(corr, metrics)
@@ -288,6 +292,6 @@ def write_report(
         repeat_agreement=agreement,
     )
     paths["html"] = out / "index.html"
-    paths["html"].write_text(page, encoding="utf-8")
+    write_text(paths["html"], page)
     paths["figures"] = figdir
     return paths

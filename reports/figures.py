@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from harness.atomic import atomic_path
 from reports.correlation import defined
 from reports.plots import (
     plot_heatmap,
@@ -34,11 +35,14 @@ def save_figure(fig: Figure, directory: Path, stem: str) -> dict[str, Path]:
     """Write `fig` as ``<stem>.png`` and ``<stem>.svg`` with deterministic bytes; return the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"png": directory / f"{stem}.png", "svg": directory / f"{stem}.svg"}
+    # Each file is written to a temporary name and renamed when complete (harness.atomic).
     with mpl.rc_context(_SAVE_RC):
-        fig.savefig(paths["png"], dpi=PNG_DPI, metadata={"Software": None})
+        with atomic_path(paths["png"]) as tmp:
+            fig.savefig(tmp, format="png", dpi=PNG_DPI, metadata={"Software": None})
         # The layout is solved by the first save; do not solve it again for the second.
         fig.set_layout_engine("none")
-        fig.savefig(paths["svg"], metadata={"Date": None, "Creator": None})
+        with atomic_path(paths["svg"]) as tmp:
+            fig.savefig(tmp, format="svg", metadata={"Date": None, "Creator": None})
     return paths
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.atomic import write_text
+
 LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "metric",
     "rank",
@@ -86,8 +88,7 @@ def build_leaderboard(corr: pd.DataFrame, metrics: Sequence[str] | None = None) 
 
 def write_leaderboard_csv(board: pd.DataFrame, path: Path) -> Path:
     """CSV with 6 significant digits and Unix line ends (stable across runs and platforms)."""
-    board.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
-    return path
+    return write_text(path, board.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
 
 
 def _num(v, fmt: str = "{:.3f}") -> str:

@@ -3,21 +3,20 @@
 A run is one (space, search dataset, method, seed). Its folder
 ``<out>/<space>/<dataset>/<run name>/seed<k>/`` holds ``result.json`` (the record below, with the
 per-round pruning record of TE-NAS under ``rounds``), ``config.json`` (the resolved settings) and
-``log.txt``. Files are written whole (temporary file, then rename), so a killed run never leaves a
-half-written record; a run folder with a ``result.json`` is finished.
+``log.txt``. Files are written whole (`harness.atomic`: temporary file, fsync, rename), so a killed
+run never leaves a half-written record; a run folder with a ``result.json`` is finished.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from harness import atomic
 from harness.errors import DataNotFoundError, InputError
 
 SCHEMA = "harness.search/1"
@@ -91,30 +90,17 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _write_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def dumps(record: Mapping[str, Any]) -> str:
     """Canonical JSON text of a record (strict: no NaN literals)."""
     return json.dumps(plain(record), indent=2, allow_nan=False) + "\n"
 
 
 def write_json(path: str | Path, record: Mapping[str, Any]) -> Path:
-    return _write_atomic(Path(path), dumps(record))
+    return atomic.write_text(path, dumps(record))
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    return _write_atomic(Path(path), text)
+    return atomic.write_text(path, text)
 
 
 def read_json(path: str | Path) -> dict:

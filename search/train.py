@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
+from harness import atomic
 from harness.errors import InputError, unknown_name
 from harness.spaces.darts import GENOTYPES, load_genotype
 from harness.spaces.darts_net import build_network
@@ -67,7 +68,7 @@ class TrainConfig:
     workers: int = 4  # DataLoader workers per process
     seed: int = 0
     amp: bool = True  # float16 autocast + GradScaler; only on CUDA
-    data_dir: str | None = None  # --data-dir > $HARNESS_DATA_DIR > ../shared/data
+    data_dir: str | None = None  # --data-dir > $HARNESS_DATA_DIR > user cache > embedded sample
     data_source: str | None = None  # harness.data source for CIFAR-10 (batches, npz, jpeg10k, jpegbytes)
     out_dir: str | None = None  # default runs/train/darts/<dataset>/<genotype>
     device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
@@ -401,7 +402,7 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             if self.epoch == 0:
                 (self.out_dir / "metrics.jsonl").unlink(missing_ok=True)
-            (self.out_dir / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+            atomic.write_text(self.out_dir / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
             log.info("training %s on %s for %d epochs -> %s", genotype_label(cfg.genotype), cfg.dataset,
                      cfg.epochs, self.out_dir)
         bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="epochs", unit="epoch", file=sys.stderr,
@@ -423,15 +424,16 @@ class Trainer:
             bar.update()
             bar.set_postfix(shown)
             if self.info.is_main:
-                with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(record) + "\n")
+                # Rewritten whole each epoch (it is small): a kill never leaves a torn last line.
+                atomic.write_text(self.out_dir / "metrics.jsonl",
+                                  "".join(json.dumps(r) + "\n" for r in self.history))
                 log.info("epoch %d/%d %s", record["epoch"], cfg.epochs,
                          " ".join(f"{k} {v}" for k, v in shown.items()))
                 self.save_checkpoint(self.out_dir / "checkpoint.pt")
         bar.close()
         summary = self.summary()
         if self.info.is_main:
-            (self.out_dir / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
+            atomic.write_text(self.out_dir / "result.json", json.dumps(summary, indent=2) + "\n")
         return summary
 
     def summary(self) -> dict:
@@ -458,10 +460,8 @@ class Trainer:
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write the full training state atomically (a crash never leaves a torn checkpoint)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        with atomic.atomic_path(path) as tmp:
+            torch.save(self.state_dict(), tmp)
         return path
 
     def load_state_dict(self, state: dict) -> None:

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 from harness.cli import cli
+from harness.exports import write_export
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.data  # the full table: params_M_cifar10
@@ -38,7 +39,7 @@ def test_params_proxy_on_600_real_cells(tmp_path):
         filled_from="",
     )
     results = tmp_path / "params.csv.gz"
-    rows.to_csv(results, index=False)
+    write_export(rows, results, {})
     run = CliRunner().invoke(
         cli,
         [

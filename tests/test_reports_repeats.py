@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from harness.bench import TABLE_COLUMNS, load_benchmark
 from harness.cli import cli
 from harness.errors import InputError
+from harness.exports import write_export
 from harness.spaces import nb201
 from harness.store import ResultRow, ResultStore
 from reports.io import REPEAT_COLUMNS, load_repeat_rows
@@ -86,9 +87,9 @@ def test_noisy_repeats_agree_less_and_their_mean_ranks_better():
 def test_load_repeat_rows_from_exports_and_stores(tmp_path):
     rows = per_repeat("ntk_cond", [[3.0, 1.0], [4.0, 2.0]], hib=False)
     table = tmp_path / "r.csv.gz"
-    rows.to_csv(table, index=False)
+    write_export(rows, table, {})
     aggregated = tmp_path / "agg.csv"
-    rows.drop(columns="repeat").assign(repeats=2).iloc[:2].to_csv(aggregated, index=False)
+    write_export(rows.drop(columns="repeat").assign(repeats=2).iloc[:2], aggregated, {})
     store = tmp_path / "s.sqlite"
     arch = str(nb201.Nb201Arch.from_index(7))
     with ResultStore(store) as s:
@@ -103,7 +104,7 @@ def test_load_repeat_rows_from_exports_and_stores(tmp_path):
     assert list(from_store["value"]) == [5.0, 6.0] and list(from_store["repeat"]) == [0, 1]
     assert not got["higher_is_better"].any()
     assert load_repeat_rows([aggregated]).empty
-    rows.assign(repeat="first").to_csv(tmp_path / "bad.csv", index=False)
+    write_export(rows.assign(repeat="first"), tmp_path / "bad.csv", {})
     with pytest.raises(InputError, match="non-numeric repeat"):
         load_repeat_rows([tmp_path / "bad.csv"])
 
@@ -139,8 +140,8 @@ def test_report_shows_agreement_only_for_repeated_proxies(tmp_path):
     assert "Agreement between repeats" in (out / "index.html").read_text()
 
     aggregated = tmp_path / "agg.csv"
-    pd.concat([kappa[kappa["repeat"] == 0], params]).drop(columns="repeat").assign(repeats=1).to_csv(
-        aggregated, index=False)
+    write_export(pd.concat([kappa[kappa["repeat"] == 0], params]).drop(columns="repeat").assign(repeats=1),
+                 aggregated, {})
     out = report(aggregated, tmp_path / "agg")
     assert not (out / "repeats.csv").exists()
     assert "Agreement between repeats" not in (out / "leaderboard.md").read_text()

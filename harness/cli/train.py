@@ -73,6 +73,10 @@ def command(space, genotype, dataset, summary, as_json, resume, **options) -> No
                          f"supported: {', '.join(SPACES)}.")
     if dataset is not None and dataset not in DATASETS:
         raise unknown_name("dataset", dataset, DATASETS)
+    for name in ("init_channels", "layers", "image_size"):  # --summary builds the network with them too
+        value = options[name]
+        if value is not None and value < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be a positive integer; got {value}.")
     if summary:
         from harness.spaces.darts import load_genotype
         from harness.spaces.darts_net import summarize
