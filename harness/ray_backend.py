@@ -1,4 +1,9 @@
-"""Ray backend: cells as tasks on Ray actors (one scorer per actor), rows streamed to the driver."""
+"""Ray backend: cells as tasks on Ray actors (one scorer per actor), rows streamed to the driver.
+
+The driver alone writes the store. A worker process (or node) that dies is restarted by Ray and
+its cell retried, up to `RESTARTS` times; a cell whose worker dies more often is left unscored for
+the next run of the same command (which resumes), and the sweep goes on with a fresh worker.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import logging
 from harness.errors import InputError
 
 log = logging.getLogger(__name__)
+RESTARTS = 3
 
 
 def _ray():
@@ -28,18 +34,32 @@ def run(spec, tasks, options):
         else:
             ray.init(num_cpus=options.workers * options.cpus_per_task, **kwargs)
     try:
-        Actor = ray.remote(num_cpus=options.cpus_per_task, num_gpus=options.gpus_per_task)(_ScorerActor)
-        actors = [Actor.remote(spec, options.threads or options.cpus_per_task) for _ in range(options.workers)]
-        pending, queue = {}, list(tasks)
+        Actor = ray.remote(num_cpus=options.cpus_per_task, num_gpus=options.gpus_per_task,
+                           max_restarts=RESTARTS, max_task_retries=RESTARTS)(_ScorerActor)
+
+        def new_actor():
+            return Actor.remote(spec, options.threads or options.cpus_per_task)
+
+        actors = [new_actor() for _ in range(options.workers)]
+        pending, queue = {}, list(tasks)  # object ref -> (actor, cell)
         for actor in actors * 2:
             if queue:
-                pending[actor.score.remote(*queue.pop(0))] = actor
+                task = queue.pop(0)
+                pending[actor.score.remote(*task)] = (actor, task[0])
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            actor = pending.pop(ready[0])
+            actor, cell = pending.pop(ready[0])
+            try:
+                result = ray.get(ready[0])
+            except ray.exceptions.RayActorError as err:
+                log.warning("cell %d left for the next run: its Ray worker died more than %d times (%s)",
+                            cell, RESTARTS, str(err).splitlines()[0])
+                result, actor = None, new_actor()
             if queue:
-                pending[actor.score.remote(*queue.pop(0))] = actor
-            yield ray.get(ready[0])
+                task = queue.pop(0)
+                pending[actor.score.remote(*task)] = (actor, task[0])
+            if result is not None:
+                yield result
     finally:
         if started_here:
             ray.shutdown()
