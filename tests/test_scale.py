@@ -97,3 +97,18 @@ def test_slurm_array_shards_merge_to_the_single_process_run(tmp_path):
     assert got == want and len(want) == 2 * 24 * 1
     with sqlite3.connect(merged) as conn:
         assert conn.execute("SELECT COUNT(*) FROM results").fetchone() == (48,)  # no key doubled
+
+
+@pytest.mark.slow
+def test_xargs_shards_on_one_machine_merge_to_the_single_process_run(tmp_path):
+    merged = tmp_path / "all.sqlite"
+    run = subprocess.run(["bash", str(REPO / "examples" / "parallel" / "run_shards.sh")], cwd=tmp_path,
+                         env=_env(N="3", PROXIES="params", PROFILE="bench", CELLS="0-11",
+                                  OUT=str(tmp_path / "shards"), MERGED=str(merged)),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    single = tmp_path / "single.sqlite"
+    one = CliRunner().invoke(cli, ["run-proxies", "--proxies", "params", "--profile", "bench",
+                                   "--indices", "0-11", "--unique", "--out", str(single), "--quiet"])
+    assert one.exit_code == 0, one.output
+    assert _values(merged) == _values(single) and len(_values(single)) == 12
