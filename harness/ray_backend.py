@@ -8,6 +8,7 @@ the next run of the same command (which resumes), and the sweep goes on with a f
 from __future__ import annotations
 
 import logging
+import os
 
 from harness.errors import InputError
 
@@ -29,8 +30,9 @@ def run(spec, tasks, options):
     started_here = not ray.is_initialized()
     if started_here:
         kwargs = dict(include_dashboard=False, log_to_driver=False)
-        if options.address:
-            ray.init(address=options.address, **kwargs)
+        address = options.address or os.environ.get("RAY_ADDRESS")  # an existing cluster
+        if address:
+            ray.init(address=address, **kwargs)
         else:
             ray.init(num_cpus=options.workers * options.cpus_per_task, **kwargs)
     try:
