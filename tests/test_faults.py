@@ -452,6 +452,7 @@ def test_a_failing_row_rolls_back_the_whole_cell(tmp_path):
         with pytest.raises(sqlite3.IntegrityError):
             store.write_rows(digest, "nb201", rows, None)
         assert not store.conn.in_transaction
+        assert store.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 0  # not the first two
         store.write_rows(digest, "nb201", rows[:2], None)  # the store is still usable
     assert len(rows_of(path)) == 2
 
@@ -645,20 +646,27 @@ def test_report_into_an_unwritable_folder_is_one_line(tmp_path):
     one_line_error(invoke("export", "--results", store, "--out", blocker / "x.csv"), "cannot write the export")
 
 
-def test_immutable_store_file_is_readable(tmp_path):
-    store = make_store(tmp_path / "s.sqlite", cells=5)
-    if subprocess.run(["chattr", "+i", str(store)], capture_output=True).returncode != 0:
+def test_immutable_store_is_readable(tmp_path):
+    """An immutable store file in an immutable folder (chattr +i: not even root writes there)."""
+    folder = tmp_path / "frozen"
+    folder.mkdir()
+    store = make_store(folder / "s.sqlite", cells=5)
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(store)],
+                                                         capture_output=True).returncode != 0:
         pytest.skip("chattr +i is not available here")
     try:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
         result = invoke("export", "--results", store)
         assert result.exit_code == 0, result.output
         assert len(result.output.splitlines()) == 5 * 2 + 1
+        assert invoke("correlate", "--results", store, "--bootstrap", "0").exit_code == 0
     finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
         subprocess.run(["chattr", "-i", str(store)], check=True)
 
 
 # ---- 8. --indices: empty or malformed lists are errors ------------------------------------------
-@pytest.mark.parametrize("spec", ["", "  ", "0,,3", "0,", ",5"])
+@pytest.mark.parametrize("spec", ["", "  ", "0,,3", "0,", ",3"])
 def test_correlate_and_report_reject_empty_index_lists(tmp_path, spec):
     store = make_store(tmp_path / "s.sqlite", cells=5)
     one_line_error(invoke("correlate", "--results", store, "--indices", spec), "--indices")
@@ -702,3 +710,54 @@ def test_unusual_combinations_say_what_they_cost_or_mean(tmp_path, caplog):
         run_sweep(spec, SweepOptions([0], quiet=True), str(tmp_path / "s.sqlite"))
     notes = [r.getMessage() for r in caplog.records if "note:" in r.getMessage()]
     assert len(notes) == 1 and "params with --profile tenas" in notes[0], notes
+
+
+# ---- merging shard stores (harness import --results shard_*.sqlite) ---------------------------
+@pytest.mark.slow  # four `harness` processes: 20 s on two cores
+def test_shards_in_separate_processes_merge_into_the_single_process_result(tmp_path):
+    from harness.runner import SweepOptions, SweepSpec, run_sweep
+
+    cells = "0-11,6111"
+    base = [sys.executable, "-m", "harness", "run-proxies", "--proxies", "params,linear_regions", "--profile",
+            "tenas", "--repeats", "2", "--dataset", "synthetic", "--indices", cells, "--threads", "1", "-q"]
+    shards = [tmp_path / f"shard_{i}.sqlite" for i in (1, 2, 3)]
+    procs = [subprocess.Popen([*base, "--shard", f"{i}/3", "--out", str(path)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, env=_env())
+             for i, path in zip((1, 2, 3), shards)]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    single = tmp_path / "single.sqlite"
+    spec = SweepSpec(("params", "linear_regions"), get_profile("tenas", repeats=2), "synthetic",
+                     data_source="cifar10")
+    from harness.selection import parse_indices
+
+    run_sweep(spec, SweepOptions(parse_indices(cells), quiet=True), str(single))
+    merged = tmp_path / "all.sqlite"
+    result = invoke("import", "--results", *shards, "--out", merged, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["new"], summary["identical"], summary["conflicting"]) == (13 * 2 * 2, 0, 0)
+    assert summary["configs_added"] == 1 and summary["runs_copied"] == 3
+    key = ["config_hash", "space", "cell", "proxy", "repeat"]
+    got, want = rows_of(merged), rows_of(single)
+    assert not got.duplicated(key).any() and len(got) == len(want) == 13 * 2 * 2
+    columns = [*key, "arch_str", "value", "status", "filled_from"]
+    pd.testing.assert_frame_equal(got[columns], want[columns])  # bit-identical values, same keys
+    again = json.loads(invoke("import", "--results", *shards, single, "--out", merged, "--json").output)
+    assert (again["new"], again["identical"], again["conflicting"]) == (0, 2 * len(want), 0)
+
+
+def test_shard_stores_merge_into_the_unsharded_result(tmp_path):
+    """The same in one process (fast); the test above runs the shards as separate processes."""
+    from harness.runner import SweepOptions, SweepSpec, run_sweep
+
+    spec = SweepSpec(("params",), get_profile("bench", repeats=2), "synthetic", data_source="cifar10")
+    cells = [*range(7), 6111]
+    shards = [tmp_path / f"shard_{i}.sqlite" for i in (1, 2, 3)]
+    for i, path in zip((1, 2, 3), shards):
+        run_sweep(spec, SweepOptions(cells, shard=(i, 3), quiet=True), str(path))
+    run_sweep(spec, SweepOptions(cells, quiet=True), str(tmp_path / "single.sqlite"))
+    result = invoke("import", "--results", *shards, "--out", tmp_path / "all.sqlite")
+    assert result.exit_code == 0 and "16 new, 0 identical (kept once), 0 conflicting" in result.output, result.output
+    columns = ["config_hash", "space", "cell", "proxy", "repeat", "arch_str", "value", "status", "filled_from"]
+    pd.testing.assert_frame_equal(rows_of(tmp_path / "all.sqlite")[columns], rows_of(tmp_path / "single.sqlite")[columns])
