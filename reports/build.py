@@ -272,8 +272,9 @@ def write_report(
             "One cell per isomorphism class (--unique)." if unique else "Every scored cell is used."
         ),
         (
-            "Combined scores (tenas = rank(κ_N ascending) + rank(R_N descending); a+b for --combine) are rank "
-            "sums over the cells where every component is ok; lower is better."
+            "Combined scores are computed over the cells where every component is ok: tenas = "
+            "rank(κ_N ascending) + rank(R_N descending) and a+b for --combine are rank sums, lower is "
+            "better; az_nas = Σ ln(rank/n) over its four components (AZ-NAS), higher is better."
         ),
     ]
     page = render_html(

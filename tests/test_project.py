@@ -76,6 +76,7 @@ def test_committed_leaderboard_regenerates_byte_for_byte(tmp_path, monkeypatch):
     if footer:
         args += ["--indices", footer.group(1)]
     monkeypatch.chdir(REPO)  # the footer names the results path as given
+    monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)  # the embedded table, as a user's default
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     for name in ("leaderboard.csv", "leaderboard.md", "repeats.csv"):

@@ -93,7 +93,8 @@ def results_options(func):
             metavar="A,B[,C]",
             help="Also score the rank sum of these proxies (each ranked by its own "
             "direction); separate several sums with ';'. The TE-NAS sum "
-            "ntk_cond+linear_regions is added as 'tenas' whenever both are present.",
+            "ntk_cond+linear_regions is added as 'tenas', and AZ-NAS's log-rank sum of its four "
+            "components as 'az_nas', whenever their components are present.",
         ),
         plugin_option(),
         click.argument("more_results", nargs=-1, type=click.Path(), metavar="[FILE]..."),
