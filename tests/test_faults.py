@@ -646,6 +646,16 @@ def test_report_into_an_unwritable_folder_is_one_line(tmp_path):
     one_line_error(invoke("export", "--results", store, "--out", blocker / "x.csv"), "cannot write the export")
 
 
+@pytest.mark.parametrize("args, needle", [
+    (["search", "--algo", "random", "--out", "/proc/harness-test/runs"], "cannot write search runs to"),
+    (["search", "--leaderboard", "--out", REPO / "reports" / "search" / "runs", "--leaderboard-dir",
+      "/proc/harness-test"], "cannot write the leaderboard to"),
+    (["train", "--epochs", "1", "--out", "/proc/harness-test/train"], "cannot write the training run to"),
+])
+def test_other_unwritable_outputs_are_one_line(args, needle):
+    one_line_error(invoke(*args), needle, "/proc/harness-test")
+
+
 def test_immutable_store_is_readable(tmp_path):
     """An immutable store file in an immutable folder (chattr +i: not even root writes there)."""
     folder = tmp_path / "frozen"

@@ -168,6 +168,7 @@ def command(algo, space, dataset, seeds, batch_size, repeats, lr_samples, lr_bat
     ImageNet16-120, search seconds, settings, quirk options and, for TE-NAS, the per-round
     record), config.json and log.txt. A finished run with the same settings is not rerun.
     """
+    from harness.atomic import check_writable_dir
     from harness.errors import InputError
     from search import records
     from search.runs import ALGOS, DATASETS, check_choice, check_space
@@ -191,6 +192,9 @@ def command(algo, space, dataset, seeds, batch_size, repeats, lr_samples, lr_bat
         seed_list = records.parse_seeds(seeds)
         _check_combination(algo, given)
         settings = _settings(algo, space, dataset, given)
+        check_writable_dir(out, "search runs")  # before any work
+        if leaderboard:
+            check_writable_dir(leaderboard_dir or Path(out) / space / dataset, "the leaderboard")
         results = _run_all(algo, space, dataset, seed_list, settings, data_dir, source, bench,
                            _check_device(device), threads, out, tag, force, quiet)
         if as_json:
@@ -210,6 +214,7 @@ def command(algo, space, dataset, seeds, batch_size, repeats, lr_samples, lr_bat
         if not root.is_dir():
             raise InputError(f"no search runs under {str(root)!r} to build a leaderboard from.")
         board = build_search_leaderboard(load_results_frame([root]))
+        check_writable_dir(leaderboard_dir or root, "the leaderboard")
         written = write_search_leaderboard(board, leaderboard_dir or root)
         if not as_json:
             click.echo(f"leaderboard: {written['csv']} {written['md']}")
@@ -245,6 +250,7 @@ def _darts_command(algo, dataset, seeds, given, data_dir, source, bench, device,
     the edge pruning to two inputs per node; one genotype per seed."""
     import torch
 
+    from harness.atomic import check_writable_dir
     from harness.errors import InputError
     from search import records
     from search.darts_adapter import check_dataset
@@ -269,6 +275,7 @@ def _darts_command(algo, dataset, seeds, given, data_dir, source, bench, device,
     settings = darts_config(dataset, **overrides, fixed_inputs=given["fixed_inputs"],
                             trajectory=not given["no_trajectory"])
     device = _check_device(device)
+    check_writable_dir(out, "search runs")  # before any work
     if threads is not None:
         torch.set_num_threads(threads)
     images = load_search_images(dataset, data_dir, source)

@@ -91,7 +91,11 @@ def command(space, genotype, dataset, summary, as_json, resume, **options) -> No
     if as_json:
         raise click.UsageError("--json goes with --summary (training writes result.json in the run folder).")
 
+    from harness.atomic import check_writable_dir
     from search.train import run_training
+
+    if options.get("out_dir"):
+        check_writable_dir(options["out_dir"], "the training run")  # before any work
 
     if resume is None:
         ds = dataset or "cifar10"
