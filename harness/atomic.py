@@ -96,18 +96,27 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def check_writable_dir(directory: str | Path, what: str) -> Path:
-    """Create `directory` if needed and make sure files can be created in it, before any work.
+    """Make sure files can be created in `directory`, before any work; leaves nothing behind (the
+    folders it had to create for the check are removed again).
 
     Raises:
         InputError: the folder cannot be created or written (read-only storage, permissions, a file
             in the way), with one line naming it.
     """
     directory = Path(directory)
+    created = []
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        for folder in reversed([directory, *directory.parents]):
+            if not folder.exists():
+                folder.mkdir()
+                created.append(folder)
         probe = _temporary_name(directory / "write-check")
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         probe.unlink()
     except OSError as err:
         raise InputError(f"cannot write {what} to {str(directory)!r}: {err.strerror or err}.") from None
+    finally:
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     return directory

@@ -128,8 +128,10 @@ def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
         raise InputError(f"{str(path)!r} has store schema {row and row[0]}; this harness reads {SCHEMA_VERSION}.")
 
 
-def check_store(path: str | Path) -> None:
-    """Check, read-only, that `path` is a harness results store of this schema.
+def check_store(path: str | Path, *, allow_empty: bool = False) -> bool:
+    """Check, read-only, that `path` is a harness results store of this schema; with `allow_empty`
+    a database without any table passes too (a store another writer is creating this instant).
+    Returns True for such an empty database.
 
     Raises:
         InputError: another program's database, not a database, or another schema.
@@ -137,7 +139,12 @@ def check_store(path: str | Path) -> None:
     path = Path(path)
     conn = connect_readonly(path)
     try:
+        if allow_empty and conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0:
+            return True
         _check_schema(conn, path)
+        return False
+    except sqlite3.DatabaseError as err:  # e.g. a file that only looks like a database at first
+        raise InputError(f"{str(path)!r} is not a harness results store ({err}); it is left untouched.") from None
     finally:
         conn.close()
 
@@ -153,7 +160,9 @@ class ResultStore:
             raise DataNotFoundError(f"results store not found: {self.path}.")
         # An existing file is checked read-only first: a foreign database stays byte-identical.
         existing = self.path.is_file() and self.path.stat().st_size > 0
-        if existing:
+        if existing and create and check_store(self.path, allow_empty=True):
+            existing = False  # no tables yet: (another writer is) creating it
+        elif existing:
             check_store(self.path)
         try:
             if create:

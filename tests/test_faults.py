@@ -291,28 +291,32 @@ def test_train_bad_sizes_exit_2(args, needle):
     one_line_error(invoke("train", *args), needle)
 
 
-def _flaky_spec():
-    from harness.runner import SweepSpec
-    from proxies.registry import PROXIES, register_proxy
-
-    if "test_flaky" not in PROXIES:
-        @register_proxy("test_flaky", higher_is_better=True, inputs="shape")
-        def _flaky(model, inputs, labels=None):
-            """Fails while FAIL is set (test only)."""
-            if _FLAKY["fail"]:
-                raise RuntimeError("transient failure")
-            return 1.0
-
-    return SweepSpec(("test_flaky",), get_profile("tenas", repeats=1), "synthetic", data_source="cifar10")
-
-
 _FLAKY = {"fail": True}
 
 
-def test_failed_keys_are_retried_by_a_rerun_never_counted_done(tmp_path):
-    from harness.runner import SweepOptions, run_sweep
+@pytest.fixture
+def flaky_proxy():
+    """A proxy that fails while _FLAKY["fail"] is set, registered for one test only."""
+    from proxies.registry import PROXIES, register_proxy
 
-    spec, out = _flaky_spec(), tmp_path / "f.sqlite"
+    @register_proxy("test_flaky", higher_is_better=True, inputs="shape")
+    def _flaky(model, inputs, labels=None):
+        """Fails while FAIL is set (test only)."""
+        if _FLAKY["fail"]:
+            raise RuntimeError("transient failure")
+        return 1.0
+
+    try:
+        yield "test_flaky"
+    finally:
+        PROXIES._items.pop("test_flaky", None)  # the registry has no public removal: tests only
+
+
+def test_failed_keys_are_retried_by_a_rerun_never_counted_done(tmp_path, flaky_proxy):
+    from harness.runner import SweepOptions, SweepSpec, run_sweep
+
+    spec = SweepSpec((flaky_proxy,), get_profile("tenas", repeats=1), "synthetic", data_source="cifar10")
+    out = tmp_path / "f.sqlite"
     _FLAKY["fail"] = True
     first = run_sweep(spec, SweepOptions([0, 1], quiet=True), str(out))
     assert first.failed_cells == 2 and set(rows_of(out)["status"]) == {"error"}
@@ -350,6 +354,28 @@ def test_foreign_database_is_refused_and_left_byte_identical(tmp_path, command):
     one_line_error(invoke(*command, foreign), "not a harness results store")
     assert foreign.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("other")) == ["other.sqlite"]
+
+
+def _write_one_row(path: str, cell: int) -> None:
+    with ResultStore(path) as store:
+        digest = store.add_config({"profile": {"name": "bench"}})
+        store.write_rows(digest, "nb201", [ResultRow(cell, ARCH[cell], "p", 0, 1.0, "ok")], None)
+
+
+def test_writers_creating_one_store_at_once_all_succeed(tmp_path):
+    """The foreign-file check must not refuse a store that another writer is creating."""
+    import multiprocessing as mp
+
+    context = mp.get_context("fork")
+    for trial in range(5):
+        path = str(tmp_path / f"s{trial}.sqlite")
+        procs = [context.Process(target=_write_one_row, args=(path, k)) for k in range(4)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(60)
+        assert [proc.exitcode for proc in procs] == [0] * 4
+        assert sorted(rows_of(Path(path))["cell"]) == [0, 1, 2, 3]
 
 
 # ---- 4. import: exact, all or nothing, says what it did ---------------------------------------
