@@ -72,8 +72,8 @@ PROFILES: dict[str, Profile] = {
 #: ``tenas`` is TE-NAS's own measurement of its two indicators; ``bench`` is the zero-cost
 #: literature's setting (the C=16, N=5 benchmark network), for every proxy but the NTK's.
 MEANT_FOR: dict[str, str] = {
-    "tenas": "ntk_cond and linear_regions (TE-NAS's indicators and their rank sum tenas)",
-    "bench": "the zero-cost proxies (every proxy but ntk_cond) and linear_regions",
+    "tenas": "ntk_cond, linear_regions and their rank sum tenas: TE-NAS's indicators",
+    "bench": "the zero-cost proxies: every proxy but ntk_cond",
 }
 _TENAS_ONLY = ("ntk_cond",)
 _EITHER = ("linear_regions",)  # scored on the thin C=1 patch network under both profiles

@@ -728,6 +728,19 @@ def test_store_file_alone_holds_results_after_a_clean_finish(tmp_path):
         watcher.close()
 
 
+def test_long_sweeps_checkpoint_periodically(tmp_path, monkeypatch):
+    import harness.runner as runner
+    from harness.runner import SweepOptions, SweepSpec, run_sweep
+
+    calls = []
+    real = ResultStore.checkpoint
+    monkeypatch.setattr(ResultStore, "checkpoint", lambda self, mode="TRUNCATE": calls.append(mode) or real(self, mode))
+    monkeypatch.setattr(runner, "CHECKPOINT_SECONDS", 0.0)
+    spec = SweepSpec(("params",), get_profile("bench"), "synthetic", data_source="cifar10")
+    run_sweep(spec, SweepOptions([0, 1, 2], quiet=True), str(tmp_path / "s.sqlite"))
+    assert calls == ["PASSIVE"] * 3 + ["TRUNCATE"]  # after each cell here (every 60 s by default), then at the end
+
+
 # ---- 12. unusual profile/proxy combinations get one line ---------------------------------------
 def test_unusual_combinations_say_what_they_cost_or_mean(tmp_path, caplog):
     from harness.profiles import combination_notes
