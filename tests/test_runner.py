@@ -276,6 +276,7 @@ def test_proxies_sharing_a_pass_score_as_they_would_alone(monkeypatch):
     from harness.data import load_images
     from harness.scoring import CellScorer
     from harness.spaces.nb201 import Nb201Arch
+    from proxies import get_proxy, list_proxies
     from proxies.zero_cost import SHARED_PASSES
 
     images = load_images("cifar10", "train", source="npz", limit=64)
@@ -284,12 +285,16 @@ def test_proxies_sharing_a_pass_score_as_they_would_alone(monkeypatch):
     calls = []
     for kind, build in list(SHARED_PASSES.items()):
         monkeypatch.setitem(SHARED_PASSES, kind, lambda *a, kind=kind, build=build: calls.append(kind) or build(*a))
-    names = ["snip", "grad_norm", "plain", "fisher", "jacob_cov", "epe_nas", "zico", "zico_per_batch"]
+    names = [n for n in list_proxies() if get_proxy(n).shared_pass is not None]  # every sharing proxy
+    assert {get_proxy(n).shared_pass for n in names} == set(SHARED_PASSES)
     together = CellScorer(profile, names, images).score(arch, [(n, r) for n in names for r in (0, 1)])
     assert sorted(calls) == sorted(list(SHARED_PASSES) * 2)  # each pass once per repeat, not per proxy
     calls.clear()
     for row in together:
         alone = CellScorer(profile, [row.proxy], images).score(arch, [(row.proxy, row.repeat)])[0]
         assert (row.status, row.value) == ("ok", alone.value)
-    assert len(calls) == 16  # alone, each proxy pays for its own pass
-    assert len({r.value for r in together}) == 16
+    assert len(calls) == 2 * len(names)  # alone, each proxy pays for its own pass
+    # The gradient proxies differ between proxies and repeats (AZ-NAS draws its own seeded inputs
+    # and weights, so its repeats agree by design: docs/az_nas.md).
+    zero_cost = [r.value for r in together if not r.proxy.startswith("az_")]
+    assert len(set(zero_cost)) == len(zero_cost) == 16
