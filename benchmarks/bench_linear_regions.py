@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.data import load_images, patch_batches
-from harness.profiles import get_profile
+from sweep.profiles import get_profile
 from harness.spaces.nb201 import NUM_CELLS, Nb201Arch
 from harness.spaces.nb201_net import build_network
 from proxies.linear_regions import activation_patterns, count_unique_rows, linear_regions
@@ -104,7 +104,7 @@ def run(args) -> dict:
               "patches": f"{setup.profile.patch_batches} x {setup.profile.patch_batch_size} x 1x{setup.profile.patch_size}x{setup.profile.patch_size}",
               "load_average_start": os.getloadavg()}
     if args.path == "sweep":
-        from harness.runner import SweepOptions, SweepSpec, run_sweep
+        from sweep.runner import SweepOptions, SweepSpec, run_sweep
 
         spec = SweepSpec(("linear_regions",), setup.profile, args.dataset, args.data_dir, args.data_source, args.device)
         with tempfile.TemporaryDirectory() as tmp:

@@ -51,7 +51,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.data import image_batch, load_images
-from harness.profiles import get_profile
+from sweep.profiles import get_profile
 from harness.spaces.nb201 import NUM_CELLS, Nb201Arch
 from harness.spaces.nb201_net import build_network
 from proxies.ntk_engine import engine_kernels
@@ -152,7 +152,7 @@ def pick_cells(count: int, seed: int, indices: list[int] | None) -> list[int]:
 
 # ----------------------------------------------------------------------------- setup
 class Setup:
-    """The profile's NTK network and input batch, as `harness.scoring.CellScorer` builds them."""
+    """The profile's NTK network and input batch, as `sweep.scoring.CellScorer` builds them."""
 
     def __init__(self, args):
         self.profile = get_profile(args.profile, batch_size=args.batch_size)
@@ -338,7 +338,7 @@ def throughput(args, cells: list[int], engine: str) -> dict:
 # ----------------------------------------------------------------------------- run-proxies path
 def sweep_path(args, setup: Setup, cells: list[int], engine: str) -> dict:
     """`harness run-proxies` on the cells (ntk_cond, one repeat) vs the bare proxy on the same cells."""
-    from harness.runner import SweepOptions, SweepSpec, run_sweep
+    from sweep.runner import SweepOptions, SweepSpec, run_sweep
 
     profile = get_profile(args.profile, batch_size=args.batch_size, repeats=1, ntk_engine=engine)
     empirical_ntk(setup.network(cells[0]), setup.x, engine, args.chunk)  # warm-up (compiles)

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import proxies as proxy_registry
 from harness.data import load_images
-from harness.profiles import get_profile
-from harness.scoring import CellScorer
+from sweep.profiles import get_profile
+from sweep.scoring import CellScorer
 from harness.spaces.nb201 import NUM_CELLS, Nb201Arch, num_unique
 
 

@@ -3,7 +3,7 @@
 1. Agreement: on a few cells (every op type, the ResNet-like cell, a disconnected cell) the NTK
    engines give the per-sample oracle's κ on the device (relative difference < 1e-4; NaN = NaN).
 2. ``ntk_cond`` throughput, tenas profile, one repeat: the bare proxy per engine (network built
-   on the host and moved, as the sweep does) and the sweep's scorer (`harness.scoring.CellScorer`);
+   on the host and moved, as the sweep does) and the sweep's scorer (`sweep.scoring.CellScorer`);
    and where the first engine's time goes (`bench_ntk.kernel_breakdown`: kernels vs graph walk).
 3. ``linear_regions`` throughput (thin nets, 3 x 1000 patches), one repeat and all repeats.
 4. The whole ``harness run-proxies`` path for ``ntk_cond``: several worker processes sharing the
@@ -40,8 +40,8 @@ from bench_ntk import kernel_breakdown, rel_diff, sync
 
 from harness.data import load_images
 from harness.errors import DataNotFoundError
-from harness.profiles import get_profile
-from harness.scoring import CellScorer
+from sweep.profiles import get_profile
+from sweep.scoring import CellScorer
 from harness.spaces.nb201 import NUM_CELLS, Nb201Arch
 from harness.spaces.nb201_net import build_network
 from proxies.ntk import condition_number, empirical_ntk
@@ -140,7 +140,7 @@ def sweep_throughput(device, engine, cells, workers, synthetic, seconds, data_di
     timed from the command's start (process and CUDA start-up included) and by its own summary;
     stopped with SIGTERM (it keeps and reports what it finished) if it runs past `seconds`."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "harness", "run-proxies", "--proxies", "ntk_cond", "--profile", "tenas",
+        cmd = [sys.executable, "-m", "cli", "run-proxies", "--proxies", "ntk_cond", "--profile", "tenas",
                "--ntk-engine", engine, "--repeats", "1", "--indices", f"0-{cells - 1}", "--workers", str(workers), "--threads", "1",
                "--device", str(device), "--out", os.path.join(tmp, "sweep.sqlite"), "--quiet", "--json"]
         if synthetic:

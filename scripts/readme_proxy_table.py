@@ -1,6 +1,6 @@
 """Print the README's proxy table (signed τ / ρ per benchmark key, s / cell, n) from a leaderboard.csv.
 
-    python scripts/readme_proxy_table.py reports/nb201/leaderboard.csv
+    python scripts/readme_proxy_table.py results/nb201/leaderboard.csv
 
 Rows are ordered by |τ| on the first key; a test checks the README holds exactly this output.
 """

@@ -2,7 +2,7 @@
 regularised evolution (Real et al., AAAI 2019) with a proxy as fitness.
 
 Every baseline is seeded (`numpy.random.default_rng(seed)` draws the cells) and scores cells with
-`harness.scoring.CellScorer` under a profile whose data and weight seeds follow the search seed,
+`sweep.scoring.CellScorer` under a profile whose data and weight seeds follow the search seed,
 so each seed also redraws the proxy's inputs and network weights. Cost is counted as proxy
 evaluations: one per (cell, per-cell proxy, repeat) actually computed, and as fitness queries.
 """
@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 import proxies as proxy_registry
 from harness.errors import InputError, unknown_name
-from harness.profiles import Profile, get_profile
-from harness.scoring import CellScorer, component_proxies
+from sweep.profiles import Profile, get_profile
+from sweep.scoring import CellScorer, component_proxies
 from harness.spaces.nb201 import EDGES, NUM_CELLS, OPS, Nb201Arch
 from proxies.combined import tenas_score
 from proxies.ntk import NTK_ENGINES

@@ -334,8 +334,8 @@ HAS_CIFAR = (SHARED_DATA / "images" / "cifar10_train_4000.npz").is_file()
 @pytest.mark.skipif(not HAS_CIFAR, reason=f"real CIFAR-10 images not found under {SHARED_DATA}")
 def test_components_on_real_cells_with_the_bench_profile():
     from harness.data import load_images
-    from harness.profiles import get_profile
-    from harness.scoring import CellScorer
+    from sweep.profiles import get_profile
+    from sweep.scoring import CellScorer
 
     images = load_images("cifar10", "train", SHARED_DATA)
     together = CellScorer(get_profile("bench"), list(COMPONENTS), images)

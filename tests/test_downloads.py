@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness import downloads
-from harness.cli import cli
+from cli import cli
 from harness.data import load_images
 
 

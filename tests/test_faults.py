@@ -26,10 +26,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
+from cli import cli
 from harness.errors import InputError
 from harness.exports import configs_sidecar, write_export
-from harness.profiles import get_profile
+from sweep.profiles import get_profile
 from harness.spaces import nb201
 from harness.store import ResultRow, ResultStore, read_results
 from tests.conftest import REPO
@@ -180,7 +180,7 @@ def _visible(folder: Path) -> dict[str, bytes]:
 def test_export_killed_at_any_byte_leaves_no_partial_file(tmp_path, name):
     store = make_store(tmp_path / "s.sqlite", cells=60)
     args = ["--results", store, "--per-repeat", "--out"]
-    killed, total = run_killed(-1, "harness.cli.export", [*args, tmp_path / "ref" / name])
+    killed, total = run_killed(-1, "cli.export", [*args, tmp_path / "ref" / name])
     complete = _visible(tmp_path / "ref")
     table_size = len(complete[name])
     assert set(complete) == {name, "x.configs.json"} and total == table_size + len(complete["x.configs.json"])
@@ -188,7 +188,7 @@ def test_export_killed_at_any_byte_leaves_no_partial_file(tmp_path, name):
     for cut in cuts:
         work = tmp_path / f"cut{cut}"
         work.mkdir()
-        assert run_killed(cut, "harness.cli.export", [*args, work / name])[0], cut
+        assert run_killed(cut, "cli.export", [*args, work / name])[0], cut
         left = _visible(work)
         for file, data in left.items():  # whatever is at a destination is whole
             assert data == complete[file], (cut, file)
@@ -225,13 +225,13 @@ def test_accept_partial_reads_it_anyway(tmp_path):
 def test_report_killed_at_any_byte_leaves_no_partial_file(tmp_path, cuts):
     store = make_store(tmp_path / "s.sqlite", cells=30, repeats=2)
     args = ["--results", store, "--metric", "cifar10-valid/x-valid@200", "--bootstrap", "0", "--out"]
-    total = run_killed(-1, "harness.cli.report", [*args, tmp_path / "ref"])[1]
+    total = run_killed(-1, "cli.report", [*args, tmp_path / "ref"])[1]
     complete = _visible(tmp_path / "ref")
     assert {"leaderboard.csv", "leaderboard.md", "index.html", "repeats.csv"} <= set(complete)
     for cut in cuts:
         limit = int(cut if cut >= 1 else cut * total)
         work = tmp_path / f"cut{limit}"
-        assert run_killed(limit, "harness.cli.report", [*args, work])[0], limit
+        assert run_killed(limit, "cli.report", [*args, work])[0], limit
         left = _visible(work) if work.exists() else {}
         assert "index.html" not in left  # written last: it is there only when the report is complete
         for file, data in left.items():
@@ -250,7 +250,7 @@ def test_every_writer_goes_through_the_atomic_helper():
     """No module of the harness writes a destination file in place: writers go through
     harness.atomic or write a temporary (``tmp``) / ``partial`` file that is renamed when complete."""
     offenders = []
-    for folder in ("harness", "reports", "search"):
+    for folder in ("harness", "proxies", "sweep", "search", "training", "reports", "cli"):
         for path in sorted((REPO / folder).rglob("*.py")):
             if path.name == "atomic.py":
                 continue
@@ -313,7 +313,7 @@ def flaky_proxy():
 
 
 def test_failed_keys_are_retried_by_a_rerun_never_counted_done(tmp_path, flaky_proxy):
-    from harness.runner import SweepOptions, SweepSpec, run_sweep
+    from sweep.runner import SweepOptions, SweepSpec, run_sweep
 
     spec = SweepSpec((flaky_proxy,), get_profile("tenas", repeats=1), "synthetic", data_source="cifar10")
     out = tmp_path / "f.sqlite"
@@ -654,7 +654,7 @@ def test_report_into_a_read_only_folder_is_one_line(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
     store = make_store(tmp_path / "s.sqlite", cells=5)
-    argv = [sys.executable, "-c", "from harness.cli import main; main()", "report", "--results", str(store),
+    argv = [sys.executable, "-c", "from cli import main; main()", "report", "--results", str(store),
             "--out", str(folder / "rep")]
     proc = _in_read_only(folder, argv, tmp_path)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
@@ -674,7 +674,7 @@ def test_report_into_an_unwritable_folder_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (["search", "--algo", "random", "--out", "/proc/harness-test/runs"], "cannot write search runs to"),
-    (["search", "--leaderboard", "--out", REPO / "reports" / "search" / "runs", "--leaderboard-dir",
+    (["search", "--leaderboard", "--out", REPO / "results" / "search" / "runs", "--leaderboard-dir",
       "/proc/harness-test"], "cannot write the leaderboard to"),
     (["train", "--epochs", "1", "--out", "/proc/harness-test/train"], "cannot write the training run to"),
 ])
@@ -711,7 +711,7 @@ def test_correlate_and_report_reject_empty_index_lists(tmp_path, spec):
 
 # ---- 10. the store file alone holds every finished result -------------------------------------
 def test_store_file_alone_holds_results_after_a_clean_finish(tmp_path):
-    from harness.runner import SweepOptions, SweepSpec, run_sweep
+    from sweep.runner import SweepOptions, SweepSpec, run_sweep
 
     spec = SweepSpec(("params",), get_profile("bench"), "synthetic", data_source="cifar10")
     out = tmp_path / "nb201.sqlite"
@@ -729,8 +729,8 @@ def test_store_file_alone_holds_results_after_a_clean_finish(tmp_path):
 
 
 def test_long_sweeps_checkpoint_periodically(tmp_path, monkeypatch):
-    import harness.runner as runner
-    from harness.runner import SweepOptions, SweepSpec, run_sweep
+    import sweep.runner as runner
+    from sweep.runner import SweepOptions, SweepSpec, run_sweep
 
     calls = []
     real = ResultStore.checkpoint
@@ -743,7 +743,7 @@ def test_long_sweeps_checkpoint_periodically(tmp_path, monkeypatch):
 
 # ---- 12. unusual profile/proxy combinations get one line ---------------------------------------
 def test_unusual_combinations_say_what_they_cost_or_mean(tmp_path, caplog):
-    from harness.profiles import combination_notes
+    from sweep.profiles import combination_notes
 
     assert combination_notes("tenas", ["ntk_cond", "linear_regions"]) == []
     assert combination_notes("bench", ["naswot", "synflow", "linear_regions"]) == []
@@ -752,10 +752,10 @@ def test_unusual_combinations_say_what_they_cost_or_mean(tmp_path, caplog):
     (meaning,) = combination_notes("tenas", ["naswot", "ntk_cond"])
     assert meaning.startswith("naswot with --profile tenas") and "not comparable" in meaning
 
-    from harness.runner import SweepOptions, SweepSpec, run_sweep
+    from sweep.runner import SweepOptions, SweepSpec, run_sweep
 
     spec = SweepSpec(("params",), get_profile("tenas", repeats=1), "synthetic", data_source="cifar10")
-    with caplog.at_level(logging.WARNING, logger="harness.runner"):
+    with caplog.at_level(logging.WARNING, logger="sweep.runner"):
         run_sweep(spec, SweepOptions([0], quiet=True), str(tmp_path / "s.sqlite"))
     notes = [r.getMessage() for r in caplog.records if "note:" in r.getMessage()]
     assert len(notes) == 1 and "params with --profile tenas" in notes[0], notes
@@ -764,10 +764,10 @@ def test_unusual_combinations_say_what_they_cost_or_mean(tmp_path, caplog):
 # ---- merging shard stores (harness import --results shard_*.sqlite) ---------------------------
 @pytest.mark.slow  # four `harness` processes: 20 s on two cores
 def test_shards_in_separate_processes_merge_into_the_single_process_result(tmp_path):
-    from harness.runner import SweepOptions, SweepSpec, run_sweep
+    from sweep.runner import SweepOptions, SweepSpec, run_sweep
 
     cells = "0-11,6111"
-    base = [sys.executable, "-m", "harness", "run-proxies", "--proxies", "params,linear_regions", "--profile",
+    base = [sys.executable, "-m", "cli", "run-proxies", "--proxies", "params,linear_regions", "--profile",
             "tenas", "--repeats", "2", "--dataset", "synthetic", "--indices", cells, "--threads", "1", "-q"]
     shards = [tmp_path / f"shard_{i}.sqlite" for i in (1, 2, 3)]
     procs = [subprocess.Popen([*base, "--shard", f"{i}/3", "--out", str(path)], stdout=subprocess.DEVNULL,
@@ -798,7 +798,7 @@ def test_shards_in_separate_processes_merge_into_the_single_process_result(tmp_p
 
 def test_shard_stores_merge_into_the_unsharded_result(tmp_path):
     """The same in one process (fast); the test above runs the shards as separate processes."""
-    from harness.runner import SweepOptions, SweepSpec, run_sweep
+    from sweep.runner import SweepOptions, SweepSpec, run_sweep
 
     spec = SweepSpec(("params",), get_profile("bench", repeats=2), "synthetic", data_source="cifar10")
     cells = [*range(7), 6111]

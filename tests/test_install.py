@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
+from cli import cli
 from harness.paths import EMBEDDED_DIR
 from tests.conftest import HAS_SHARED, REPO, SHARED_DATA
 
@@ -41,7 +41,7 @@ def test_the_wheel_carries_the_embedded_data(tmp_path):
         assert set(EMBEDDED) <= names
         npz = z.read("harness/sample_data/images/cifar10_train_4000.npz")
     assert npz == (EMBEDDED_DIR / "images" / "cifar10_train_4000.npz").read_bytes()
-    assert not [n for n in names if n.startswith(("reports/nb201/", "reports/search/"))]
+    assert not [n for n in names if n.startswith(("results/nb201/", "results/search/"))]
 
 
 def _fresh_env(tmp_path) -> dict:
@@ -54,7 +54,7 @@ def test_main_job_runs_on_a_fresh_machine_and_reproduces_the_published_values(tm
     """The README's main job on one cell, in an empty folder, no data folder configured: the
     embedded images serve, and the values are the committed ones (R exactly; kappa of the cells that
     are their class's representative in the published sweep, to the engines' agreement)."""
-    harness = [sys.executable, "-m", "harness"]
+    harness = [sys.executable, "-m", "cli"]
     run = subprocess.run([*harness, "run-proxies", "--space", "nb201", "--proxies", "tenas,naswot,params",
                           "--profile", "tenas", "--sample", "1", "--out", "x.sqlite", "--quiet"],
                          cwd=tmp_path, env=_fresh_env(tmp_path), capture_output=True, text=True)
@@ -67,7 +67,7 @@ def test_main_job_runs_on_a_fresh_machine_and_reproduces_the_published_values(tm
         (config,) = conn.execute("SELECT config FROM configs").fetchone()
         mine = pd.read_sql("SELECT cell AS 'index', proxy, repeat, value FROM results", conn)
     assert json.loads(config)["data"]["origin"] == "embedded"
-    published = pd.read_csv(REPO / "reports" / "nb201" / "results.csv.gz",
+    published = pd.read_csv(REPO / "results" / "nb201" / "results.csv.gz",
                             usecols=["index", "proxy", "profile", "repeat", "value", "filled_from"])
     published = published[published["profile"] == "tenas"]
     both = mine.merge(published, on=["index", "proxy", "repeat"], suffixes=("", "_pub"))

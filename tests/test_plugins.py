@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
+from cli import cli
 from harness.errors import InputError
 from proxies import plugins
 from proxies.registry import PROXIES
@@ -116,7 +116,7 @@ def test_plugin_proxy_is_scored_in_workers_and_reported_beside_the_shipped_ones(
     out = tmp_path / "report"
     report = CliRunner().invoke(cli, [
         "report", "--plugin", str(EXAMPLE), "--results", str(store), "--results",
-        str(REPO / "reports" / "nb201" / "results.csv.gz"), "--indices", "0-3", "--bootstrap", "0",
+        str(REPO / "results" / "nb201" / "results.csv.gz"), "--indices", "0-3", "--bootstrap", "0",
         "--dataset", "cifar10", "--out", str(out)])
     assert report.exit_code == 0, report.output
     board = pd.read_csv(out / "leaderboard.csv")

@@ -9,7 +9,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
+from cli import cli
 from tests.conftest import REPO, load_script
 
 IMPORT_RULES = [
@@ -61,18 +61,18 @@ def test_unknown_proxy_suggests_a_name():
 
 def test_readme_proxy_table_is_the_committed_leaderboard():
     table = load_script("scripts/readme_proxy_table.py").table
-    expected = table(str(REPO / "reports" / "nb201" / "leaderboard.csv"))
+    expected = table(str(REPO / "results" / "nb201" / "leaderboard.csv"))
     assert expected in (REPO / "README.md").read_text(), \
-        "README's proxy table is stale: python scripts/readme_proxy_table.py reports/nb201/leaderboard.csv"
+        "README's proxy table is stale: python scripts/readme_proxy_table.py results/nb201/leaderboard.csv"
 
 
 @pytest.mark.slow
 def test_committed_leaderboard_regenerates_byte_for_byte(tmp_path, monkeypatch):
     """`harness report` on the committed CSV, with the --indices its footer records, rewrites
-    reports/nb201/leaderboard.csv, .md and repeats.csv exactly (the issue's reproducibility promise)."""
-    committed = REPO / "reports" / "nb201"
+    results/nb201/leaderboard.csv, .md and repeats.csv exactly (the issue's reproducibility promise)."""
+    committed = REPO / "results" / "nb201"
     footer = re.search(r"^Cells: only --indices (\S+),", (committed / "leaderboard.md").read_text(), re.M)
-    args = ["report", "--results", "reports/nb201/results.csv.gz", "--out", str(tmp_path)]
+    args = ["report", "--results", "results/nb201/results.csv.gz", "--out", str(tmp_path)]
     if footer:
         args += ["--indices", footer.group(1)]
     monkeypatch.chdir(REPO)  # the footer names the results path as given

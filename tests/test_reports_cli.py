@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 from harness.bench import TABLE_COLUMNS
-from harness.cli import cli
+from cli import cli
 from harness.exports import write_export
 from harness.spaces import nb201
 

@@ -43,7 +43,7 @@ def test_reports_leave_torch_proxies_and_search_unimported():
 
 
 def test_cli_dataset_choices_match_reports():
-    from harness.cli.correlate import DATASET_CHOICES as cli_choices
+    from cli.correlate import DATASET_CHOICES as cli_choices
     from reports.io import DATASET_CHOICES
 
     assert cli_choices == DATASET_CHOICES

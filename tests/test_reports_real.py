@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from harness.cli import cli
+from cli import cli
 from harness.exports import write_export
 from tests.conftest import SHARED_DATA
 

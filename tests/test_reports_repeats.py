@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.bench import TABLE_COLUMNS, load_benchmark
-from harness.cli import cli
+from cli import cli
 from harness.errors import InputError
 from harness.exports import write_export
 from harness.spaces import nb201

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
-from harness.profiles import get_profile
-from harness.runner import SweepOptions, SweepSpec, run_sweep
+from cli import cli
+from sweep.profiles import get_profile
+from sweep.runner import SweepOptions, SweepSpec, run_sweep
 from harness.selection import parse_indices, parse_shard, representatives, select_cells, shard
 from harness.store import read_results
 
@@ -34,7 +34,7 @@ def _rows(path) -> pd.DataFrame:
 
 
 def _cli_args(out, cells="0-29", proxies="linear_regions,naswot"):
-    return [sys.executable, "-m", "harness", "run-proxies", "--proxies", proxies, "--profile", "tenas",
+    return [sys.executable, "-m", "cli", "run-proxies", "--proxies", proxies, "--profile", "tenas",
             "--repeats", "1", "--indices", cells, "--out", str(out), "--quiet", "--threads", "1"]
 
 
@@ -274,7 +274,7 @@ def test_export_per_repeat_then_import_continues_the_sweep(tmp_path):
 
 def test_proxies_sharing_a_pass_score_as_they_would_alone(monkeypatch):
     from harness.data import load_images
-    from harness.scoring import CellScorer
+    from sweep.scoring import CellScorer
     from harness.spaces.nb201 import Nb201Arch
     from proxies import get_proxy, list_proxies
     from proxies.zero_cost import SHARED_PASSES

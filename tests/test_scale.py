@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
+from cli import cli
 from proxies import plugins
 from proxies.registry import PROXIES
 from tests.conftest import REPO

@@ -8,8 +8,8 @@ import pytest
 
 from harness.data import load_images
 from harness.errors import InputError
-from harness.profiles import get_profile
-from harness.scoring import CellScorer
+from sweep.profiles import get_profile
+from sweep.scoring import CellScorer
 from harness.spaces.nb201 import Nb201Arch
 from harness.spaces.nb201_net import param_count
 from proxies.combined import tenas_score

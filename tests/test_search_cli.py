@@ -8,7 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import cli
+from cli import cli
 from search import records
 
 

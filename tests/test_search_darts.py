@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from harness.cli import cli
+from cli import cli
 from harness.errors import InputError
 from harness.spaces.darts import (
     CELL_TYPES,

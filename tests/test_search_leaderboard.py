@@ -78,14 +78,14 @@ def test_single_seed_has_no_std(tmp_path):
 
 
 def test_committed_search_leaderboard_regenerates_from_the_committed_runs(tmp_path):
-    """reports/search/leaderboard.{csv,md} are exactly what the committed run records give, and the
-    README's search table is that leaderboard (the reproducibility promise of reports/search/README.md)."""
+    """results/search/leaderboard.{csv,md} are exactly what the committed run records give, and the
+    README's search table is that leaderboard (the reproducibility promise of results/search/README.md)."""
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    board = build_search_leaderboard(load_results_frame([repo / "reports" / "search" / "runs" / "nb201" / "cifar10"]))
+    board = build_search_leaderboard(load_results_frame([repo / "results" / "search" / "runs" / "nb201" / "cifar10"]))
     written = write_search_leaderboard(board, tmp_path)
-    committed = repo / "reports" / "search"
+    committed = repo / "results" / "search"
     for kind in ("csv", "md"):
         assert written[kind].read_bytes() == (committed / written[kind].name).read_bytes(), written[kind].name
     table = "\n".join(line for line in written["md"].read_text().splitlines() if line.startswith("|"))

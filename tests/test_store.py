@@ -7,7 +7,7 @@ import math
 import pytest
 
 from harness.errors import InputError
-from harness.scoring import classify
+from sweep.scoring import classify
 from harness.store import ResultRow, ResultStore, config_hash, read_results
 
 

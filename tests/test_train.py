@@ -14,11 +14,11 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from harness.cli import cli
+from cli import cli
 from harness.errors import InputError
 from harness.imagefolder import scan_image_folder
-from search import imagenet_data as data
-from search.train import (
+from training import imagenet_data as data
+from training.train import (
     PROTOCOLS, DistInfo, Trainer, accuracy_counts, load_checkpoint, lr_factor, make_config,
 )
 
