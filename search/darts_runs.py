@@ -22,6 +22,7 @@ from harness.errors import InputError
 from harness.spaces.darts import OPS
 from harness.spaces.darts_net import summarize
 from search import records
+from search.algorithms import SPEED_ONLY, comparable_identity
 from search.darts_adapter import DARTS_DEFAULTS, DartsPruningSpace, check_dataset
 from search.runs import RunResult, _environment, _RunLog
 from search.tenas import TenasConfig, quirk_options, run_tenas
@@ -32,8 +33,6 @@ ALGO = "tenas"
 SECONDS_PER_DAY = 86400.0
 #: Evaluation networks whose size the record reports (DARTS's CIFAR-10 and ImageNet settings).
 SIZE_DATASETS = ("cifar10", "imagenet")
-#: Settings that change how fast, not what, a search computes (kept out of the method label).
-_SPEED_ONLY = ("ntk_engine", "trajectory")
 
 
 def darts_config(dataset: str, **overrides) -> TenasConfig:
@@ -45,7 +44,7 @@ def method_label(config: TenasConfig, dataset: str) -> str:
     """``TE-NAS (ours)`` plus every setting that differs from the official DARTS one and changes
     the result."""
     official = darts_config(dataset).to_dict()
-    extra = {k: v for k, v in config.to_dict().items() if v != official[k] and k not in _SPEED_ONLY}
+    extra = {k: v for k, v in config.to_dict().items() if v != official[k] and k not in SPEED_ONLY}
     return "TE-NAS (ours)" + (" [" + ", ".join(f"{k}={v}" for k, v in sorted(extra.items())) + "]" if extra else "")
 
 
@@ -113,7 +112,7 @@ def execute(spec: DartsSearchSpec, images: ImageSet, *, force: bool = False, pro
     result_path = directory / records.RESULT_NAME
     if result_path.is_file() and not force:
         existing = records.read_json(result_path)
-        if existing.get("identity") == records.plain(identity):
+        if comparable_identity(existing.get("identity") or {}) == comparable_identity(records.plain(identity)):
             return RunResult(existing, skipped=True, path=result_path)
         raise InputError(f"{str(result_path)!r} holds a finished run with other settings; pass --force to "
                          f"overwrite it or --tag NAME to write beside it.")

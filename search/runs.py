@@ -21,22 +21,20 @@ from harness.bench import Benchmark
 from harness.data import ImageSet, load_images
 from harness.errors import InputError, unknown_name
 from search import records
-from search.baselines import ALGOS as BASELINE_ALGOS
-from search.baselines import BaselineConfig, best_of_n, evolution, make_evaluator, random_search
-from search.nb201_adapter import NB201_DEFAULTS, Nb201PruningSpace
-from search.tenas import TenasConfig, quirk_options, run_tenas
+from search.algorithms import ALGORITHMS, comparable_identity
+from search.baselines import BaselineConfig
+from search.nb201_adapter import NB201_DEFAULTS
+from search.tenas import TenasConfig
 
 log = logging.getLogger(__name__)
 
-ALGOS = ("tenas", *BASELINE_ALGOS)
+ALGOS = tuple(ALGORITHMS.names())
 SPACES = ("nb201",)
 #: Every searchable space; `harness search` hands darts to `search.darts_runs` before this module.
 ALL_SPACES = ("darts", "nb201")
 DATASETS = tuple(NB201_DEFAULTS)
 #: Image source per search dataset: never a stand-in or a 20-image fallback for a search.
 STRICT_SOURCES = {"cifar100": "batches", "ImageNet16-120": "official"}
-#: Settings that change how fast, not what, a TE-NAS search computes (kept out of method labels).
-_SPEED_ONLY = ("ntk_engine", "trajectory")
 
 
 def check_choice(kind: str, value: str, accepted) -> str:
@@ -71,31 +69,18 @@ class SearchSpec:
     threads: int | None = None
 
     @property
+    def algorithm(self):
+        return ALGORITHMS.get(self.algo)
+
+    @property
     def run_name(self) -> str:
-        s = self.settings
-        if self.algo == "tenas" or self.algo == "random":
-            base = self.algo
-        else:
-            base = f"{self.algo}-{s.proxy}-{s.profile}"
+        base = self.algorithm.run_name(self.settings)
         return records.check_run_name(f"{base}-{self.tag}" if self.tag else base)
 
     @property
     def method(self) -> str:
         """Leaderboard label: the algorithm plus every setting that changes its result."""
-        s = self.settings
-        if self.algo == "tenas":
-            extra = {k: v for k, v in s.non_default().items() if k not in _SPEED_ONLY}
-            label = "TE-NAS (ours)"
-            return label + (" [" + ", ".join(f"{k}={v}" for k, v in sorted(extra.items())) + "]" if extra else "")
-        if self.algo == "random":
-            return "random"
-        if self.algo == "best-of-n":
-            return f"best-of-{s.n} {s.proxy} ({s.profile} profile)"
-        base = BaselineConfig()
-        extra = [f"population={s.population}"] if s.population != base.population else []
-        extra += [f"sample_size={s.sample_size}"] if s.sample_size != base.sample_size else []
-        return f"evolution {s.proxy} ({s.profile} profile), budget {s.budget}" + (
-            " [" + ", ".join(extra) + "]" if extra else "")
+        return self.algorithm.method(self.settings)
 
     @property
     def directory(self) -> Path:
@@ -107,12 +92,7 @@ def _settings_dict(spec: SearchSpec) -> dict:
 
 
 def _options(spec: SearchSpec) -> dict:
-    if spec.algo == "tenas":
-        return quirk_options(spec.settings)
-    if spec.algo == "random":
-        return {}
-    profile = spec.settings.profile_for_seed(spec.seed)
-    return {"profile": profile.to_dict()}
+    return spec.algorithm.options(spec.settings, spec.seed)
 
 
 def _identity(spec: SearchSpec, images: ImageSet) -> dict:
@@ -129,12 +109,6 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def _comparable(identity: dict) -> dict:
-    """An identity without the speed-only settings, so a run may resume with another NTK engine."""
-    settings = {k: v for k, v in (identity.get("settings") or {}).items() if k not in _SPEED_ONLY}
-    return {**identity, "settings": settings}
 
 
 def _environment(spec: SearchSpec) -> dict:
@@ -188,7 +162,7 @@ def execute(spec: SearchSpec, images: ImageSet, bench: Benchmark, *, force: bool
     result_path = directory / records.RESULT_NAME
     if result_path.is_file() and not force:
         existing = records.read_json(result_path)
-        if _comparable(existing.get("identity") or {}) == _comparable(records.plain(identity)):
+        if comparable_identity(existing.get("identity") or {}) == comparable_identity(records.plain(identity)):
             return RunResult(existing, skipped=True, path=result_path)
         raise InputError(f"{str(result_path)!r} holds a finished run with other settings; pass --force to "
                          f"overwrite it or --tag NAME to write beside it.")
@@ -200,25 +174,8 @@ def execute(spec: SearchSpec, images: ImageSet, bench: Benchmark, *, force: bool
     records.write_json(directory / records.CONFIG_NAME, config)
     say(f"{spec.method} on {spec.space}/{spec.dataset}, seed {spec.seed}: {images.source}")
     say(f"settings: {_settings_dict(spec)}")
-    extra: dict = {}
-    if spec.algo == "tenas":
-        space = Nb201PruningSpace(images.num_classes, spec.device)
-        outcome = run_tenas(space, spec.settings, images, seed=spec.seed, device=spec.device,
-                            progress=progress, log=say)
-        arch = space.arch(outcome.masks)
-        seconds = outcome.search_seconds
-        counts = {**outcome.counts, "total": sum(outcome.counts.values())}
-        extra = {"trajectory_seconds": outcome.trajectory_seconds, "rounds": outcome.rounds,
-                 "lr_data_epochs": outcome.data_epochs}
-    elif spec.algo == "random":
-        outcome = random_search(spec.seed)
-        arch, seconds, counts = outcome.arch, outcome.seconds, outcome.counts
-    else:
-        evaluator = make_evaluator(spec.settings, images, spec.seed, spec.device)
-        run = best_of_n if spec.algo == "best-of-n" else evolution
-        outcome = run(spec.settings, evaluator, spec.seed, progress=progress)
-        arch, seconds, counts = outcome.arch, outcome.seconds, outcome.counts
-        extra = {"history": outcome.history, "note": outcome.note}
+    found = spec.algorithm.run(spec.settings, images, spec.seed, spec.device, progress, say)
+    arch, seconds, counts, extra = found.arch, found.seconds, found.counts, found.extra
     acc = accuracies(bench, arch.index)
     say(f"found {arch} (index {arch.index}) in {seconds:.1f} s; "
         + ", ".join(f"{k} {v:.2f}" for k, v in acc.items()))

@@ -106,7 +106,7 @@ def test_parse_seeds():
 
 
 def test_resume_ignores_speed_only_settings():
-    from search.runs import _comparable
+    from search.algorithms import comparable_identity as _comparable
 
     a = {"algo": "tenas", "seed": 0, "settings": {"batch_size": 72, "ntk_engine": "oracle", "trajectory": True}}
     b = {"algo": "tenas", "seed": 0, "settings": {"batch_size": 72, "ntk_engine": "graph", "trajectory": True}}

@@ -317,6 +317,10 @@ def test_cifar10_search_end_to_end(cifar_run, tmp_path):
     again = CliRunner().invoke(cli, ["search", "--algo", "tenas", "--space", "darts", "--seeds", "0", "--out",
                                      str(out), "--source", "npz", "--quiet", *QUICK_CLI])
     assert again.exit_code == 0 and "already done; not rerun" in again.output
+    # ... also with another NTK engine (speed only), as an NB201 search resumes
+    other = CliRunner().invoke(cli, ["search", "--algo", "tenas", "--space", "darts", "--seeds", "0", "--out",
+                                     str(out), "--source", "npz", "--quiet", *QUICK_CLI, "--ntk-engine", "oracle"])
+    assert other.exit_code == 0 and "already done; not rerun" in other.output, other.output
 
 
 @pytest.mark.slow
