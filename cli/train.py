@@ -65,7 +65,7 @@ def _summary_text(info: dict, name: str) -> str:
 def command(space, genotype, dataset, summary, as_json, resume, **options) -> None:
     """Train (or with --summary, size up) the DARTS network of a genotype on CIFAR-10 or ImageNet.
 
-    Defaults are the DARTS evaluation protocols (tenas-spec §13). Multi-GPU / multi-node runs:
+    Defaults are the DARTS evaluation protocols (docs/tenas-spec.md §13). Multi-GPU / multi-node runs:
     `torchrun --nproc_per_node N [--nnodes ...] -m cli train --dataset imagenet ...` (same options).
     """
     if space not in SPACES:

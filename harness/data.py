@@ -2,7 +2,7 @@
 
 ``load_images`` reads the official layouts or the shared ``images/`` forms into an ``ImageSet``
 that records where its pixels came from; ``image_batch`` and ``patch_batches`` draw the NTK batches
-and the linear-region 3x3 patches of TE-NAS (tenas-spec §5, §6, §10) from a numpy ``Generator``.
+and the linear-region 3x3 patches of TE-NAS (docs/tenas-spec.md §5, §6, §10) from a numpy ``Generator``.
 """
 
 from __future__ import annotations
@@ -812,7 +812,7 @@ def random_patches(
     mean: Sequence[float],
     std: Sequence[float],
 ) -> np.ndarray:
-    """TE-NAS's linear-region input (tenas-spec §6): per image a random ``size``x``size`` crop (no
+    """TE-NAS's linear-region input (docs/tenas-spec.md §6): per image a random ``size``x``size`` crop (no
     padding), ToTensor, Normalize, then one random channel -> float32 (N, 1, size, size)."""
     n, h, w, _ = pixels.shape
     i = rng.integers(0, h - size + 1, size=n)
@@ -869,7 +869,7 @@ def image_batch(
     augment: bool = True,
     dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One seeded batch as the NB201 training loader gives it (the NTK input of tenas-spec §5).
+    """One seeded batch as the NB201 training loader gives it (the NTK input of docs/tenas-spec.md §5).
 
     Images are drawn without replacement; with ``augment`` each gets NB201's flip + padded crop;
     then ToTensor + Normalize. Synthetic sets give N(0,1) tensors of the same shape. The same
@@ -909,7 +909,7 @@ def patch_batches(
     """TE-NAS's linear-region inputs: ``n_batches`` tensors (``batch_size``, 1, ``size``, ``size``).
 
     Each sample is a different image (no repeats within an epoch of the set) with a random
-    unpadded crop and one random channel, normalised with the dataset's constants (tenas-spec §6).
+    unpadded crop and one random channel, normalised with the dataset's constants (docs/tenas-spec.md §6).
     Synthetic sets give N(0,1) patches.
 
     Raises:

@@ -1,4 +1,4 @@
-"""TE-NAS's expressivity indicator: the number of linear regions R_N (tenas-spec §6).
+"""TE-NAS's expressivity indicator: the number of linear regions R_N (docs/tenas-spec.md §6).
 
 Forward hooks on every `nn.ReLU` with 4-D input record the activation sign pattern of each
 sample (1 iff the unit's output is positive); R is the number of distinct patterns over all

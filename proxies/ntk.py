@@ -1,4 +1,4 @@
-"""TE-NAS's trainability indicator: the condition number of the empirical NTK (tenas-spec §5).
+"""TE-NAS's trainability indicator: the condition number of the empirical NTK (docs/tenas-spec.md §5).
 
 The kernel is Θ = G·Gᵀ where row i of G is the gradient of *the sum of sample i's logits* with
 respect to every parameter whose name contains "weight" (conv/linear weights and BN γ; biases,

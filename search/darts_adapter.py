@@ -4,7 +4,7 @@ Both TE-NAS networks come from the harness's DARTS builder (`harness.spaces.dart
 the NTK net (C=1, N=1, stem 3->1, a normal and a reduction cell, a classifier of 10 outputs for
 CIFAR-10 and 1000 for ImageNet) and the thin linear-region net (the same two cells on the
 1-channel input, no stem) -- all eight ops instantiated on each of the 14 edges of both cell types
-and mixed by softmax(alphas) (tenas-spec §3). The pruning state is a mask of shape
+and mixed by softmax(alphas) (docs/tenas-spec.md §3). The pruning state is a mask of shape
 (2 cell types, 14 edges, 8 ops); an edge whose ops are all pruned is removed, which is how the
 edge pruning of §8 leaves every intermediate node two incoming edges. The final genotype is
 DARTS's own parse of the alphas (§9).
@@ -30,7 +30,7 @@ from harness.spaces.darts import (
     mask_to_alphas,
 )
 
-#: Official per-dataset settings for DARTS (prune_launch.py, tenas-spec §7): prune number and NTK
+#: Official per-dataset settings for DARTS (prune_launch.py, docs/tenas-spec.md §7): prune number and NTK
 #: batch. ``ntk_engine`` only changes the speed (every engine gives the same kernel): ``graph`` is
 #: exact, needs no compilation and is ~1.5x faster than ``batched`` on these supernets on CPU.
 DARTS_DEFAULTS: dict[str, dict] = {

@@ -36,7 +36,7 @@ SIZE_DATASETS = ("cifar10", "imagenet")
 
 
 def darts_config(dataset: str, **overrides) -> TenasConfig:
-    """The official DARTS settings of `dataset` (tenas-spec §7), with `overrides` on top."""
+    """The official DARTS settings of `dataset` (docs/tenas-spec.md §7), with `overrides` on top."""
     return TenasConfig(**{**DARTS_DEFAULTS[check_dataset(dataset)], **overrides})
 
 

@@ -23,7 +23,7 @@ ACCURACY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("cifar10_valid", "cifar10-valid/x-valid@200", "CIFAR-10 valid"),
 )
 QUOTE_SOURCE = ("Chen, Gong & Wang, ICLR 2021 (TE-NAS), NAS-Bench-201 table, quoted via "
-                "shared/docs/tenas-spec.md §14.1")
+                "docs/tenas-spec.md §14.1")
 #: The paper's rows: (method, {stem: (mean, std or None)}, search cost, cost unit).
 PAPER_ROWS: tuple[tuple[str, dict, float | None, str], ...] = (
     ("TE-NAS", {"cifar10_test": (93.9, 0.47), "cifar100_test": (71.24, 0.56),

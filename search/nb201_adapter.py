@@ -2,7 +2,7 @@
 
 Both TE-NAS networks come from the harness's one NB201 builder (`build_supernet`): the NTK net
 (C=3, N=1, stem) and the thin linear-region net (C=1, one cell, no stem, 1-channel input), all
-five ops instantiated on every edge and mixed by softmax(alphas) (tenas-spec §3).
+five ops instantiated on every edge and mixed by softmax(alphas) (docs/tenas-spec.md §3).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""TE-NAS pruning search (tenas-spec §4-§9), written once for every space through `PruningSpace`.
+"""TE-NAS pruning search (docs/tenas-spec.md §4-§9), written once for every space through `PruningSpace`.
 
 The supernet state is a boolean mask ``(cell types, edges, ops)``: True = active (alpha 0), False =
 pruned (alpha -1000). Each round measures, for every active op of every edge with more than one
@@ -38,7 +38,7 @@ from proxies.ntk import NTK_ENGINES, condition_number, empirical_ntk
 
 INITS = ("pytorch-default", "kaiming")
 KAPPA_DTYPES = ("float32", "float64")
-#: Index of the `none` op in every space's op list; TE-NAS never keeps it (tenas-spec §2).
+#: Index of the `none` op in every space's op list; TE-NAS never keeps it (docs/tenas-spec.md §2).
 NONE_INDEX = 0
 
 Key = tuple[int, int, int]  # (cell type, edge, op)
@@ -92,7 +92,7 @@ def quirk_options(config: TenasConfig) -> dict:
     return {
         "init": config.init,
         "init_note": ("PyTorch default init: the official init_model() never matches the launcher's "
-                      "'kaiming_normal', so no custom init runs (tenas-spec §4)"
+                      "'kaiming_normal', so no custom init runs (docs/tenas-spec.md §4)"
                       if config.init == "pytorch-default" else
                       "Kaiming-normal re-init before every repeat (fan_out NTK nets, fan_in thin nets; "
                       "BN weight 1, bias 0) -- what the official code intended"),
@@ -180,7 +180,7 @@ def candidates(masks: np.ndarray) -> list[Key]:
 
 def effective_prune_number(masks: np.ndarray, configured: int) -> int:
     """min(configured, active ops on edge 0 of cell type 0 minus 1): the official cap, taken from
-    the first edge only (tenas-spec §7 step 2, §16.5)."""
+    the first edge only (docs/tenas-spec.md §7 step 2, §16.5)."""
     return int(min(configured, int(masks[0, 0].sum()) - 1))
 
 
@@ -215,7 +215,7 @@ def rank_candidates(ntk: Sequence[tuple[Any, Key]], regions: Sequence[tuple[Any,
     keys keep measurement order). Walking each sorted list, a value *exactly equal* to its
     predecessor's unrounded value shares its rank, any other value gets the predecessor's rank
     plus one -- so two equal values separated by a different value with the same rounded key get
-    different ranks (tenas-spec §16.6).
+    different ranks (docs/tenas-spec.md §16.6).
 
     Args:
         ntk, regions: ``(averaged change, key)`` per candidate, in measurement order; the same keys.
@@ -313,7 +313,7 @@ def official_kappa(kernel: torch.Tensor, dtype: str = "float32", nan: float = 10
 class PatchStream:
     """TE-NAS's linear-region input: batches of single-channel crops from one persistent shuffled
     iterator over the training images (drop_last; a new epoch when exhausted), each access with a
-    new random crop position and channel (tenas-spec §6)."""
+    new random crop position and channel (docs/tenas-spec.md §6)."""
 
     def __init__(self, images: ImageSet, batch_size: int, size: int, rng: np.random.Generator):
         if batch_size > len(images):
@@ -568,7 +568,7 @@ def prune_round(meter, masks: np.ndarray, config: TenasConfig, *, progress: bool
 def prune_edge_groups(meter, masks: np.ndarray, config: TenasConfig, groups: Sequence[tuple[int, int]],
                       keep: int = 2, *, progress: bool | None = None,
                       log: Callable[[str], None] | None = None) -> tuple[np.ndarray, list[dict]]:
-    """DARTS-space edge pruning (``prune_func_rank_group``, tenas-spec §8) on a single-path state.
+    """DARTS-space edge pruning (``prune_func_rank_group``, docs/tenas-spec.md §8) on a single-path state.
 
     For every cell type and every group of incoming edges ``[start, stop)`` with more than `keep`
     edges, each edge's removal is measured, ranked by the same rank sum within the group, and all

@@ -1,6 +1,6 @@
 """Profiles: complete, named proxy configurations (networks, inputs, seeds, repeats).
 
-``tenas`` reproduces TE-NAS's own measurement (tenas-spec §3, §5, §6, §15A): the C=3, N=1 NTK
+``tenas`` reproduces TE-NAS's own measurement (docs/tenas-spec.md §3, §5, §6, §15A): the C=3, N=1 NTK
 network on batches of 72 augmented training images, the thin C=1 network on 3 x 1000
 single-channel 3x3 crops, 3 repeats, PyTorch default init (the official code's custom init
 never runs). ``bench`` scores the real C=16, N=5 benchmark network on one batch of 64, as the
@@ -38,7 +38,7 @@ class Profile:
     patch_size: int = 3
     weight_seed: int = 0  # repeat r builds its networks under torch.manual_seed(weight_seed + r)
     data_seed: int = 0  # one fixed image batch and one fixed set of patches for every cell
-    init: str = "pytorch-default"  # as the official code effectively runs (tenas-spec §4)
+    init: str = "pytorch-default"  # as the official code effectively runs (docs/tenas-spec.md §4)
     #: "graph" (default: no compilation, ~1.9x the oracle on the C=3 net), "compiled" (~2.5x after a
     #: 10-60 s compile per process; best for long sweeps), "oracle" (fastest at C=16), "batched".
     ntk_engine: str = "graph"

@@ -1,4 +1,4 @@
-"""TE-NAS ranking, rounding and bookkeeping rules (tenas-spec §5-§7, §16.5-16.6) on hand-made values."""
+"""TE-NAS ranking, rounding and bookkeeping rules (docs/tenas-spec.md §5-§7, §16.5-16.6) on hand-made values."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Train and evaluate DARTS networks of a genotype on CIFAR-10 or ImageNet (tenas-spec §13).
+"""Train and evaluate DARTS networks of a genotype on CIFAR-10 or ImageNet (docs/tenas-spec.md §13).
 
 `TrainConfig` holds the DARTS evaluation protocols as defaults (`protocol("cifar10")`,
 `protocol("imagenet")`); `Trainer` runs them with checkpoint/resume, top-1/top-5 logging, mixed

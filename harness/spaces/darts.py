@@ -3,14 +3,14 @@
 A cell has two inputs (the outputs of the two previous cells, nodes 0 and 1) and four
 intermediate nodes (2..5); the output concatenates the intermediate nodes. The search space has
 one mixed op on each of the 14 edges ``i<-j`` (intermediate node i = 0..3 from input j = 0..i+1),
-in the lexicographic order of those strings, which groups the edges by target node (tenas-spec
+in the lexicographic order of those strings, which groups the edges by target node (docs/tenas-spec.md
 §2). A final architecture (a *genotype*) keeps two (op, input) pairs per node, as DARTS writes it::
 
     Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ...], normal_concat=[2, 3, 4, 5],
              reduce=[...], reduce_concat=[2, 3, 4, 5])
 
 The ops follow DARTS's ``operations.py`` (convs without bias, ReLU -> conv -> BN); the supernets
-follow TE-NAS's ``NASNetworkDARTS`` / ``NASNetSearchCell`` (tenas-spec §3). Evaluation networks
+follow TE-NAS's ``NASNetworkDARTS`` / ``NASNetSearchCell`` (docs/tenas-spec.md §3). Evaluation networks
 live in `harness.spaces.darts_net`.
 """
 
@@ -225,7 +225,7 @@ def format_genotype(genotype: Genotype) -> str:
 
 
 # Published genotypes. TENAS_* from chenwydj/DARTS_evaluation genotypes.py as transcribed in
-# tenas-spec §13 (inputs 0/1 = cell inputs, 2.. = earlier nodes); DARTS_V2 from quark0/darts.
+# docs/tenas-spec.md §13 (inputs 0/1 = cell inputs, 2.. = earlier nodes); DARTS_V2 from quark0/darts.
 GENOTYPES: dict[str, Genotype] = {
     "TENAS_cifar10": Genotype(
         normal=[("dil_conv_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 2),
@@ -421,7 +421,7 @@ def preprocess_ops(C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool, 
     return pre0, ReLUConvBN(C_prev, C, 1, 1, 0, affine, track)
 
 
-# ---- search supernets (TE-NAS, tenas-spec §3) -------------------------------------------------
+# ---- search supernets (TE-NAS, docs/tenas-spec.md §3) -------------------------------------------------
 
 class MixedOp(nn.Module):
     """All ops of one edge, mixed by softmax weights; ops with weight <= 0.01 are not computed."""
@@ -473,7 +473,7 @@ class DartsSearchCell(nn.Module):
         return s1.new_zeros(b, c, h, w)
 
 
-# TE-NAS's two supernets (tenas-spec §3); `num_classes` is 10 for cifar10, 1000 for imagenet.
+# TE-NAS's two supernets (docs/tenas-spec.md §3); `num_classes` is 10 for cifar10, 1000 for imagenet.
 PRESETS: dict[str, dict] = {
     # NTK net: C=1, N=1, 2 cells (normal + reduction), stem 3x3 conv 3->1 + BN (stem_multiplier 1).
     "tenas_ntk": dict(C=1, N=1, depth=2, stem=True, stem_multiplier=1, in_channels=3),
@@ -595,7 +595,7 @@ def build_supernet(preset: str | None = None, **overrides) -> DartsSearchNetwork
     return DartsSearchNetwork(**kwargs)
 
 
-# ---- alphas -> genotype (DARTS's parse, tenas-spec §9) ----------------------------------------
+# ---- alphas -> genotype (DARTS's parse, docs/tenas-spec.md §9) ----------------------------------------
 
 def _parse_cell(alphas) -> list[tuple[str, int]]:
     w = torch.softmax(torch.as_tensor(alphas, dtype=torch.float64).detach().cpu(), dim=-1).tolist()

@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from harness.errors import unknown_name
 from harness.spaces.darts import DARTS_OPS, Genotype, load_genotype, preprocess_ops
 
-# DARTS's evaluation settings per dataset (tenas-spec §13).
+# DARTS's evaluation settings per dataset (docs/tenas-spec.md §13).
 PRESETS: dict[str, dict] = {
     "cifar10": dict(C=36, layers=20, num_classes=10, auxiliary=True, image_size=32),
     "cifar100": dict(C=36, layers=20, num_classes=100, auxiliary=True, image_size=32),

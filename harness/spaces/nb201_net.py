@@ -20,7 +20,7 @@ from harness.spaces.ops import NB201_OPS, ResNetBasicBlock
 PRUNED_ALPHA = -1000.0
 ACTIVE_WEIGHT_THRESHOLD = 0.01
 
-# The networks of the benchmark and of TE-NAS (tenas-spec §3).
+# The networks of the benchmark and of TE-NAS (docs/tenas-spec.md §3).
 PRESETS: dict[str, dict] = {
     # NB201's own network: C=16, N=5 cells per stage.
     "bench": dict(C=16, N=5, stem=True, in_channels=3),
