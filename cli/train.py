@@ -78,8 +78,7 @@ def command(space, genotype, dataset, summary, as_json, resume, **options) -> No
         if value is not None and value < 1:
             raise InputError(f"--{name.replace('_', '-')} must be a positive integer; got {value}.")
     if summary:
-        from harness.spaces.darts import load_genotype
-        from harness.spaces.darts_net import summarize
+        from harness.spaces.darts import load_genotype, summarize
 
         ds = dataset or "cifar10"
         name = genotype or f"TENAS_{ds}"

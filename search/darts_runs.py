@@ -4,7 +4,7 @@ The NB201 counterpart is `search.runs`; the folder layout and files are the same
 (``<out>/darts/<dataset>/<run name>/seed<k>/``). DARTS has no benchmark, so instead of accuracies
 the record carries the found genotype in DARTS's notation (under ``genotype``, which
 ``harness train --genotype <result.json>`` reads) and the size of its CIFAR-10 and ImageNet
-evaluation networks (`harness.spaces.darts_net.summarize`). Records carry their own schema so
+evaluation networks (`harness.spaces.darts.summarize`). Records carry their own schema so
 NB201 tools (the search leaderboard) never mistake them for benchmark lookups.
 """
 
@@ -19,8 +19,7 @@ import numpy as np
 
 from harness.data import ImageSet, load_images
 from harness.errors import InputError
-from harness.spaces.darts import OPS
-from harness.spaces.darts_net import summarize
+from harness.spaces.darts import OPS, summarize
 from search import records
 from search.algorithms import SPEED_ONLY, comparable_identity
 from search.darts_adapter import DARTS_DEFAULTS, DartsPruningSpace, check_dataset

@@ -17,7 +17,7 @@ from harness.spaces.darts import (
     EDGE_NAMES, EDGES, GENOTYPE_OPS, GENOTYPES, NODE_EDGE_GROUPS, OPS, PRUNED_ALPHA, Genotype,
     build_supernet, genotype_from_alphas, genotype_to_masks, load_genotype, mask_to_alphas, parse_genotype,
 )
-from harness.spaces.darts_net import (
+from harness.spaces.darts import (
     NetworkCIFAR, NetworkImageNet, build_network, count_macs, count_parameters, drop_path, summarize,
 )
 
@@ -270,7 +270,7 @@ def test_mixed_op_is_the_weighted_sum_of_active_ops():
 @pytest.mark.parametrize("reduction", [False, True])
 def test_single_path_supernet_cell_equals_evaluation_cell(reduction):
     # Known answer: with a genotype's op masks, the search cell computes the evaluation cell.
-    from harness.spaces.darts_net import Cell
+    from harness.spaces.darts.network import Cell
 
     torch.manual_seed(0)
     g = GENOTYPES["TENAS_imagenet"]
@@ -328,7 +328,7 @@ def test_darts_parse_known_answer():
 @pytest.mark.parametrize("size", [8, 7])
 def test_factorized_reduce_matches_darts_and_handles_odd_sizes(size):
     torch.manual_seed(0)
-    fr = darts.FactorizedReduce(4, 6).eval()
+    fr = darts.DartsFactorizedReduce(4, 6).eval()
     x = torch.randn(2, 4, size, size)
     out = fr(x)
     assert out.shape == (2, 6, (size + 1) // 2, (size + 1) // 2)

@@ -14,7 +14,7 @@ from torch import nn
 import proxies  # noqa: F401  (registers every proxy)
 from harness.errors import InputError
 from harness.spaces.nb201_net import build_network
-from harness.spaces.ops import ReLUConvBN
+from harness.spaces.ops import Nb201ReLUConvBN
 from proxies.registry import PROXIES, compute, get_proxy
 from tests.conftest import SHARED_DATA
 from proxies.zero_cost import (
@@ -366,7 +366,7 @@ def test_meco_ignores_the_scale_of_convs_followed_by_bn():
     before = compute("meco", net, x)
     # Conv outputs' correlations ignore their scale, and the BN after each conv removes it.
     with torch.no_grad():
-        for m in [net.stem[0]] + [m[1] for m in net.modules() if isinstance(m, ReLUConvBN)]:
+        for m in [net.stem[0]] + [m[1] for m in net.modules() if isinstance(m, Nb201ReLUConvBN)]:
             m.weight.mul_(2.5)
     assert compute("meco", net, x) == pytest.approx(before, rel=1e-4)
 

@@ -31,8 +31,7 @@ from tqdm import tqdm
 
 from harness import atomic
 from harness.errors import InputError, unknown_name
-from harness.spaces.darts import GENOTYPES, load_genotype
-from harness.spaces.darts_net import build_network
+from harness.spaces.darts import GENOTYPES, build_network, load_genotype
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,9 @@
 """Candidate operations of the NB201 space, as NB201/AutoDL implement them (ReLU -> Conv -> BN).
 
-The DARTS space reuses `ReLUConvBN`, `FactorizedReduce` and `Zero`. Every op has the factory
-signature ``(C_in, C_out, stride, affine, track_running_stats) -> nn.Module``.
+The DARTS space (`harness.spaces.darts.ops`) reuses `Zero` and `Pooling`; it has its own
+`DartsReLUConvBN` / `DartsFactorizedReduce`, which differ from `Nb201ReLUConvBN` /
+`Nb201FactorizedReduce` here. Every op has the factory signature
+``(C_in, C_out, stride, affine, track_running_stats) -> nn.Module``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,12 @@ import torch
 from torch import nn
 
 
-class ReLUConvBN(nn.Sequential):
+class Nb201ReLUConvBN(nn.Sequential):
+    """NB201's ReLU -> conv -> BN; the conv has a bias exactly when the BN is not affine (AutoDL).
+
+    Not DARTS's `DartsReLUConvBN` (never a conv bias; layers under ``op``).
+    """
+
     def __init__(self, C_in, C_out, kernel, stride, padding, dilation, affine=True, track=True):
         super().__init__(
             nn.ReLU(inplace=False),
@@ -38,8 +45,10 @@ class Zero(nn.Module):
         return x.new_zeros(shape)
 
 
-class FactorizedReduce(nn.Module):
-    """Skip connection that changes resolution (two offset 1x1 stride-2 convs) or channels."""
+class Nb201FactorizedReduce(nn.Module):
+    """Skip connection that changes resolution (two offset 1x1 stride-2 convs) or channels (stride 1:
+    one 1x1 conv, no ReLU); convs have a bias when the BN is not affine. Not DARTS's
+    `DartsFactorizedReduce` (stride 2 only, no conv bias)."""
 
     def __init__(self, C_in, C_out, stride, affine=True, track=True):
         super().__init__()
@@ -55,7 +64,7 @@ class FactorizedReduce(nn.Module):
         elif stride == 1:
             self.conv = nn.Conv2d(C_in, C_out, 1, stride=1, padding=0, bias=not affine)
         else:
-            raise ValueError(f"FactorizedReduce supports stride 1 or 2; got {stride!r}.")
+            raise ValueError(f"Nb201FactorizedReduce supports stride 1 or 2; got {stride!r}.")
         self.bn = nn.BatchNorm2d(C_out, affine=affine, track_running_stats=track)
 
     def forward(self, x):
@@ -69,11 +78,11 @@ class FactorizedReduce(nn.Module):
 
 
 class Pooling(nn.Module):
-    """3x3 pooling (padding not counted); a 1x1 ReLUConvBN pre-projection when channels change."""
+    """3x3 pooling (padding not counted); a 1x1 Nb201ReLUConvBN pre-projection when channels change."""
 
     def __init__(self, C_in, C_out, stride, mode="avg", affine=True, track=True):
         super().__init__()
-        self.preprocess = None if C_in == C_out else ReLUConvBN(C_in, C_out, 1, 1, 0, 1, affine, track)
+        self.preprocess = None if C_in == C_out else Nb201ReLUConvBN(C_in, C_out, 1, 1, 0, 1, affine, track)
         if mode == "avg":
             self.op = nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
         elif mode == "max":
@@ -88,15 +97,15 @@ class Pooling(nn.Module):
 def _skip(C_in, C_out, stride, affine, track):
     if stride == 1 and C_in == C_out:
         return nn.Identity()
-    return FactorizedReduce(C_in, C_out, stride, affine, track)
+    return Nb201FactorizedReduce(C_in, C_out, stride, affine, track)
 
 
 NB201_OPS = {
     "none": lambda C_in, C_out, stride, affine, track: Zero(C_in, C_out, stride),
     "skip_connect": _skip,
-    "nor_conv_1x1": lambda C_in, C_out, stride, affine, track: ReLUConvBN(
+    "nor_conv_1x1": lambda C_in, C_out, stride, affine, track: Nb201ReLUConvBN(
         C_in, C_out, 1, stride, 0, 1, affine, track),
-    "nor_conv_3x3": lambda C_in, C_out, stride, affine, track: ReLUConvBN(
+    "nor_conv_3x3": lambda C_in, C_out, stride, affine, track: Nb201ReLUConvBN(
         C_in, C_out, 3, stride, 1, 1, affine, track),
     "avg_pool_3x3": lambda C_in, C_out, stride, affine, track: Pooling(
         C_in, C_out, stride, "avg", affine, track),
@@ -104,19 +113,19 @@ NB201_OPS = {
 
 
 class ResNetBasicBlock(nn.Module):
-    """NB201's fixed reduction block: two 3x3 ReLUConvBN (first stride 2) + avgpool/1x1 shortcut."""
+    """NB201's fixed reduction block: two 3x3 Nb201ReLUConvBN (first stride 2) + avgpool/1x1 shortcut."""
 
     def __init__(self, C_in, C_out, stride, affine=True, track=True):
         super().__init__()
-        self.conv_a = ReLUConvBN(C_in, C_out, 3, stride, 1, 1, affine, track)
-        self.conv_b = ReLUConvBN(C_out, C_out, 3, 1, 1, 1, affine, track)
+        self.conv_a = Nb201ReLUConvBN(C_in, C_out, 3, stride, 1, 1, affine, track)
+        self.conv_b = Nb201ReLUConvBN(C_out, C_out, 3, 1, 1, 1, affine, track)
         if stride == 2:
             self.downsample = nn.Sequential(
                 nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
                 nn.Conv2d(C_in, C_out, 1, stride=1, padding=0, bias=False),
             )
         elif C_in != C_out:
-            self.downsample = ReLUConvBN(C_in, C_out, 1, 1, 0, 1, affine, track)
+            self.downsample = Nb201ReLUConvBN(C_in, C_out, 1, 1, 0, 1, affine, track)
         else:
             self.downsample = None
         self.out_dim = C_out

@@ -15,7 +15,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness.errors import unknown_name
-from harness.spaces.darts import DARTS_OPS, Genotype, load_genotype, preprocess_ops
+from harness.spaces.darts.genotypes import Genotype, load_genotype
+from harness.spaces.darts.ops import DARTS_OPS, preprocess_ops
 
 # DARTS's evaluation settings per dataset (docs/tenas-spec.md §13).
 PRESETS: dict[str, dict] = {
