@@ -7,10 +7,13 @@ included): orientation comes from `higher_is_better`, never from a hidden sign f
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import torch
 
 from harness.registry import Registry
 
@@ -87,13 +90,31 @@ def list_proxies(pattern: str = "*") -> list[str]:
 
 
 def compute(name: str, model, inputs, labels=None) -> float:
-    """Run one proxy on one model; the model is copied first unless the proxy never mutates it."""
+    """Run one proxy on one model and leave the model as it was.
+
+    A proxy that may change its network gets a copy (`copy_model`); the others (TE-NAS's two, which
+    run in train mode and update BN running statistics as the official code does) get the model
+    itself, and its buffers and train/eval flags are put back afterwards — cheaper than a copy.
+    Gradient-based proxies run with gradients on whatever the caller's grad mode is.
+    """
     spec = get_proxy(name)
     if spec.fn is None:
         raise ValueError(f"proxy {name!r} is a population-level score of {', '.join(spec.combines)}; "
                          f"compute its components and combine their ranks.")
     if spec.needs_labels and labels is None:
         raise ValueError(f"proxy {name!r} needs labels; got none.")
+    grad_mode = torch.enable_grad() if spec.uses_gradients else contextlib.nullcontext()
     if spec.copy_model:
-        model = copy.deepcopy(model)
-    return float(spec.fn(model, inputs, labels))
+        with grad_mode:
+            return float(spec.fn(copy.deepcopy(model), inputs, labels))
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+    modes = {m: m.training for m in model.modules()}
+    try:
+        with grad_mode:
+            return float(spec.fn(model, inputs, labels))
+    finally:
+        with torch.no_grad():
+            for key, value in model.named_buffers():
+                value.copy_(buffers[key])
+        for module, training in modes.items():
+            module.training = training
