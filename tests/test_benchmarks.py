@@ -65,13 +65,19 @@ def test_kernel_breakdown_charges_each_kernel_family_only_where_the_cell_uses_it
         bench_ntk.kernel_breakdown("oracle", [net(6111)], x)
 
 
-def test_gpu_check_times_the_whole_sweep_path_and_stops_it_at_its_time_limit():
-    """The prepared GPU script's run-proxies section, dry-run on the CPU: one cell to the end, then
-    a run cut short by the time limit, which is stopped with SIGTERM and still reports its cells."""
+def test_gpu_check_times_the_whole_sweep_path():
+    """The prepared GPU script's run-proxies section, dry-run on the CPU: one cell to the end."""
     gpu_check = load_script("benchmarks/gpu_check.py")
     done = gpu_check.sweep_throughput(torch.device("cpu"), "graph", 1, 1, True, 120)
     assert done["cells"] == 1 and done["status_counts"] == {"ntk_cond:ok": 1}
     assert not done["stopped_at_time_limit"] and done["cells_per_second"] > 0
+
+
+@pytest.mark.slow
+def test_gpu_check_stops_the_sweep_at_its_time_limit():
+    """A run cut short by the time limit is stopped with SIGTERM and still reports its cells (a
+    timed run: out of the default test run)."""
+    gpu_check = load_script("benchmarks/gpu_check.py")
     cut = gpu_check.sweep_throughput(torch.device("cpu"), "oracle", 500, 1, True, 12)
     assert cut["stopped_at_time_limit"] and cut["cells"] < 500
     assert sum(cut["status_counts"].values()) == cut["cells"]
