@@ -14,6 +14,8 @@ import pytest
 
 from harness import bench
 from harness.bench import DEFAULT_METRIC, load_benchmark, metric_keys
+from harness.bench import benchmark as bench_benchmark
+from harness.checksums import file_sha256
 from harness.errors import DataNotFoundError, InputError
 from harness.paths import EMBEDDED_DIR
 from harness.spaces import nb201
@@ -61,7 +63,7 @@ def test_table_keys_coverage_and_describe(table):
     origin, _, inside = info["path"].partition(":")
     root = {"embedded": EMBEDDED_DIR, "$HARNESS_DATA_DIR": Path(os.environ.get("HARNESS_DATA_DIR", "."))}[origin]
     assert inside in ("nb201/nb201_accuracy.csv", "nb201/nb201_accuracy.csv.gz")
-    assert info["sha256"] == bench._file_sha256(root / inside)
+    assert info["sha256"] == file_sha256(root / inside)
     assert set(info["keys"]) == set(bench.TABLE_COLUMNS)
     assert info["coverage"]["cifar100/x-valid@200"] == 289
     assert info["coverage"]["ImageNet16-120/x-valid@200"] == 321
@@ -137,7 +139,7 @@ def test_default_table_is_the_cached_then_the_embedded_one(tmp_path, monkeypatch
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
     embedded = load_benchmark()
     assert embedded.source.path == "embedded:nb201/nb201_accuracy.csv.gz"
-    assert embedded.source.sha256 == bench._file_sha256(EMBEDDED_DIR / "nb201" / "nb201_accuracy.csv.gz")
+    assert embedded.source.sha256 == file_sha256(EMBEDDED_DIR / "nb201" / "nb201_accuracy.csv.gz")
     (tmp_path / "nb201").mkdir()
     _write_table(tmp_path / "nb201" / "nb201_accuracy.csv")
     assert load_benchmark().source.path == "cache:nb201/nb201_accuracy.csv"
@@ -353,7 +355,7 @@ def test_official_nb201_pth_reads_back(tmp_path):
     _write_nb201_pth(path)
     b = load_benchmark(path)
     _check_tiny(b, "nb201")
-    assert b.describe()["sha256"] == bench._file_sha256(path)
+    assert b.describe()["sha256"] == file_sha256(path)
 
 
 def test_progress_bar_goes_to_stderr_when_asked(tmp_path, capsys):
@@ -410,7 +412,7 @@ def test_cache_is_reused_only_for_the_same_source(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("read the source although the cache is valid")
 
-    monkeypatch.setattr(bench, "_read_nb201_pth", refuse)
+    monkeypatch.setattr(bench_benchmark, "read_nb201_pth", refuse)
     again = load_benchmark(src, cache_path=cache)
     pd.testing.assert_frame_equal(again.frame, first.frame)
     assert again.describe() == first.describe()
