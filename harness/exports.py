@@ -15,7 +15,6 @@ members carry no time stamp, so the same rows always give the same bytes.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import logging
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from harness import __version__
 from harness.atomic import atomic_path, write_text
+from harness.checksums import file_sha256
 from harness.errors import DataNotFoundError, InputError
 
 log = logging.getLogger(__name__)
@@ -57,14 +57,6 @@ def configs_sidecar(path: str | Path) -> Path:
             name = name[: -len(suffix)]
             break
     return path.with_name(f"{name}.configs.json")
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_export(frame, path: str | Path, configs: Mapping[str, dict]) -> dict:
