@@ -6,7 +6,7 @@ from __future__ import annotations
 import pickle
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -40,43 +40,51 @@ def _planar_to_hwc(data: np.ndarray, size: int, path: Path) -> np.ndarray:
     return np.ascontiguousarray(data.reshape(-1, 3, size, size).transpose(0, 2, 3, 1))
 
 
+def _read_in_order(
+    files: list[Path], limit: int | None, read_one: Callable[[Path], tuple[np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray, list[Path]]:
+    """``(images, labels, files read)`` of `files` in order, stopping once ``limit`` images are in."""
+    images, labels, used = [], [], []
+    n = 0
+    for path in files:
+        pixels, targets = read_one(path)
+        images.append(pixels)
+        labels.append(targets)
+        used.append(path)
+        n += len(targets)
+        if limit is not None and n >= limit:
+            break
+    return np.concatenate(images), np.concatenate(labels), used
+
+
 def read_cifar_batches(
     files: list[Path], label_key: str, size: int, limit: int | None
 ) -> tuple[np.ndarray, np.ndarray, list[Path]]:
     """Read official CIFAR python batches in order, stopping once ``limit`` images are in."""
-    images, labels, used = [], [], []
-    n = 0
-    for path in files:
+
+    def read_one(path: Path) -> tuple[np.ndarray, np.ndarray]:
         entry = _unpickle(path, encoding="bytes")
-        images.append(_planar_to_hwc(_get(entry, "data", path), size, path))
-        labels.append(np.asarray(_get(entry, label_key, path), dtype=np.int64))
-        used.append(path)
-        n += len(labels[-1])
-        if limit is not None and n >= limit:
-            break
-    return np.concatenate(images), np.concatenate(labels), used
+        return (_planar_to_hwc(_get(entry, "data", path), size, path),
+                np.asarray(_get(entry, label_key, path), dtype=np.int64))
+
+    return _read_in_order(files, limit, read_one)
 
 
 def read_imagenet16(
     files: list[Path], num_classes: int, limit: int | None
 ) -> tuple[np.ndarray, np.ndarray, list[Path]]:
     """Read ImageNet16 pickles, keep labels 1..num_classes and shift them to 0-based (as NB201)."""
-    images, labels, used = [], [], []
-    n = 0
-    for path in files:
+
+    def read_one(path: Path) -> tuple[np.ndarray, np.ndarray]:
         entry = _unpickle(path, encoding="latin1")
         raw_labels = np.asarray(_get(entry, "labels", path), dtype=np.int64)
         keep = (raw_labels >= 1) & (raw_labels <= num_classes)
         data = np.asarray(_get(entry, "data", path))
         if len(data) != len(raw_labels):
             raise InputError(f"{path}: {len(data)} images but {len(raw_labels)} labels.")
-        images.append(_planar_to_hwc(data[keep], 16, path))
-        labels.append(raw_labels[keep] - 1)
-        used.append(path)
-        n += int(keep.sum())
-        if limit is not None and n >= limit:
-            break
-    return np.concatenate(images), np.concatenate(labels), used
+        return _planar_to_hwc(data[keep], 16, path), raw_labels[keep] - 1
+
+    return _read_in_order(files, limit, read_one)
 
 
 def _read_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
