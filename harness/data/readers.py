@@ -108,8 +108,12 @@ def _cifar10_batches(d: Path, split: str, limit: int | None, fallback: str | Non
                       files_sha256(used), fallback=fallback)
 
 
+def _cifar10_npz_file(d: Path, split: str) -> Path:
+    return d / "images" / CIFAR10_NPZ[split]
+
+
 def _cifar10_npz(d: Path, split: str, limit: int | None, fallback: str | None) -> ImageSet:
-    path = d / "images" / CIFAR10_NPZ[split]
+    path = _cifar10_npz_file(d, split)
     if not path.is_file():
         raise missing("CIFAR-10 exact-pixel npz", [path], f"a folder holding images/{path.name}")
     first = "0-3999" if split == "train" else "0-999"
@@ -140,15 +144,23 @@ def _cifar10_jpegbytes(d: Path, split: str, limit: int | None, fallback: str | N
 
 
 def _cifar10_npz_notice(d: Path, split: str) -> str:
-    return (f"official batches not under {d / 'cifar-10-batches-py'}; using the exact-pixel "
-            f"{d / 'images' / CIFAR10_NPZ[split]}")
+    return (f"official batches not under {_cifar10_batch_files(d, split)[0].parent}; using the "
+            f"exact-pixel {_cifar10_npz_file(d, split)}")
 
 
 # CIFAR-100: the official python files, or 20 real test images.
 
 
+def _cifar100_file(d: Path, split: str) -> Path:
+    return d / "cifar-100-python" / split
+
+
+def _cifar100_npz_file(d: Path) -> Path:
+    return d / "images" / CIFAR100_NPZ
+
+
 def _cifar100_batches(d: Path, split: str, limit: int | None, fallback: str | None) -> ImageSet:
-    official = d / "cifar-100-python" / split
+    official = _cifar100_file(d, split)
     if not official.is_file():
         raise missing("CIFAR-100 python files", [official], "a folder holding cifar-100-python/")
     images, labels, used = read_cifar_batches([official], "fine_labels", 32, limit)
@@ -159,7 +171,7 @@ def _cifar100_batches(d: Path, split: str, limit: int | None, fallback: str | No
 
 
 def _cifar100_npz20(d: Path, split: str, limit: int | None, fallback: str | None) -> ImageSet:
-    npz = d / "images" / CIFAR100_NPZ
+    npz = _cifar100_npz_file(d)
     if not npz.is_file():
         raise missing("CIFAR-100 sample npz", [npz], f"a folder holding images/{npz.name}")
     if split == "train" and fallback is None:
@@ -171,8 +183,8 @@ def _cifar100_npz20(d: Path, split: str, limit: int | None, fallback: str | None
 
 
 def _cifar100_npz20_fallback(d: Path, split: str) -> str:
-    fallback = (f"official {relative_to(d / 'cifar-100-python' / split, d)} not found; using the 20 "
-                f"CIFAR-100 test images of {relative_to(d / 'images' / CIFAR100_NPZ, d)}")
+    fallback = (f"official {relative_to(_cifar100_file(d, split), d)} not found; using the 20 "
+                f"CIFAR-100 test images of {relative_to(_cifar100_npz_file(d), d)}")
     if split == "train":
         fallback += " in place of the train split"
     return fallback
@@ -289,6 +301,8 @@ class Choice:
 
 @dataclass(frozen=True)
 class DefaultOrder:
+    """A dataset's sources in the order `read` tries them when none is asked for."""
+
     choices: tuple[Choice, ...]
     expects: str  # what a root holding none of them should hold, for the error message
 
@@ -297,13 +311,13 @@ class DefaultOrder:
 DEFAULTS: dict[str, DefaultOrder] = {
     "cifar10": DefaultOrder(
         (Choice("batches", lambda d, split: _cifar10_batch_files(d, split)[:1]),
-         Choice("npz", lambda d, split: [d / "images" / CIFAR10_NPZ[split]], notice=_cifar10_npz_notice)),
+         Choice("npz", lambda d, split: [_cifar10_npz_file(d, split)], notice=_cifar10_npz_notice)),
         "a folder holding the official cifar-10-batches-py/ or the shared images/ forms",
     ),
     "cifar100": DefaultOrder(
-        (Choice("batches", lambda d, split: [d / "cifar-100-python" / split]),
-         Choice("npz20", lambda d, split: [d / "images" / CIFAR100_NPZ], fallback=_cifar100_npz20_fallback)),
-        "a folder holding the official cifar-100-python/ or images/cifar100_test_20.npz",
+        (Choice("batches", lambda d, split: [_cifar100_file(d, split)]),
+         Choice("npz20", lambda d, split: [_cifar100_npz_file(d)], fallback=_cifar100_npz20_fallback)),
+        f"a folder holding the official cifar-100-python/ or images/{CIFAR100_NPZ}",
     ),
     "ImageNet16-120": DefaultOrder(
         (Choice("official", _imagenet16_official_firsts),
