@@ -6,12 +6,11 @@ import datetime
 
 import click
 
-from cli.correlate import accept_partial_option, load_inputs, results_options
+from cli.results_options import results_options
 
 
 @click.command("report")
 @results_options
-@accept_partial_option
 @click.option(
     "--out",
     "out_dir",
@@ -29,23 +28,7 @@ from cli.correlate import accept_partial_option, load_inputs, results_options
     help="Search result.json file, or a folder searched recursively for them (repeatable); "
     "adds the TE-NAS pruning-trajectory figure.",
 )
-def command(
-    results,
-    dataset,
-    metrics,
-    bench,
-    data_dir,
-    indices,
-    unique,
-    bootstrap,
-    seed,
-    undefined,
-    combine,
-    more_results,
-    out_dir,
-    search_results,
-    accept_partial,
-):
+def command(opts, out_dir, search_results):
     """Write leaderboards, figures and a self-contained HTML report.
 
     Proxies are ranked by direction-corrected Kendall tau per benchmark metric key (default:
@@ -59,16 +42,13 @@ def command(
     from harness.atomic import check_writable_dir
     from harness.errors import InputError
     from reports.build import REPORT_METRICS, write_report
-    from reports.combine import parse_combine
     from reports.io import load_repeat_rows, resolve_metrics
 
-    combos = parse_combine(combine)
-    keys = resolve_metrics(dataset, metrics, report_keys=REPORT_METRICS)
+    combos = opts.combos()
+    keys = resolve_metrics(opts.dataset, opts.metrics, report_keys=REPORT_METRICS)
     check_writable_dir(out_dir, "the report")  # before any work
-    frame, configs, benchmark, paths = load_inputs(
-        results, more_results, bench, data_dir, indices, accept_partial
-    )
-    repeat_rows = load_repeat_rows(paths, accept_partial=accept_partial)
+    frame, configs, benchmark, paths = opts.load()
+    repeat_rows = load_repeat_rows(paths, accept_partial=opts.accept_partial)
     repeat_rows = repeat_rows[repeat_rows["index"].isin(frame["index"])]  # frame holds the --indices cells
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     try:
@@ -81,11 +61,11 @@ def command(
             bench_info=benchmark.describe(),
             sources=[str(p) for p in paths],
             search_paths=search_results,
-            indices=indices,
-            unique=unique,
-            bootstrap=bootstrap,
-            seed=seed,
-            undefined=undefined,
+            indices=opts.indices,
+            unique=opts.unique,
+            bootstrap=opts.bootstrap,
+            seed=opts.seed,
+            undefined=opts.undefined,
             combine=combos,
             generated=stamp,
             repeat_rows=repeat_rows,
