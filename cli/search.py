@@ -56,22 +56,6 @@ def _settings(algo: str, space: str, dataset: str, given: dict):
     return BaselineConfig(**values).resolved(algo)
 
 
-def _check_device(device: str) -> str:
-    import torch
-
-    from harness.errors import InputError
-
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise InputError(f"unknown --device {device!r}; expected cpu, cuda or cuda:N.") from None
-    if parsed.type not in ("cpu", "cuda"):
-        raise InputError(f"unknown --device {device!r}; expected cpu, cuda or cuda:N.")
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {device} requested but CUDA is not available here; use --device cpu.")
-    return device
-
-
 def _summary_line(record: dict, skipped: bool) -> str:
     acc = record["accuracies"]
     parts = [f"seed {record['seed']}: {record['arch_str']} (index {record['index']})",
@@ -169,6 +153,7 @@ def command(algo, space, dataset, seeds, batch_size, repeats, lr_samples, lr_bat
     record), config.json and log.txt. A finished run with the same settings is not rerun.
     """
     from harness.atomic import check_writable_dir
+    from harness.devices import check_device
     from harness.errors import InputError
     from search import records
     from search.runs import ALGOS, DATASETS, check_choice, check_space
@@ -196,7 +181,7 @@ def command(algo, space, dataset, seeds, batch_size, repeats, lr_samples, lr_bat
         if leaderboard:
             check_writable_dir(leaderboard_dir or Path(out) / space / dataset, "the leaderboard")
         results = _run_all(algo, space, dataset, seed_list, settings, data_dir, source, bench,
-                           _check_device(device), threads, out, tag, force, quiet)
+                           check_device(device), threads, out, tag, force, quiet)
         if as_json:
             click.echo(json.dumps([r.record for r in results], indent=2))
         else:
@@ -251,6 +236,7 @@ def _darts_command(algo, dataset, seeds, given, data_dir, source, bench, device,
     import torch
 
     from harness.atomic import check_writable_dir
+    from harness.devices import check_device
     from harness.errors import InputError
     from search import records
     from search.darts_adapter import check_dataset
@@ -274,7 +260,7 @@ def _darts_command(algo, dataset, seeds, given, data_dir, source, bench, device,
     overrides = {k: given[k] for k in _TENAS_OPTIONS if given[k] is not None}
     settings = darts_config(dataset, **overrides, fixed_inputs=given["fixed_inputs"],
                             trajectory=not given["no_trajectory"])
-    device = _check_device(device)
+    device = check_device(device)
     check_writable_dir(out, "search runs")  # before any work
     if threads is not None:
         torch.set_num_threads(threads)

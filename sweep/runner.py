@@ -30,6 +30,7 @@ from tqdm import tqdm
 import harness
 import proxies as proxy_registry
 from harness.data import load_images
+from harness.devices import check_device
 from harness.errors import InputError
 from sweep.profiles import REQUEST_ONLY, Profile, combination_notes
 from sweep.scoring import CellScorer, ProxyResult, component_proxies
@@ -101,23 +102,6 @@ class SweepSummary:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def check_device(device: str) -> str:
-    dev = str(device)
-    if dev == "cpu":
-        return dev
-    if not dev.startswith("cuda"):
-        raise InputError(f"invalid --device {dev!r}: expected cpu, cuda or cuda:N.")
-    try:
-        parsed = torch.device(dev)
-    except RuntimeError:
-        raise InputError(f"invalid --device {dev!r}: expected cpu, cuda or cuda:N.") from None
-    if not torch.cuda.is_available():
-        raise InputError(f"--device {dev} asked for, but CUDA is not available on this machine; use --device cpu.")
-    if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-        raise InputError(f"--device {dev}: this machine has {torch.cuda.device_count()} CUDA device(s).")
-    return dev
 
 
 def build_config(spec: SweepSpec, images) -> dict:

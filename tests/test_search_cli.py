@@ -39,7 +39,7 @@ def _one_error_line(result) -> str:
     (["--algo", "evolution", "--proxy", "tenas"], "population-level rank sum"),
     (["--algo", "tenas", "--init", "xavier"], "unknown init 'xavier'"),
     (["--algo", "tenas", "--repeats", "0"], "repeats must be a positive integer"),
-    (["--algo", "tenas", "--device", "tpu"], "unknown --device 'tpu'"),
+    (["--algo", "tenas", "--device", "tpu"], "invalid --device 'tpu'"),
     ([], "--algo is required"),
 ])
 def test_bad_input_exits_2_with_one_line(args, needle, tmp_path):

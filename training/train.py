@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
 from harness import atomic
+from harness.devices import check_device
 from harness.errors import InputError, unknown_name
 from harness.spaces.darts import GENOTYPES, build_network, load_genotype
 
@@ -191,15 +192,9 @@ def resolve_device(spec: str, info: DistInfo) -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda", info.local_rank if info.world_size > 1 else torch.cuda.current_device())
         return torch.device("cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise InputError(f"unknown device {spec!r}; expected auto, cpu, cuda or cuda:N.") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"--device {spec} requested but CUDA is not available; use --device cpu.")
-        if info.world_size > 1:
-            device = torch.device("cuda", info.local_rank)
+    device = torch.device(check_device(spec))
+    if device.type == "cuda" and info.world_size > 1:
+        device = torch.device("cuda", info.local_rank)
     return device
 
 
