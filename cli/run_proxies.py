@@ -13,12 +13,14 @@ from harness.errors import InputError
 from sweep.profiles import MEANT_FOR, PROFILES, get_profile
 from sweep.runner import BACKENDS, SweepOptions, SweepSpec, format_summary, run_sweep
 from harness.selection import parse_indices, parse_shard, select_cells
+from harness.spaces.registry import get_sweepable_space, sweepable_spaces
 
 DATASET_CHOICES = ("cifar10", "cifar100", "ImageNet16-120", "synthetic")
 
 
 @click.command("run-proxies")
-@click.option("--space", default="nb201", show_default=True, help="Search space (nb201).")
+@click.option("--space", default="nb201", show_default=True,
+              help=f"Search space with an enumerable cell list: {', '.join(sweepable_spaces())}.")
 @click.option("--proxies", "proxy_list", required=True,
               help="Comma-separated proxy names (see `harness proxies`); `tenas` adds ntk_cond and linear_regions.")
 @click.option("--profile", default="tenas", show_default=True,
@@ -58,8 +60,7 @@ def command(space, proxy_list, profile, dataset, data_dir, data_source, indices,
     """Score NB201 cells with registered proxies into a resumable, shardable results store."""
     import proxies as registry
 
-    if space != "nb201":
-        raise InputError(f"run-proxies supports --space nb201; got {space!r}.")
+    get_sweepable_space(space, "run-proxies")
     if dataset not in DATASET_CHOICES:
         raise InputError(f"unknown --dataset {dataset!r}; accepted: {', '.join(DATASET_CHOICES)}.")
     names = [p.strip() for p in proxy_list.split(",") if p.strip()]
@@ -70,7 +71,8 @@ def command(space, proxy_list, profile, dataset, data_dir, data_source, indices,
     prof = get_profile(profile, repeats=repeats, batch_size=batch_size, ntk_engine=ntk_engine)
     if dataset == "synthetic":
         dataset, data_source = "synthetic", data_source or "cifar10"
-    cells = select_cells(parse_indices(indices) if indices is not None else None, archs, sample, seed, limit)
+    selected = parse_indices(indices, space) if indices is not None else None
+    cells = select_cells(selected, archs, sample, seed, limit, space=space)
     spec = SweepSpec(tuple(names), prof, dataset, data_dir, data_source, device, plugins=plugins)
     options = SweepOptions(cells, unique, parse_shard(shard_spec), workers, threads, backend, address,
                            cpus_per_task, gpus_per_task, retry_errors, quiet,

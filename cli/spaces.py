@@ -1,49 +1,50 @@
-"""`harness spaces`: describe the search spaces; `--list` writes the NB201 cell table as CSV."""
+"""`harness spaces`: describe the registered search spaces; `--list` writes an enumerable space's
+cell table as CSV."""
 
 from __future__ import annotations
 
 import csv
-import importlib
 import json
 import sys
 
 import click
 
-from harness.errors import unknown_name
-
-# Space name -> module exposing `describe()` (and, for listable spaces, `cell_rows()`).
-SPACE_MODULES = {"nb201": "harness.spaces.nb201", "darts": "harness.spaces.darts"}
+from harness.spaces.registry import SpaceSpec, get_space, list_spaces, sweepable_spaces
 
 
-def _nb201_rows():
-    from harness.spaces import nb201
-    from harness.spaces.nb201_net import param_count
+def _info(spec: SpaceSpec) -> dict:
+    """The space's own summary, with what the registry says it offers."""
+    summary = spec.describe()
+    return {"space": summary.pop("space", spec.name), "description": spec.description, **summary,
+            "network_presets": list(spec.network_presets), "supernet_presets": list(spec.supernet_presets),
+            "enumerable": spec.enumerable}
 
-    for arch, key in zip(nb201.all_archs(), nb201.unique_keys()):
-        yield {"index": arch.index, "arch_str": str(arch), "unique_key": key, "params": param_count(arch)}
+
+def _cell_rows(spec: SpaceSpec):
+    for index, (cell, key) in enumerate(zip(spec.all_cells(), spec.isomorphism_keys())):
+        yield {"index": index, "arch_str": str(cell), "unique_key": key, "params": spec.param_count(cell)}
 
 
 @click.command("spaces")
 @click.argument("space", required=False)
 @click.option("--list", "list_cells", is_flag=True,
-              help="Write every cell as CSV to stdout: index,arch_str,unique_key,params "
-                   "(params = benchmark network, C=16, N=5, 10-class head).")
+              help="Write every cell of an enumerable SPACE as CSV to stdout: index,arch_str,unique_key,params "
+                   "(nb201: params = benchmark network, C=16, N=5, 10-class head).")
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 def command(space: str | None, list_cells: bool, as_json: bool) -> None:
-    """Describe the search spaces (cells, ops, edges, unique cells)."""
-    names = [space] if space else list(SPACE_MODULES)
-    for name in names:
-        if name not in SPACE_MODULES:
-            raise unknown_name("space", name, SPACE_MODULES)
+    """Describe the search spaces (cells, ops, edges, unique cells, network presets)."""
+    specs = [get_space(space)] if space else [get_space(name) for name in list_spaces()]
     if list_cells:
-        if names != ["nb201"]:
-            raise click.UsageError("--list needs SPACE = nb201 (the only enumerable space).")
+        if space is None or not specs[0].enumerable:
+            none = "" if space is None else f"; {space!r} has none"
+            raise click.UsageError(f"--list needs a SPACE with an enumerable cell list: "
+                                   f"{', '.join(sweepable_spaces())}{none}.")
         writer = csv.DictWriter(sys.stdout, fieldnames=["index", "arch_str", "unique_key", "params"],
                                 lineterminator="\n")
         writer.writeheader()
-        writer.writerows(_nb201_rows())
+        writer.writerows(_cell_rows(specs[0]))
         return
-    infos = [importlib.import_module(SPACE_MODULES[n]).describe() for n in names]
+    infos = [_info(spec) for spec in specs]
     if as_json:
         click.echo(json.dumps(infos if space is None else infos[0], indent=2))
         return

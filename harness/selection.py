@@ -7,16 +7,18 @@ import re
 from collections.abc import Sequence
 
 from harness.errors import InputError
-from harness.spaces import nb201
+from harness.spaces.registry import get_sweepable_space
 
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 
-def parse_indices(spec: str) -> list[int]:
-    """``"0-99,6111"`` -> sorted unique indices (ranges inclusive); arch strings are accepted too.
+def parse_indices(spec: str, space: str = "nb201") -> list[int]:
+    """``"0-99,6111"`` -> sorted unique indices (ranges inclusive) of the sweepable `space`; arch
+    strings are accepted too.
 
     An empty spec (an unset shell variable) or an empty item (``0,,3``) is an error, never "all".
     """
+    space_spec = get_sweepable_space(space)
     if not spec.strip():
         raise InputError(f"--indices {spec!r} is empty; give indices, ranges or NB201 arch strings, e.g. "
                          f"'0-99,6111' (leave the option out to select every cell).")
@@ -26,7 +28,7 @@ def parse_indices(spec: str) -> list[int]:
             raise InputError(f"invalid --indices {spec!r}: an empty item between commas; expected "
                              f"comma-separated N, A-B or NB201 arch strings, e.g. '0-99,6111'.")
         if part.startswith("|"):
-            out.add(nb201.Nb201Arch.from_str(part).index)
+            out.add(space_spec.index_of(part))
             continue
         match = _RANGE.match(part)
         if not match:
@@ -36,8 +38,8 @@ def parse_indices(spec: str) -> list[int]:
         hi = int(match.group(2)) if match.group(2) is not None else lo
         if hi < lo:
             raise InputError(f"invalid --indices range {part!r}: the end is before the start.")
-        nb201.check_index(lo)
-        nb201.check_index(hi)
+        space_spec.index_of(lo)  # out of range: the space's own error
+        space_spec.index_of(hi)
         out.update(range(lo, hi + 1))
     if not out:
         raise InputError(f"--indices {spec!r} selects no cells.")
@@ -53,12 +55,13 @@ def parse_shard(spec: str) -> tuple[int, int]:
 
 
 def select_cells(indices: Sequence[int] | None = None, archs: Sequence[str] = (), sample: int | None = None,
-                 seed: int = 0, limit: int | None = None) -> list[int]:
+                 seed: int = 0, limit: int | None = None, space: str = "nb201") -> list[int]:
     """Base selection (indices and/or arch strings, else the whole space), then a seeded sample of
     `sample` cells, then the first `limit` cells; always returned in index order."""
+    space_spec = get_sweepable_space(space)
     chosen: set[int] = set(indices or ())
-    chosen.update(nb201.parse_arch(a).index for a in archs)
-    cells = sorted(chosen) if (indices or archs) else list(range(nb201.NUM_CELLS))
+    chosen.update(space_spec.index_of(a) for a in archs)
+    cells = sorted(chosen) if (indices or archs) else list(range(space_spec.num_cells))
     if sample is not None:
         if not 1 <= sample <= len(cells):
             raise InputError(f"--sample {sample} must be between 1 and the {len(cells)} selected cells.")
@@ -70,9 +73,9 @@ def select_cells(indices: Sequence[int] | None = None, archs: Sequence[str] = ()
     return cells
 
 
-def representatives(cells: Sequence[int]) -> dict[int, list[int]]:
+def representatives(cells: Sequence[int], space: str = "nb201") -> dict[int, list[int]]:
     """{representative: members} per isomorphism class within `cells` (smallest index represents)."""
-    keys = nb201.unique_keys()
+    keys = get_sweepable_space(space).isomorphism_keys()
     classes: dict[str, list[int]] = {}
     for cell in sorted(cells):
         classes.setdefault(keys[cell], []).append(cell)

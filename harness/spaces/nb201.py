@@ -179,6 +179,11 @@ def parse_arch(spec) -> Nb201Arch:
     raise InputError(f"cannot read an NB201 cell from {spec!r}; give an index, an arch string or 6 op names.")
 
 
+def index_of(spec) -> int:
+    """The official index of a cell given as `parse_arch` accepts it; an index is range-checked."""
+    return parse_arch(spec).index
+
+
 @functools.cache
 def _ordered_codes() -> tuple[tuple[int, ...], ...]:
     codes = list(itertools.product(range(len(OPS)), repeat=len(EDGES)))
