@@ -29,6 +29,7 @@ from harness.spaces.darts import (
     genotype_from_alphas,
     mask_to_alphas,
 )
+from search.tenas import SupernetBuilders
 
 #: Official per-dataset settings for DARTS (prune_launch.py, docs/tenas-spec.md §7): prune number and NTK
 #: batch. ``ntk_engine`` only changes the speed (every engine gives the same kernel): ``graph`` is
@@ -49,7 +50,7 @@ def check_dataset(dataset: str) -> str:
     return dataset
 
 
-class DartsPruningSpace:
+class DartsPruningSpace(SupernetBuilders):
     """`search.tenas.PruningSpace` for DARTS: cell types normal + reduce, 14 edges, 8 ops."""
 
     name = "darts"
@@ -58,6 +59,7 @@ class DartsPruningSpace:
     edge_names = EDGE_NAMES
     #: ``[start, stop)`` edge ranges of each node's incoming edges, for `search.tenas.prune_edge_groups`.
     edge_groups = NODE_EDGE_GROUPS
+    build_supernet = staticmethod(build_supernet)
 
     def __init__(self, dataset: str, device: str | torch.device = "cpu"):
         """The classifier has the dataset's official class count (1000 for ImageNet, whatever the
@@ -65,12 +67,6 @@ class DartsPruningSpace:
         self.dataset = check_dataset(dataset)
         self.num_classes = NUM_CLASSES[dataset]
         self.device = torch.device(device)
-
-    def build_ntk_net(self) -> nn.Module:
-        return build_supernet("tenas_ntk", num_classes=self.num_classes).to(self.device)
-
-    def build_lr_net(self) -> nn.Module:
-        return build_supernet("tenas_lr", num_classes=self.num_classes).to(self.device)
 
     def set_masks(self, net: nn.Module, masks: np.ndarray) -> None:
         """Alphas 0 where active, -1000 where pruned; an edge without active ops is removed."""

@@ -14,6 +14,7 @@ from torch import nn
 from harness.errors import InputError
 from harness.spaces.nb201 import EDGE_NAMES, OPS, Nb201Arch
 from harness.spaces.nb201_net import build_supernet
+from search.tenas import SupernetBuilders
 
 #: Official per-dataset settings for NB201 (prune_launch.py): prune number and NTK batch.
 NB201_DEFAULTS: dict[str, dict] = {
@@ -23,23 +24,18 @@ NB201_DEFAULTS: dict[str, dict] = {
 }
 
 
-class Nb201PruningSpace:
+class Nb201PruningSpace(SupernetBuilders):
     """`search.tenas.PruningSpace` for NAS-Bench-201: one cell type, 6 edges, 5 ops."""
 
     name = "nb201"
     cell_types = ("cell",)
     op_names = OPS
     edge_names = EDGE_NAMES
+    build_supernet = staticmethod(build_supernet)
 
     def __init__(self, num_classes: int, device: str | torch.device = "cpu"):
         self.num_classes = num_classes
         self.device = torch.device(device)
-
-    def build_ntk_net(self) -> nn.Module:
-        return build_supernet("tenas_ntk", num_classes=self.num_classes).to(self.device)
-
-    def build_lr_net(self) -> nn.Module:
-        return build_supernet("tenas_lr", num_classes=self.num_classes).to(self.device)
 
     def set_masks(self, net: nn.Module, masks: np.ndarray) -> None:
         if masks.shape != (1, len(EDGE_NAMES), len(OPS)):

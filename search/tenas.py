@@ -147,6 +147,22 @@ class PruningSpace(Protocol):
         """The architecture a single-path mask encodes (e.g. arch_str and index)."""
 
 
+class SupernetBuilders:
+    """`PruningSpace.build_ntk_net` / `build_lr_net` from a space's supernet builder
+    (``build_supernet(preset, num_classes=...)``, the presets ``tenas_ntk`` and ``tenas_lr``), on
+    the space's `device` with its `num_classes` — the part every space shares."""
+
+    build_supernet: Callable[..., nn.Module]
+    num_classes: int
+    device: torch.device
+
+    def build_ntk_net(self) -> nn.Module:
+        return type(self).build_supernet("tenas_ntk", num_classes=self.num_classes).to(self.device)
+
+    def build_lr_net(self) -> nn.Module:
+        return type(self).build_supernet("tenas_lr", num_classes=self.num_classes).to(self.device)
+
+
 def initial_masks(space: PruningSpace) -> np.ndarray:
     """Every op active except `none` (forced out before anything is measured)."""
     masks = np.ones((len(space.cell_types), len(space.edge_names), len(space.op_names)), dtype=bool)
