@@ -1,7 +1,7 @@
 """Pixels to tensors: NB201's normalisation and augmentation, and TE-NAS's seeded batches.
 
 ``image_batch`` and ``patch_batches`` draw the NTK batches and the linear-region 3x3 patches of
-TE-NAS (tenas-spec §5, §6, §10) from a numpy ``Generator``; the same seed gives the same tensors.
+TE-NAS (docs/tenas-spec.md §5, §6, §10) from a numpy ``Generator``; the same seed gives the same tensors.
 """
 
 from __future__ import annotations
