@@ -27,6 +27,7 @@ from harness.spaces.darts.ops import DARTS_OPS, preprocess_ops
 PRUNED_ALPHA = -1000.0  # TE-NAS's -INF for a pruned op
 ACTIVE_WEIGHT_THRESHOLD = 0.01  # ops with softmax weight <= this are not computed
 
+
 # ---- search supernets ------------------------------------------------------------------------
 
 class MixedOp(nn.Module):
