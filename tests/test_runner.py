@@ -75,7 +75,8 @@ def test_sigkill_midway_then_rerun_equals_uninterrupted(tmp_path):
 def test_interrupt_stops_cleanly_and_keeps_finished_cells(tmp_path, signum, workers):
     """Ctrl-C, and the SIGTERM a job scheduler sends, stop the sweep with its run recorded."""
     out = tmp_path / "int.sqlite"
-    proc = subprocess.Popen(_cli_args(out) + ["--workers", str(workers)], stdout=subprocess.PIPE,
+    # Long enough (600 cells) that the signal always lands mid-sweep; it stops after a few cells.
+    proc = subprocess.Popen(_cli_args(out, cells="0-599") + ["--workers", str(workers)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     _wait_for_rows(out, 3, proc)
     assert proc.poll() is None
