@@ -76,8 +76,11 @@ def test_interrupt_stops_cleanly_and_keeps_finished_cells(tmp_path, signum, work
     """Ctrl-C, and the SIGTERM a job scheduler sends, stop the sweep with its run recorded."""
     out = tmp_path / "int.sqlite"
     # Long enough (600 cells) that the signal always lands mid-sweep; it stops after a few cells.
+    # A shell starting the tests in the background ignores SIGINT, and children inherit that: give
+    # the sweep the default disposition a terminal's Ctrl-C meets.
     proc = subprocess.Popen(_cli_args(out, cells="0-599") + ["--workers", str(workers)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for_rows(out, 3, proc)
     assert proc.poll() is None
     proc.send_signal(signum)
