@@ -90,7 +90,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(engine: str, net: torch.nn.Module, x: torch.Tensor, chunk: int | None, device: torch.device):
+def measure(
+    engine: str, net: torch.nn.Module, x: torch.Tensor, chunk: int | None, device: torch.device
+):
     """(κ, seconds, peak memory MB) of one engine on a fresh copy of `net`."""
     model = copy.deepcopy(net)
     sync(device)
@@ -102,7 +104,9 @@ def measure(engine: str, net: torch.nn.Module, x: torch.Tensor, chunk: int | Non
     kappa = condition_number(empirical_ntk(model, x, engine=engine, chunk=chunk))
     sync(device)
     seconds = time.perf_counter() - start
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else peak_rss_mb()
+    peak = (
+        torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else peak_rss_mb()
+    )
     return kappa, seconds, peak
 
 
@@ -160,13 +164,19 @@ class Setup:
         images = load_images(args.dataset, "train", args.data_dir, source=args.data_source)
         self.images_desc = f"{images.dataset} {images.split} ({images.source})"
         self.num_classes = images.num_classes
-        x, _ = image_batch(images, self.profile.batch_size, self.profile.data_seed, augment=self.profile.augment)
+        x, _ = image_batch(
+            images, self.profile.batch_size, self.profile.data_seed, augment=self.profile.augment
+        )
         self.x = x.to(self.device)
 
     def network(self, cell: int) -> torch.nn.Module:
         torch.manual_seed(self.profile.weight_seed)
-        net = build_network(Nb201Arch.from_index(cell), self.profile.image_network, num_classes=self.num_classes,
-                            track_running_stats=self.profile.bn_track_running_stats)
+        net = build_network(
+            Nb201Arch.from_index(cell),
+            self.profile.image_network,
+            num_classes=self.num_classes,
+            track_running_stats=self.profile.bn_track_running_stats,
+        )
         return net.to(self.device)
 
 
@@ -179,7 +189,9 @@ def warm_up(setup: Setup, engines, chunk) -> dict[str, float]:
             continue
         start = time.perf_counter()
         for cell in (6111, 1):  # 6111: conv 3x3/1x1 and skip; 1: pooling
-            empirical_ntk(copy.deepcopy(setup.network(cell) if cell != 6111 else net), setup.x, engine, chunk)
+            empirical_ntk(
+                copy.deepcopy(setup.network(cell) if cell != 6111 else net), setup.x, engine, chunk
+            )
         seconds[engine] = time.perf_counter() - start
     return seconds
 
@@ -202,7 +214,9 @@ def kernel_breakdown(engine: str, networks, x: torch.Tensor, chunk: int | None =
     """
     device = x.device
     if engine not in ("graph", "compiled"):
-        raise ValueError(f"no kernel breakdown for engine {engine!r}; it exists for graph and compiled")
+        raise ValueError(
+            f"no kernel breakdown for engine {engine!r}; it exists for graph and compiled"
+        )
     kernels = engine_kernels(engine == "compiled", device)
     spent = collections.Counter()
 
@@ -214,12 +228,15 @@ def kernel_breakdown(engine: str, networks, x: torch.Tensor, chunk: int | None =
             sync(device)
             spent[name] += time.perf_counter() - start
             return out
+
         return call
 
     total, count = 0.0, 0
     with contextlib.ExitStack() as stack:
         for name in KERNEL_STEPS:
-            stack.enter_context(mock.patch.object(kernels, name, timed(name, getattr(kernels, name))))
+            stack.enter_context(
+                mock.patch.object(kernels, name, timed(name, getattr(kernels, name)))
+            )
         for net in networks:
             sync(device)
             start = time.perf_counter()
@@ -229,8 +246,13 @@ def kernel_breakdown(engine: str, networks, x: torch.Tensor, chunk: int | None =
             count += 1
     steps = {label: spent[name] / count for name, label in KERNEL_STEPS.items()}
     steps["other"] = total / count - sum(steps.values())
-    return {"engine": engine, "cells": count, "seconds_per_cell": total / count, "seconds": steps,
-            "fractions": {label: value / (total / count) for label, value in steps.items()}}
+    return {
+        "engine": engine,
+        "cells": count,
+        "seconds_per_cell": total / count,
+        "seconds": steps,
+        "fractions": {label: value / (total / count) for label, value in steps.items()},
+    }
 
 
 # ----------------------------------------------------------------------------- same-run comparison
@@ -251,7 +273,10 @@ def compare(args, setup: Setup, cells: list[int], engines: list[str]) -> dict:
         rows.append(row)
         if not args.json:
             parts = [f"{e} {row[e]['seconds']:.3f}s" for e in order]
-            print(f"cell {cell:5d}  " + "  ".join(parts) + f"  κ={row[order[0]]['kappa']:.6g}", flush=True)
+            print(
+                f"cell {cell:5d}  " + "  ".join(parts) + f"  κ={row[order[0]]['kappa']:.6g}",
+                flush=True,
+            )
     return {"rows": rows, "warmup_seconds": warm}
 
 
@@ -275,12 +300,17 @@ def summarise(result: dict, engines: list[str], args, setup: Setup) -> dict:
         if oracle_times and engine != "oracle":
             entry["speedup_of_medians"] = oracle_median / med
             entry["speedup_median_per_cell"] = statistics.median(
-                r["oracle"]["seconds"] / r[engine]["seconds"] for r in rows)
-            entry["max_rel_diff_kappa"] = max(rel_diff(r[engine]["kappa"], r["oracle"]["kappa"]) for r in rows)
+                r["oracle"]["seconds"] / r[engine]["seconds"] for r in rows
+            )
+            entry["max_rel_diff_kappa"] = max(
+                rel_diff(r[engine]["kappa"], r["oracle"]["kappa"]) for r in rows
+            )
         if engine in result["warmup_seconds"]:
             entry["warmup_seconds"] = result["warmup_seconds"][engine]
         if "matmul_gflops" in result:
-            entry["achieved_gflops"] = statistics.median(r["gflop"] / r[engine]["seconds"] for r in rows)
+            entry["achieved_gflops"] = statistics.median(
+                r["gflop"] / r[engine]["seconds"] for r in rows
+            )
             entry["fraction_of_matmul_rate"] = entry["achieved_gflops"] / result["matmul_gflops"]
         summary[engine] = entry
     return summary
@@ -296,7 +326,8 @@ def roofline(result: dict) -> dict:
     }
     if "oracle" in rows[0]:
         out["speedup_ceiling_over_oracle"] = statistics.median(
-            r["oracle"]["seconds"] / (r["gflop"] / rate) for r in rows)
+            r["oracle"]["seconds"] / (r["gflop"] / rate) for r in rows
+        )
     return out
 
 
@@ -321,15 +352,20 @@ def _worker(payload):
 def throughput(args, cells: list[int], engine: str) -> dict:
     import multiprocessing as mp
 
-    shares = [cells[k::args.workers] for k in range(args.workers)]
+    shares = [cells[k :: args.workers] for k in range(args.workers)]
     shares = [s for s in shares if s]
     with mp.get_context("spawn").Pool(len(shares)) as pool:
         outs = pool.map(_worker, [(args, s, engine) for s in shares])
     busiest = max(sum(o["times"]) for o in outs)
     return {
-        "engine": engine, "workers": len(shares), "threads_per_worker": args.threads,
-        "cells": len(cells), "cells_per_second": len(cells) / busiest,
-        "seconds_per_cell_per_worker_median": statistics.median(t for o in outs for t in o["times"]),
+        "engine": engine,
+        "workers": len(shares),
+        "threads_per_worker": args.threads,
+        "cells": len(cells),
+        "cells_per_second": len(cells) / busiest,
+        "seconds_per_cell_per_worker_median": statistics.median(
+            t for o in outs for t in o["times"]
+        ),
         "warmup_seconds_max": max(o["warmup"] for o in outs),
         "peak_mem_mb_per_worker": max(o["peak_mem_mb"] for o in outs),
     }
@@ -351,14 +387,19 @@ def sweep_path(args, setup: Setup, cells: list[int], engine: str) -> dict:
     dataset = args.dataset
     spec = SweepSpec(("ntk_cond",), profile, dataset, args.data_dir, args.data_source, args.device)
     with tempfile.TemporaryDirectory() as tmp:
-        options = SweepOptions(cells, workers=1, threads=args.threads, quiet=True, command="bench_ntk --path sweep")
+        options = SweepOptions(
+            cells, workers=1, threads=args.threads, quiet=True, command="bench_ntk --path sweep"
+        )
         t0 = time.perf_counter()
         summary = run_sweep(spec, options, os.path.join(tmp, "bench.sqlite"))
         wall = time.perf_counter() - t0
     return {
-        "engine": engine, "cells": len(cells),
-        "bare_proxy_seconds_total": sum(bare), "bare_proxy_seconds_per_cell": statistics.median(bare),
-        "sweep_wall_seconds": wall, "sweep_seconds_per_cell": wall / len(cells),
+        "engine": engine,
+        "cells": len(cells),
+        "bare_proxy_seconds_total": sum(bare),
+        "bare_proxy_seconds_per_cell": statistics.median(bare),
+        "sweep_wall_seconds": wall,
+        "sweep_seconds_per_cell": wall / len(cells),
         "overhead_seconds_per_cell": (wall - sum(bare)) / len(cells),
         "sweep_status_counts": summary.status_counts,
     }
@@ -367,33 +408,81 @@ def sweep_path(args, setup: Setup, cells: list[int], engine: str) -> dict:
 # ----------------------------------------------------------------------------- CLI
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--profile", default="tenas", help="proxy profile: tenas (C=3,N=1, B=72) or bench (C=16,N=5, B=64)")
-    ap.add_argument("--batch-size", type=int, default=None, help="images per batch (default: the profile's)")
+    ap.add_argument(
+        "--profile",
+        default="tenas",
+        help="proxy profile: tenas (C=3,N=1, B=72) or bench (C=16,N=5, B=64)",
+    )
+    ap.add_argument(
+        "--batch-size", type=int, default=None, help="images per batch (default: the profile's)"
+    )
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
-    ap.add_argument("--cells", type=int, default=8, help="number of cells (default 8: four anchors + seeded sample)")
-    ap.add_argument("--indices", default=None, help="comma-separated cell indices instead of --cells")
+    ap.add_argument(
+        "--cells",
+        type=int,
+        default=8,
+        help="number of cells (default 8: four anchors + seeded sample)",
+    )
+    ap.add_argument(
+        "--indices", default=None, help="comma-separated cell indices instead of --cells"
+    )
     ap.add_argument("--seed", type=int, default=0, help="seed of the cell sample (default 0)")
-    ap.add_argument("--engine", default="compiled,graph",
-                    help=f"comma-separated engines to time against the oracle: {', '.join(e for e in NTK_ENGINES if e != 'oracle')}")
-    ap.add_argument("--chunk", type=int, default=None, help="cotangents per batched pass (default: the engine's)")
+    ap.add_argument(
+        "--engine",
+        default="compiled,graph",
+        help=f"comma-separated engines to time against the oracle: {', '.join(e for e in NTK_ENGINES if e != 'oracle')}",
+    )
+    ap.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        help="cotangents per batched pass (default: the engine's)",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch threads (per worker) (default 1)")
-    ap.add_argument("--workers", type=int, default=1, help="processes for the throughput run (default 1: none)")
-    ap.add_argument("--no-oracle", action="store_true", help="skip the oracle (no speed-up or agreement figures)")
-    ap.add_argument("--path", choices=("proxy", "sweep"), default="proxy",
-                    help="proxy: engines vs oracle; sweep: harness run-proxies end to end vs the bare proxy")
+    ap.add_argument(
+        "--workers", type=int, default=1, help="processes for the throughput run (default 1: none)"
+    )
+    ap.add_argument(
+        "--no-oracle",
+        action="store_true",
+        help="skip the oracle (no speed-up or agreement figures)",
+    )
+    ap.add_argument(
+        "--path",
+        choices=("proxy", "sweep"),
+        default="proxy",
+        help="proxy: engines vs oracle; sweep: harness run-proxies end to end vs the bare proxy",
+    )
     ap.add_argument("--dataset", default="cifar10", help="image dataset (default cifar10)")
-    ap.add_argument("--data-dir", default=None, help="data folder (default: $HARNESS_DATA_DIR, else the user cache, then the embedded sample)")
-    ap.add_argument("--data-source", default=None, help="dataset form, e.g. npz (default: the loader's)")
-    ap.add_argument("--no-roofline", dest="roofline", action="store_false",
-                    help="skip counting FLOPs and measuring the matmul rate (saves one oracle pass per cell)")
-    ap.add_argument("--breakdown", action="store_true",
-                    help="also split the graph/compiled engines' time between their kernel families")
-    ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    ap.add_argument(
+        "--data-dir",
+        default=None,
+        help="data folder (default: $HARNESS_DATA_DIR, else the user cache, then the embedded sample)",
+    )
+    ap.add_argument(
+        "--data-source", default=None, help="dataset form, e.g. npz (default: the loader's)"
+    )
+    ap.add_argument(
+        "--no-roofline",
+        dest="roofline",
+        action="store_false",
+        help="skip counting FLOPs and measuring the matmul rate (saves one oracle pass per cell)",
+    )
+    ap.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also split the graph/compiled engines' time between their kernel families",
+    )
+    ap.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the table"
+    )
     args = ap.parse_args(argv)
     args.engines = [e.strip() for e in args.engine.split(",") if e.strip()]
     for engine in args.engines:
         if engine not in NTK_ENGINES or engine == "oracle":
-            ap.error(f"unknown engine {engine!r}; choose from {', '.join(e for e in NTK_ENGINES if e != 'oracle')}")
+            ap.error(
+                f"unknown engine {engine!r}; choose from {', '.join(e for e in NTK_ENGINES if e != 'oracle')}"
+            )
     if args.threads < 1 or args.workers < 1 or args.cells < 1:
         ap.error("--threads, --workers and --cells must be positive integers")
     args.index_list = [int(i) for i in args.indices.split(",")] if args.indices else None
@@ -406,10 +495,18 @@ def main(argv=None) -> dict:
     setup = Setup(args)
     cells = pick_cells(args.cells, args.seed, args.index_list)
     report = {
-        "profile": args.profile, "batch_size": setup.profile.batch_size, "device": str(setup.device),
-        "device_name": torch.cuda.get_device_name(setup.device) if setup.device.type == "cuda" else platform.processor() or platform.machine(),
-        "threads": args.threads, "cells": cells, "images": setup.images_desc, "torch": torch.__version__,
-        "load_average_start": os.getloadavg(), "repeats": setup.profile.repeats,
+        "profile": args.profile,
+        "batch_size": setup.profile.batch_size,
+        "device": str(setup.device),
+        "device_name": torch.cuda.get_device_name(setup.device)
+        if setup.device.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "threads": args.threads,
+        "cells": cells,
+        "images": setup.images_desc,
+        "torch": torch.__version__,
+        "load_average_start": os.getloadavg(),
+        "repeats": setup.profile.repeats,
     }
     if args.path == "sweep":
         report["sweep"] = sweep_path(args, setup, cells, args.engines[0])
@@ -421,18 +518,24 @@ def main(argv=None) -> dict:
         report["engines"] = summarise(result, args.engines, args, setup)
         report["per_cell"] = result["rows"]
         first = report["engines"][args.engines[0]]
-        report.update({
-            "engine": args.engines[0],
-            "seconds_per_cell_oracle": report["engines"].get("oracle", {}).get("seconds_per_cell_median"),
-            "seconds_per_cell_engine": first["seconds_per_cell_median"],
-            "speedup": first.get("speedup_of_medians"),
-            "max_rel_diff": first.get("max_rel_diff_kappa"),
-            "peak_mem_mb": first["peak_mem_mb"],
-        })
+        report.update(
+            {
+                "engine": args.engines[0],
+                "seconds_per_cell_oracle": report["engines"]
+                .get("oracle", {})
+                .get("seconds_per_cell_median"),
+                "seconds_per_cell_engine": first["seconds_per_cell_median"],
+                "speedup": first.get("speedup_of_medians"),
+                "max_rel_diff": first.get("max_rel_diff_kappa"),
+                "peak_mem_mb": first["peak_mem_mb"],
+            }
+        )
         if args.breakdown:
             report["breakdown"] = {
                 e: kernel_breakdown(e, [setup.network(c) for c in cells], setup.x, args.chunk)
-                for e in args.engines if e in ("graph", "compiled")}
+                for e in args.engines
+                if e in ("graph", "compiled")
+            }
         if args.workers > 1:
             report["throughput"] = throughput(args, cells, args.engines[0])
     report["load_average_end"] = os.getloadavg()
@@ -444,35 +547,58 @@ def main(argv=None) -> dict:
 
 
 def print_report(report: dict) -> None:
-    print(f"\nprofile {report['profile']} (batch {report['batch_size']}), device {report['device']} "
-          f"({report['device_name']}), threads {report['threads']}, {len(report['cells'])} cells, "
-          f"torch {report['torch']}, load {report['load_average_start'][0]:.1f} -> {report['load_average_end'][0]:.1f}")
+    print(
+        f"\nprofile {report['profile']} (batch {report['batch_size']}), device {report['device']} "
+        f"({report['device_name']}), threads {report['threads']}, {len(report['cells'])} cells, "
+        f"torch {report['torch']}, load {report['load_average_start'][0]:.1f} -> {report['load_average_end'][0]:.1f}"
+    )
     if "sweep" in report:
         s = report["sweep"]
-        print(f"run-proxies path ({s['engine']}): {s['sweep_seconds_per_cell']:.3f} s/cell end to end vs "
-              f"{s['bare_proxy_seconds_per_cell']:.3f} s/cell bare proxy; overhead {s['overhead_seconds_per_cell']:.3f} s/cell")
+        print(
+            f"run-proxies path ({s['engine']}): {s['sweep_seconds_per_cell']:.3f} s/cell end to end vs "
+            f"{s['bare_proxy_seconds_per_cell']:.3f} s/cell bare proxy; overhead {s['overhead_seconds_per_cell']:.3f} s/cell"
+        )
         return
-    print(f"{'engine':10s} {'s/cell':>8s} {'speedup':>8s} {'per-cell':>8s} {'cells/s':>8s} {'max rel Δκ':>11s} "
-          f"{'peak MB':>8s} {'15,625 cells':>13s} {'x repeats':>10s}")
+    print(
+        f"{'engine':10s} {'s/cell':>8s} {'speedup':>8s} {'per-cell':>8s} {'cells/s':>8s} {'max rel Δκ':>11s} "
+        f"{'peak MB':>8s} {'15,625 cells':>13s} {'x repeats':>10s}"
+    )
     for name, e in report["engines"].items():
-        print(f"{name:10s} {e['seconds_per_cell_median']:8.3f} {e.get('speedup_of_medians', 1.0):8.1f} "
-              f"{e.get('speedup_median_per_cell', 1.0):8.1f} {e['cells_per_second']:8.2f} "
-              f"{e.get('max_rel_diff_kappa', 0.0):11.2e} {e['peak_mem_mb']:8.0f} "
-              f"{e['projected_hours_all_cells']:11.1f} h {e['projected_hours_all_cells_x_repeats']:8.1f} h")
+        print(
+            f"{name:10s} {e['seconds_per_cell_median']:8.3f} {e.get('speedup_of_medians', 1.0):8.1f} "
+            f"{e.get('speedup_median_per_cell', 1.0):8.1f} {e['cells_per_second']:8.2f} "
+            f"{e.get('max_rel_diff_kappa', 0.0):11.2e} {e['peak_mem_mb']:8.0f} "
+            f"{e['projected_hours_all_cells']:11.1f} h {e['projected_hours_all_cells_x_repeats']:8.1f} h"
+        )
     if "roofline" in report:
         r = report["roofline"]
-        print(f"roofline: {r['gflop_per_cell_median']:.1f} GFLOP (matmul/conv) per κ; fp32 matmul rate "
-              f"{r['matmul_gflops']:.0f} GFLOP/s -> at least {r['seconds_per_cell_at_matmul_rate']:.3f} s/cell"
-              + (f", at most {r['speedup_ceiling_over_oracle']:.1f}x the oracle" if "speedup_ceiling_over_oracle" in r else ""))
-        print("achieved: " + ", ".join(f"{n} {e['achieved_gflops']:.1f} GFLOP/s ({e['fraction_of_matmul_rate']:.0%})"
-                                         for n, e in report["engines"].items()))
+        print(
+            f"roofline: {r['gflop_per_cell_median']:.1f} GFLOP (matmul/conv) per κ; fp32 matmul rate "
+            f"{r['matmul_gflops']:.0f} GFLOP/s -> at least {r['seconds_per_cell_at_matmul_rate']:.3f} s/cell"
+            + (
+                f", at most {r['speedup_ceiling_over_oracle']:.1f}x the oracle"
+                if "speedup_ceiling_over_oracle" in r
+                else ""
+            )
+        )
+        print(
+            "achieved: "
+            + ", ".join(
+                f"{n} {e['achieved_gflops']:.1f} GFLOP/s ({e['fraction_of_matmul_rate']:.0%})"
+                for n, e in report["engines"].items()
+            )
+        )
     for name, b in report.get("breakdown", {}).items():
-        print(f"breakdown {name} ({b['seconds_per_cell']:.3f} s/cell, timed): "
-              + " · ".join(f"{label} {share:.0%}" for label, share in b["fractions"].items()))
+        print(
+            f"breakdown {name} ({b['seconds_per_cell']:.3f} s/cell, timed): "
+            + " · ".join(f"{label} {share:.0%}" for label, share in b["fractions"].items())
+        )
     if "throughput" in report:
         t = report["throughput"]
-        print(f"throughput: {t['workers']} workers x {t['threads_per_worker']} threads: {t['cells_per_second']:.2f} "
-              f"cells/s ({NUM_CELLS / t['cells_per_second'] / 3600:.1f} h for 15,625 cells, one repeat)")
+        print(
+            f"throughput: {t['workers']} workers x {t['threads_per_worker']} threads: {t['cells_per_second']:.2f} "
+            f"cells/s ({NUM_CELLS / t['cells_per_second'] / 3600:.1f} h for 15,625 cells, one repeat)"
+        )
 
 
 if __name__ == "__main__":

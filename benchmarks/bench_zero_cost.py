@@ -35,13 +35,17 @@ from harness.spaces.nb201 import NUM_CELLS, Nb201Arch, num_unique
 def default_proxies() -> list[str]:
     """Every per-cell proxy the bench profile scores (not the TE-NAS pair, benchmarked elsewhere)."""
     skip = {"ntk_cond", "linear_regions"}
-    return [n for n in proxy_registry.list_proxies() if n not in skip and proxy_registry.get_proxy(n).fn]
+    return [
+        n for n in proxy_registry.list_proxies() if n not in skip and proxy_registry.get_proxy(n).fn
+    ]
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=8, help="cells, a seeded sample of the space")
-    parser.add_argument("--proxies", default=None, help="comma-separated (default: every zero-cost proxy)")
+    parser.add_argument(
+        "--proxies", default=None, help="comma-separated (default: every zero-cost proxy)"
+    )
     parser.add_argument("--profile", default="bench")
     parser.add_argument("--dataset", default="cifar10")
     parser.add_argument("--data-dir", default=None)
@@ -75,25 +79,36 @@ def main(argv=None) -> dict:
 
     per_alone, per_together = statistics.median(alone_wall), statistics.median(together_wall)
     result = {
-        "profile": args.profile, "device": args.device, "threads": args.threads, "cells": cells,
+        "profile": args.profile,
+        "device": args.device,
+        "threads": args.threads,
+        "cells": cells,
         "seconds_per_cell": {n: statistics.median(v) for n, v in alone.items()},
-        "seconds_per_cell_alone": per_alone, "seconds_per_cell_together": per_together,
-        "speedup": per_alone / per_together, "mismatches": len(mismatches),
+        "seconds_per_cell_alone": per_alone,
+        "seconds_per_cell_together": per_together,
+        "speedup": per_alone / per_together,
+        "mismatches": len(mismatches),
         "projected_hours_all_cells": per_together * NUM_CELLS / 3600,
         "projected_hours_unique": per_together * num_unique() / 3600,
     }
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.profile} profile, {args.device}, {args.threads} thread(s), {len(cells)} cells: {cells}")
+        print(
+            f"{args.profile} profile, {args.device}, {args.threads} thread(s), {len(cells)} cells: {cells}"
+        )
         for n, v in sorted(result["seconds_per_cell"].items(), key=lambda kv: -kv[1]):
             shared = proxy_registry.get_proxy(n).shared_pass
             print(f"  {n:16s} {v:7.3f} s/cell alone" + (f"   (shares {shared})" if shared else ""))
         print(f"all {len(names)} proxies, one by one : {per_alone:7.2f} s/cell")
-        print(f"all {len(names)} proxies, together   : {per_together:7.2f} s/cell  "
-              f"({result['speedup']:.2f}x, values identical: {not mismatches})")
-        print(f"projection, one worker: {result['projected_hours_all_cells']:.1f} h for all {NUM_CELLS} cells, "
-              f"{result['projected_hours_unique']:.1f} h for the {num_unique()} isomorphism classes")
+        print(
+            f"all {len(names)} proxies, together   : {per_together:7.2f} s/cell  "
+            f"({result['speedup']:.2f}x, values identical: {not mismatches})"
+        )
+        print(
+            f"projection, one worker: {result['projected_hours_all_cells']:.1f} h for all {NUM_CELLS} cells, "
+            f"{result['projected_hours_unique']:.1f} h for the {num_unique()} isomorphism classes"
+        )
     if mismatches:
         print(f"MISMATCH: {mismatches[:5]}", file=sys.stderr)
         sys.exit(1)

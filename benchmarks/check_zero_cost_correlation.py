@@ -113,7 +113,9 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--resume", action="store_true", help="reuse the values already in --out")
     parser.add_argument(
-        "--data-dir", default=None, help="data folder (default: $HARNESS_DATA_DIR, else the user cache, then the embedded sample)"
+        "--data-dir",
+        default=None,
+        help="data folder (default: $HARNESS_DATA_DIR, else the user cache, then the embedded sample)",
     )
     args = parser.parse_args(argv)
 

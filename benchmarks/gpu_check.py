@@ -85,25 +85,40 @@ def agreement(device, x, num_classes, engines, count) -> dict:
             row[f"{engine}_rel_diff"] = rel_diff(row[engine], row["oracle"])
             worst = max(worst, row[f"{engine}_rel_diff"])
         rows.append(row)
-        print(f"agreement {name}: " + ", ".join(f"{e} κ={row[e]:.6g} ({row[e + '_seconds']:.2f}s)"
-                                               for e in ("oracle", *engines)), flush=True)
+        print(
+            f"agreement {name}: "
+            + ", ".join(
+                f"{e} κ={row[e]:.6g} ({row[e + '_seconds']:.2f}s)" for e in ("oracle", *engines)
+            ),
+            flush=True,
+        )
     return {"rows": rows, "max_rel_diff": worst, "passed": worst < 1e-4}
 
 
 def ntk_throughput(device, x, num_classes, engine, seconds, chunk=None) -> dict:
     """Bare proxy: build the cell's net on the host, move it, κ; as many cells as fit in `seconds`."""
     profile = get_profile("tenas")
-    empirical_ntk(build_network(6111, "tenas_ntk", num_classes=num_classes).to(device), x, engine, chunk)  # warm-up
+    empirical_ntk(
+        build_network(6111, "tenas_ntk", num_classes=num_classes).to(device), x, engine, chunk
+    )  # warm-up
     sync(device)
     cells, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds and cells < NUM_CELLS:
         torch.manual_seed(profile.weight_seed)
-        net = build_network(Nb201Arch.from_index(cells * 7919 % NUM_CELLS), "tenas_ntk", num_classes=num_classes)
+        net = build_network(
+            Nb201Arch.from_index(cells * 7919 % NUM_CELLS), "tenas_ntk", num_classes=num_classes
+        )
         condition_number(empirical_ntk(net.to(device), x, engine, chunk))
         cells += 1
     sync(device)
     wall = time.perf_counter() - start
-    out = {"engine": engine, "chunk": chunk, "cells": cells, "seconds": wall, "cells_per_second": cells / wall}
+    out = {
+        "engine": engine,
+        "chunk": chunk,
+        "cells": cells,
+        "seconds": wall,
+        "cells_per_second": cells / wall,
+    }
     if device.type == "cuda":
         out["max_memory_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
@@ -111,7 +126,10 @@ def ntk_throughput(device, x, num_classes, engine, seconds, chunk=None) -> dict:
 
 def breakdown(device, x, num_classes, engine, count=3) -> dict:
     """`bench_ntk.kernel_breakdown` on the first `count` agreement cells (after one warm-up)."""
-    nets = [agreement_network(arch, num_classes, device) for arch in list(AGREEMENT_CELLS.values())[:count]]
+    nets = [
+        agreement_network(arch, num_classes, device)
+        for arch in list(AGREEMENT_CELLS.values())[:count]
+    ]
     empirical_ntk(copy.deepcopy(nets[0]), x, engine)  # warm-up
     return kernel_breakdown(engine, nets, x)
 
@@ -130,9 +148,16 @@ def scorer_throughput(device, images, proxy, engine, seconds, repeats) -> dict:
         cells += 1
     sync(device)
     wall = time.perf_counter() - start
-    return {"proxy": proxy, "engine": engine if proxy == "ntk_cond" else None, "repeats": repeats, "cells": cells,
-            "seconds": wall, "cells_per_second": cells / wall, "statuses": statuses,
-            "projected_minutes_all_cells": NUM_CELLS / (cells / wall) / 60}
+    return {
+        "proxy": proxy,
+        "engine": engine if proxy == "ntk_cond" else None,
+        "repeats": repeats,
+        "cells": cells,
+        "seconds": wall,
+        "cells_per_second": cells / wall,
+        "statuses": statuses,
+        "projected_minutes_all_cells": NUM_CELLS / (cells / wall) / 60,
+    }
 
 
 def sweep_throughput(device, engine, cells, workers, synthetic, seconds, data_dir=None) -> dict:
@@ -140,48 +165,117 @@ def sweep_throughput(device, engine, cells, workers, synthetic, seconds, data_di
     timed from the command's start (process and CUDA start-up included) and by its own summary;
     stopped with SIGTERM (it keeps and reports what it finished) if it runs past `seconds`."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "cli", "run-proxies", "--proxies", "ntk_cond", "--profile", "tenas",
-               "--ntk-engine", engine, "--repeats", "1", "--indices", f"0-{cells - 1}", "--workers", str(workers), "--threads", "1",
-               "--device", str(device), "--out", os.path.join(tmp, "sweep.sqlite"), "--quiet", "--json"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "cli",
+            "run-proxies",
+            "--proxies",
+            "ntk_cond",
+            "--profile",
+            "tenas",
+            "--ntk-engine",
+            engine,
+            "--repeats",
+            "1",
+            "--indices",
+            f"0-{cells - 1}",
+            "--workers",
+            str(workers),
+            "--threads",
+            "1",
+            "--device",
+            str(device),
+            "--out",
+            os.path.join(tmp, "sweep.sqlite"),
+            "--quiet",
+            "--json",
+        ]
         if synthetic:
             cmd += ["--dataset", "synthetic"]
         elif data_dir:
             cmd += ["--data-dir", str(data_dir)]
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                cwd=Path(__file__).resolve().parents[1])
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
         try:
             stdout, stderr = proc.communicate(timeout=seconds)
-        except subprocess.TimeoutExpired:  # stop it like a scheduler would: it records what it finished
+        except (
+            subprocess.TimeoutExpired
+        ):  # stop it like a scheduler would: it records what it finished
             proc.terminate()
             stdout, stderr = proc.communicate(timeout=60)
         wall = time.perf_counter() - start
     if proc.returncode not in (0, 130) or "{" not in stdout:
         raise RuntimeError(f"run-proxies exited {proc.returncode}: {stderr.strip()[-1500:]}")
-    summary = json.loads(stdout[stdout.index("{"):])
+    summary = json.loads(stdout[stdout.index("{") :])
     scored = summary["scored"]
-    return {"engine": engine, "workers": workers, "cells": scored, "wall_seconds": wall,
-            "sweep_wall_seconds": summary["wall_seconds"], "status_counts": summary["status_counts"],
-            "stopped_at_time_limit": summary["interrupted"],
-            "cells_per_second": scored / summary["wall_seconds"],
-            "projected_minutes_all_cells": NUM_CELLS * summary["wall_seconds"] / scored / 60 if scored else None}
+    return {
+        "engine": engine,
+        "workers": workers,
+        "cells": scored,
+        "wall_seconds": wall,
+        "sweep_wall_seconds": summary["wall_seconds"],
+        "status_counts": summary["status_counts"],
+        "stopped_at_time_limit": summary["interrupted"],
+        "cells_per_second": scored / summary["wall_seconds"],
+        "projected_minutes_all_cells": NUM_CELLS * summary["wall_seconds"] / scored / 60
+        if scored
+        else None,
+    }
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", help="cuda[:N] (default) or cpu for a dry run")
-    ap.add_argument("--budget", type=float, default=240.0, help="seconds for the whole check (default 240)")
-    ap.add_argument("--engines", default="graph,batched", help="engines to check and time (default graph,batched)")
-    ap.add_argument("--dataset", default="auto", help="cifar10, synthetic or auto (default: cifar10 if present)")
-    ap.add_argument("--data-dir", default=None, help="data folder (default: $HARNESS_DATA_DIR, else the user cache, then the embedded sample)")
-    ap.add_argument("--out", default=None, help="JSON path (default: $OUT/gpu_check.json when $OUT is set)")
-    ap.add_argument("--agreement-cells", type=int, default=len(AGREEMENT_CELLS),
-                    help=f"how many of the {len(AGREEMENT_CELLS)} agreement cells to check (default all)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's; 1 for --device cpu)")
-    ap.add_argument("--sweep-workers", type=int, default=None,
-                    help="worker processes of the run-proxies section (default 4 on CUDA, 1 on CPU)")
-    ap.add_argument("--sweep-cells", type=int, default=None,
-                    help="cells of the run-proxies section (default 600 on CUDA, 3 on CPU)")
+    ap.add_argument(
+        "--budget", type=float, default=240.0, help="seconds for the whole check (default 240)"
+    )
+    ap.add_argument(
+        "--engines",
+        default="graph,batched",
+        help="engines to check and time (default graph,batched)",
+    )
+    ap.add_argument(
+        "--dataset", default="auto", help="cifar10, synthetic or auto (default: cifar10 if present)"
+    )
+    ap.add_argument(
+        "--data-dir",
+        default=None,
+        help="data folder (default: $HARNESS_DATA_DIR, else the user cache, then the embedded sample)",
+    )
+    ap.add_argument(
+        "--out", default=None, help="JSON path (default: $OUT/gpu_check.json when $OUT is set)"
+    )
+    ap.add_argument(
+        "--agreement-cells",
+        type=int,
+        default=len(AGREEMENT_CELLS),
+        help=f"how many of the {len(AGREEMENT_CELLS)} agreement cells to check (default all)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's; 1 for --device cpu)",
+    )
+    ap.add_argument(
+        "--sweep-workers",
+        type=int,
+        default=None,
+        help="worker processes of the run-proxies section (default 4 on CUDA, 1 on CPU)",
+    )
+    ap.add_argument(
+        "--sweep-cells",
+        type=int,
+        default=None,
+        help="cells of the run-proxies section (default 600 on CUDA, 3 on CPU)",
+    )
     args = ap.parse_args(argv)
     start = time.perf_counter()
     device = torch.device(args.device)
@@ -190,8 +284,12 @@ def main(argv=None) -> dict:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     if args.threads or device.type == "cpu":
         torch.set_num_threads(args.threads or 1)
-    out_path = args.out or (os.path.join(os.environ["OUT"], "gpu_check.json") if os.environ.get("OUT") else None)
-    torch.backends.cudnn.allow_tf32 = False  # exact float32, as the engines run it (TF32 changes κ ~1e-3)
+    out_path = args.out or (
+        os.path.join(os.environ["OUT"], "gpu_check.json") if os.environ.get("OUT") else None
+    )
+    torch.backends.cudnn.allow_tf32 = (
+        False  # exact float32, as the engines run it (TF32 changes κ ~1e-3)
+    )
     torch.backends.cuda.matmul.allow_tf32 = False
     images = load(args.dataset, args.data_dir)
     profile = get_profile("tenas")
@@ -200,25 +298,63 @@ def main(argv=None) -> dict:
     x, _ = image_batch(images, profile.batch_size, profile.data_seed, augment=profile.augment)
     x = x.to(device)
     summary = {
-        "device": str(device), "torch": torch.__version__, "python": platform.python_version(),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-        "images": f"{images.dataset} {images.split} ({images.source})", "synthetic": bool(images.synthetic),
-        "profile": "tenas", "batch_size": profile.batch_size, "tf32": False,
+        "device": str(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor(),
+        "images": f"{images.dataset} {images.split} ({images.source})",
+        "synthetic": bool(images.synthetic),
+        "profile": "tenas",
+        "batch_size": profile.batch_size,
+        "tf32": False,
     }
     sections = [
-        ("agreement", lambda left: agreement(device, x, images.num_classes, engines, args.agreement_cells)),
-        *[(f"ntk_proxy_{e}", lambda left, e=e: ntk_throughput(device, x, images.num_classes, e, min(30.0, left / 4)))
-          for e in engines],
+        (
+            "agreement",
+            lambda left: agreement(device, x, images.num_classes, engines, args.agreement_cells),
+        ),
+        *[
+            (
+                f"ntk_proxy_{e}",
+                lambda left, e=e: ntk_throughput(
+                    device, x, images.num_classes, e, min(30.0, left / 4)
+                ),
+            )
+            for e in engines
+        ],
         ("ntk_breakdown", lambda left: breakdown(device, x, images.num_classes, engines[0])),
-        ("ntk_scorer", lambda left: scorer_throughput(device, images, "ntk_cond", engines[0], min(30.0, left / 3), 1)),
-        ("linear_regions_scorer_1_repeat", lambda left: scorer_throughput(device, images, "linear_regions", None,
-                                                                          min(20.0, left / 3), 1)),
-        ("linear_regions_scorer_all_repeats", lambda left: scorer_throughput(device, images, "linear_regions", None,
-                                                                             min(20.0, left / 3), profile.repeats)),
-        ("ntk_sweep", lambda left: sweep_throughput(
-            device, engines[0], args.sweep_cells or (600 if device.type == "cuda" else 3),
-            args.sweep_workers or (4 if device.type == "cuda" else 1), bool(images.synthetic), left - 5,
-            args.data_dir)),
+        (
+            "ntk_scorer",
+            lambda left: scorer_throughput(
+                device, images, "ntk_cond", engines[0], min(30.0, left / 3), 1
+            ),
+        ),
+        (
+            "linear_regions_scorer_1_repeat",
+            lambda left: scorer_throughput(
+                device, images, "linear_regions", None, min(20.0, left / 3), 1
+            ),
+        ),
+        (
+            "linear_regions_scorer_all_repeats",
+            lambda left: scorer_throughput(
+                device, images, "linear_regions", None, min(20.0, left / 3), profile.repeats
+            ),
+        ),
+        (
+            "ntk_sweep",
+            lambda left: sweep_throughput(
+                device,
+                engines[0],
+                args.sweep_cells or (600 if device.type == "cuda" else 3),
+                args.sweep_workers or (4 if device.type == "cuda" else 1),
+                bool(images.synthetic),
+                left - 5,
+                args.data_dir,
+            ),
+        ),
     ]
     for name, run in sections:
         left = args.budget - (time.perf_counter() - start)
@@ -228,7 +364,10 @@ def main(argv=None) -> dict:
         try:
             summary[name] = run(left)
         except Exception as err:  # noqa: BLE001 -- report every section, even after one fails
-            summary[name] = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()[-2000:]}
+            summary[name] = {
+                "error": f"{type(err).__name__}: {err}",
+                "traceback": traceback.format_exc()[-2000:],
+            }
         print(f"{name}: {json.dumps(summary[name], default=float)[:300]}", flush=True)
     summary["total_seconds"] = time.perf_counter() - start
     text = json.dumps(summary, indent=2, default=float)

@@ -31,16 +31,38 @@ class HarnessGroup(click.Group):
 def cli(verbose: int) -> None:
     """Score, correlate and search NAS-Bench-201 / DARTS cells with TE-NAS and zero-cost proxies."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
 
 
 def _register() -> None:
     # Explicit list: one module per subcommand, each owning its options.
-    from cli import (correlate, data, export, import_results, proxies, report, run_proxies, search,
-                             spaces, train)
+    from cli import (
+        correlate,
+        data,
+        export,
+        import_results,
+        proxies,
+        report,
+        run_proxies,
+        search,
+        spaces,
+        train,
+    )
 
-    for module in (spaces, proxies, data, run_proxies, correlate, report, search, train, export,
-                   import_results):
+    for module in (
+        spaces,
+        proxies,
+        data,
+        run_proxies,
+        correlate,
+        report,
+        search,
+        train,
+        export,
+        import_results,
+    ):
         cli.add_command(module.command)
 
 

@@ -143,8 +143,14 @@ def command(opts, as_json, wide):
     keys = resolve_metrics(opts.dataset, opts.metrics)
     frame, _, benchmark, paths = opts.load()
     corr = correlate(
-        frame, benchmark.frame, keys, unique=opts.unique, bootstrap=opts.bootstrap, seed=opts.seed,
-        combine=combos, undefined=opts.undefined,
+        frame,
+        benchmark.frame,
+        keys,
+        unique=opts.unique,
+        bootstrap=opts.bootstrap,
+        seed=opts.seed,
+        combine=combos,
+        undefined=opts.undefined,
     )
     corr = build_leaderboard(corr, keys)  # per metric key, best direction-corrected tau first
     if as_json:

@@ -18,7 +18,12 @@ def command() -> None:
 
 
 @command.command("status")
-@click.option("--data-dir", type=click.Path(), default=None, help="Data folder to inspect instead of the defaults.")
+@click.option(
+    "--data-dir",
+    type=click.Path(),
+    default=None,
+    help="Data folder to inspect instead of the defaults.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def status(data_dir, as_json):
     """Show, per dataset and benchmark source, whether it is available, from where, and what is missing."""
@@ -37,7 +42,9 @@ def status(data_dir, as_json):
     if idle:
         click.echo("present, not searched: " + "; ".join(f"{r.origin} {r.path}" for r in idle))
     rows = [("name", "ok", "from", "holds")]
-    rows += [(h.name, "yes" if h.available else "no", h.where or "-", h.forms or "-") for h in holdings]
+    rows += [
+        (h.name, "yes" if h.available else "no", h.where or "-", h.forms or "-") for h in holdings
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         click.echo("  ".join([*(c.ljust(w) for c, w in zip(row, widths)), row[3]]))
@@ -50,7 +57,9 @@ def status(data_dir, as_json):
 
 @command.command("download")
 @click.argument("name")
-@click.option("--url", default=None, help="A mirror of the official archive (its MD5 is still checked).")
+@click.option(
+    "--url", default=None, help="A mirror of the official archive (its MD5 is still checked)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def download(name, url, quiet):
     """Download, verify and extract cifar10 or cifar100 into the user cache.
@@ -61,5 +70,10 @@ def download(name, url, quiet):
     """
     from harness.downloads import download as fetch
 
-    folder = fetch(name, url=url, progress=False if quiet else None, echo=lambda line: click.echo(line, err=True))
+    folder = fetch(
+        name,
+        url=url,
+        progress=False if quiet else None,
+        echo=lambda line: click.echo(line, err=True),
+    )
     click.echo(str(folder))

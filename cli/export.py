@@ -11,11 +11,24 @@ from harness.errors import InputError
 
 
 @click.command("export")
-@click.option("--results", "stores", multiple=True, required=True, help="Results store(s) (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default=None,
-              help="Table format.  [default: from the --out name; csv on stdout]")
-@click.option("--out", default=None, help="Output file (.csv, .csv.gz or .parquet); CSV goes to stdout if omitted.")
-@click.option("--per-repeat", is_flag=True, help="One row per repeat instead of repeats aggregated.")
+@click.option(
+    "--results", "stores", multiple=True, required=True, help="Results store(s) (repeatable)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet"]),
+    default=None,
+    help="Table format.  [default: from the --out name; csv on stdout]",
+)
+@click.option(
+    "--out",
+    default=None,
+    help="Output file (.csv, .csv.gz or .parquet); CSV goes to stdout if omitted.",
+)
+@click.option(
+    "--per-repeat", is_flag=True, help="One row per repeat instead of repeats aggregated."
+)
 def command(stores, fmt, out, per_repeat):
     """Export results as one tidy table: one row per cell and proxy (and config).
 
@@ -36,8 +49,10 @@ def command(stores, fmt, out, per_repeat):
     else:
         named = table_format(out)
         if fmt is not None and (fmt == "parquet") != (named == "parquet"):
-            raise InputError(f"--format {fmt} does not match --out {out!r}; name the file .parquet for Parquet, "
-                             f".csv or .csv.gz for CSV.")
+            raise InputError(
+                f"--format {fmt} does not match --out {out!r}; name the file .parquet for Parquet, "
+                f".csv or .csv.gz for CSV."
+            )
         check_writable_dir(Path(out).parent, "the export")
     frame = pd.concat([read_results(s, per_repeat=per_repeat) for s in stores], ignore_index=True)
     configs = {}
@@ -51,4 +66,6 @@ def command(stores, fmt, out, per_repeat):
         write_export(frame, path, configs)
     except OSError as err:
         raise InputError(f"cannot write {out!r}: {err.strerror or err}.") from None
-    click.echo(f"wrote {len(frame)} rows to {path} and configurations to {configs_sidecar(path)}", err=True)
+    click.echo(
+        f"wrote {len(frame)} rows to {path} and configurations to {configs_sidecar(path)}", err=True
+    )

@@ -8,17 +8,28 @@ import click
 
 
 @click.command("import")
-@click.option("--results", "sources", multiple=True, metavar="FILE",
-              help="A per-repeat export (`harness export --per-repeat`, with its .configs.json sidecar) or a "
-                   "results store (.sqlite); repeat the option or list more FILEs after it, e.g. "
-                   "--results shard_*.sqlite.")
+@click.option(
+    "--results",
+    "sources",
+    multiple=True,
+    metavar="FILE",
+    help="A per-repeat export (`harness export --per-repeat`, with its .configs.json sidecar) or a "
+    "results store (.sqlite); repeat the option or list more FILEs after it, e.g. "
+    "--results shard_*.sqlite.",
+)
 @click.argument("more", nargs=-1, type=click.Path(), metavar="[FILE]...")
 @click.option("--out", required=True, help="Results store (SQLite) to create or extend.")
-@click.option("--replace", is_flag=True,
-              help="Overwrite stored rows that conflict with incoming ones (same key, another value); "
-                   "without it a conflict is an error and nothing is imported.")
-@click.option("--accept-partial", is_flag=True,
-              help="Read exports whose sidecar is missing or does not match them (incomplete exports).")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Overwrite stored rows that conflict with incoming ones (same key, another value); "
+    "without it a conflict is an error and nothing is imported.",
+)
+@click.option(
+    "--accept-partial",
+    is_flag=True,
+    help="Read exports whose sidecar is missing or does not match them (incomplete exports).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def command(sources, more, out, replace, accept_partial, as_json):
     """Import exports and stores into one store: all rows or none.

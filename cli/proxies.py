@@ -12,8 +12,13 @@ from cli.plugin_option import plugin_option
 @click.command("proxies")
 @click.argument("pattern", default="*")
 @plugin_option()
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
-              show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "json"]),
+    default="table",
+    show_default=True,
+)
 def command(pattern, fmt):
     """List the registered proxies (wildcards allowed) with direction, needs and reference."""
     import proxies as registry
@@ -27,9 +32,18 @@ def command(pattern, fmt):
         return
     yes = lambda b: "yes" if b else "-"  # noqa: E731
     header = ["proxy", "better", "labels", "real data", "gradients", "inputs", "description"]
-    table = [[r["name"], r["direction"], yes(r["needs_labels"]), yes(r["needs_real_data"]),
-              yes(r["uses_gradients"]), r["inputs"] if not r["combines"] else "rank of " + "+".join(r["combines"]),
-              r["description"]] for r in rows]
+    table = [
+        [
+            r["name"],
+            r["direction"],
+            yes(r["needs_labels"]),
+            yes(r["needs_real_data"]),
+            yes(r["uses_gradients"]),
+            r["inputs"] if not r["combines"] else "rank of " + "+".join(r["combines"]),
+            r["description"],
+        ]
+        for r in rows
+    ]
     if fmt == "markdown":
         click.echo("| " + " | ".join(header) + " |")
         click.echo("|" + "---|" * len(header))

@@ -49,7 +49,9 @@ def command(opts, out_dir, search_results):
     check_writable_dir(out_dir, "the report")  # before any work
     frame, configs, benchmark, paths = opts.load()
     repeat_rows = load_repeat_rows(paths, accept_partial=opts.accept_partial)
-    repeat_rows = repeat_rows[repeat_rows["index"].isin(frame["index"])]  # frame holds the --indices cells
+    repeat_rows = repeat_rows[
+        repeat_rows["index"].isin(frame["index"])
+    ]  # frame holds the --indices cells
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     try:
         written = write_report(

@@ -118,9 +118,7 @@ _OPTIONS = [
         show_default=True,
         help="Bootstrap resamples (of cells) for the 95% intervals; 0 skips them.",
     ),
-    click.option(
-        "--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap."
-    ),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap."),
     click.option(
         "--undefined",
         type=click.Choice(["worst", "exclude"]),

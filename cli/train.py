@@ -14,27 +14,44 @@ DATASETS = ("cifar10", "imagenet")
 
 def _summary_text(info: dict, name: str) -> str:
     reductions = ", ".join(map(str, info["reduction_layers"]))
-    return "\n".join([
-        f"DARTS {info['dataset']} network of {name} ({info['image_size']}x{info['image_size']} input, "
-        f"{info['num_classes']} classes)",
-        f"  params: {info['params'] / 1e6:.3f} M ({info['params']:,}; "
-        f"{info['params_with_auxiliary']:,} with the auxiliary head)",
-        f"  multiply-adds: {info['macs'] / 1e6:.1f} M (one image, auxiliary head excluded)",
-        f"  layers: {info['layers']} cells (reductions at {reductions}), initial channels {info['channels']}",
-        f"  genotype: {info['genotype']}",
-    ])
+    return "\n".join(
+        [
+            f"DARTS {info['dataset']} network of {name} ({info['image_size']}x{info['image_size']} input, "
+            f"{info['num_classes']} classes)",
+            f"  params: {info['params'] / 1e6:.3f} M ({info['params']:,}; "
+            f"{info['params_with_auxiliary']:,} with the auxiliary head)",
+            f"  multiply-adds: {info['macs'] / 1e6:.1f} M (one image, auxiliary head excluded)",
+            f"  layers: {info['layers']} cells (reductions at {reductions}), initial channels {info['channels']}",
+            f"  genotype: {info['genotype']}",
+        ]
+    )
 
 
 @click.command("train")
-@click.option("--space", default="darts", show_default=True, help="Search space (only darts is trained).")
-@click.option("--genotype", help="Shipped name (TENAS_cifar10, TENAS_imagenet, DARTS_V2), a file holding "
-                                 "Genotype(...) text or JSON, or the Genotype(...) text itself. "
-                                 "[default: TENAS_<dataset>]")
-@click.option("--dataset", help="cifar10 or imagenet.  [default: cifar10; from the checkpoint with --resume]")
-@click.option("--summary", is_flag=True, help="Print params, multiply-adds, layers and channels; do not train.")
+@click.option(
+    "--space", default="darts", show_default=True, help="Search space (only darts is trained)."
+)
+@click.option(
+    "--genotype",
+    help="Shipped name (TENAS_cifar10, TENAS_imagenet, DARTS_V2), a file holding "
+    "Genotype(...) text or JSON, or the Genotype(...) text itself. "
+    "[default: TENAS_<dataset>]",
+)
+@click.option(
+    "--dataset", help="cifar10 or imagenet.  [default: cifar10; from the checkpoint with --resume]"
+)
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Print params, multiply-adds, layers and channels; do not train.",
+)
 @click.option("--json", "as_json", is_flag=True, help="With --summary: one JSON object.")
 @click.option("--epochs", type=int, help="Training epochs.  [default: 600 cifar10, 250 imagenet]")
-@click.option("--batch-size", type=int, help="Global batch size, split over DDP processes.  [default: 96 / 768]")
+@click.option(
+    "--batch-size",
+    type=int,
+    help="Global batch size, split over DDP processes.  [default: 96 / 768]",
+)
 @click.option("--lr", type=float, help="Initial SGD learning rate.  [default: 0.025 / 0.5]")
 @click.option("--momentum", type=float, help="SGD momentum.  [default: 0.9]")
 @click.option("--weight-decay", type=float, help="Weight decay.  [default: 3e-4 / 3e-5]")
@@ -42,26 +59,54 @@ def _summary_text(info: dict, name: str) -> str:
 @click.option("--warmup-epochs", type=int, help="Linear warm-up epochs.  [default: 0 / 5]")
 @click.option("--label-smoothing", type=float, help="Label smoothing.  [default: 0 / 0.1]")
 @click.option("--grad-clip", type=float, help="Max gradient norm, 0 = off.  [default: 5]")
-@click.option("--auxiliary/--no-auxiliary", default=None, help="Auxiliary head.  [default: on / off]")
-@click.option("--auxiliary-weight", type=float, help="Weight of the auxiliary loss.  [default: 0.4]")
-@click.option("--drop-path-prob", type=float, help="Final drop-path probability (ramped linearly).  [default: 0.3 / 0]")
+@click.option(
+    "--auxiliary/--no-auxiliary", default=None, help="Auxiliary head.  [default: on / off]"
+)
+@click.option(
+    "--auxiliary-weight", type=float, help="Weight of the auxiliary loss.  [default: 0.4]"
+)
+@click.option(
+    "--drop-path-prob",
+    type=float,
+    help="Final drop-path probability (ramped linearly).  [default: 0.3 / 0]",
+)
 @click.option("--cutout", type=int, help="Cutout length in pixels, 0 = off (CIFAR).  [default: 16]")
 @click.option("--init-channels", type=int, help="Initial channels C.  [default: 36 / 48]")
 @click.option("--layers", type=int, help="Number of cells.  [default: 20 / 14]")
 @click.option("--image-size", type=int, help="Training crop in pixels.  [default: 32 / 224]")
-@click.option("--pool-bn/--no-pool-bn", default=None, help="Non-affine BN after pooling ops (DARTS_evaluation variant).  [default: off]")
+@click.option(
+    "--pool-bn/--no-pool-bn",
+    default=None,
+    help="Non-affine BN after pooling ops (DARTS_evaluation variant).  [default: off]",
+)
 @click.option("--workers", type=int, help="DataLoader workers per process.  [default: 4]")
 @click.option("--seed", type=int, help="Random seed.  [default: 0]")
 @click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only).  [default: on]")
 @click.option("--steps-per-epoch", type=int, help="Cap training steps per epoch (smoke runs).")
 @click.option("--eval-every", type=int, help="Evaluate every N epochs.  [default: 1]")
-@click.option("--eval-limit", type=int, help="Evaluate on the first N validation images only (smoke runs).")
-@click.option("--num-classes", type=int, help="Classifier outputs.  [default: 10; imagenet: number of class folders]")
-@click.option("--out", "out_dir", help="Run folder.  [default: runs/train/darts/<dataset>/<genotype>]")
+@click.option(
+    "--eval-limit", type=int, help="Evaluate on the first N validation images only (smoke runs)."
+)
+@click.option(
+    "--num-classes",
+    type=int,
+    help="Classifier outputs.  [default: 10; imagenet: number of class folders]",
+)
+@click.option(
+    "--out", "out_dir", help="Run folder.  [default: runs/train/darts/<dataset>/<genotype>]"
+)
 @click.option("--resume", type=click.Path(dir_okay=False), help="Continue from this checkpoint.pt.")
-@click.option("--data-dir", help="Data folder (> $HARNESS_DATA_DIR > the user cache > the embedded sample); ImageNet: holds train/ and val/.")
-@click.option("--data-source", help="CIFAR-10 form: batches, npz, jpeg10k, jpegbytes.  [default: batches if present, else npz]")
-@click.option("--device", help="auto, cpu, cuda or cuda:N (torchrun: cuda:LOCAL_RANK).  [default: auto]")
+@click.option(
+    "--data-dir",
+    help="Data folder (> $HARNESS_DATA_DIR > the user cache > the embedded sample); ImageNet: holds train/ and val/.",
+)
+@click.option(
+    "--data-source",
+    help="CIFAR-10 form: batches, npz, jpeg10k, jpegbytes.  [default: batches if present, else npz]",
+)
+@click.option(
+    "--device", help="auto, cpu, cuda or cuda:N (torchrun: cuda:LOCAL_RANK).  [default: auto]"
+)
 def command(space, genotype, dataset, summary, as_json, resume, **options) -> None:
     """Train (or with --summary, size up) the DARTS network of a genotype on CIFAR-10 or ImageNet.
 
@@ -69,11 +114,17 @@ def command(space, genotype, dataset, summary, as_json, resume, **options) -> No
     `torchrun --nproc_per_node N [--nnodes ...] -m cli train --dataset imagenet ...` (same options).
     """
     if space not in SPACES:
-        raise InputError(f"--space {space!r} cannot be trained: NB201 accuracies come from the benchmark; "
-                         f"supported: {', '.join(SPACES)}.")
+        raise InputError(
+            f"--space {space!r} cannot be trained: NB201 accuracies come from the benchmark; "
+            f"supported: {', '.join(SPACES)}."
+        )
     if dataset is not None and dataset not in DATASETS:
         raise unknown_name("dataset", dataset, DATASETS)
-    for name in ("init_channels", "layers", "image_size"):  # --summary builds the network with them too
+    for name in (
+        "init_channels",
+        "layers",
+        "image_size",
+    ):  # --summary builds the network with them too
         value = options[name]
         if value is not None and value < 1:
             raise InputError(f"--{name.replace('_', '-')} must be a positive integer; got {value}.")
@@ -83,12 +134,21 @@ def command(space, genotype, dataset, summary, as_json, resume, **options) -> No
         ds = dataset or "cifar10"
         name = genotype or f"TENAS_{ds}"
         load_genotype(name)
-        info = summarize(name, ds, image_size=options["image_size"], C=options["init_channels"],
-                         layers=options["layers"], auxiliary=options["auxiliary"], pool_bn=options["pool_bn"])
+        info = summarize(
+            name,
+            ds,
+            image_size=options["image_size"],
+            C=options["init_channels"],
+            layers=options["layers"],
+            auxiliary=options["auxiliary"],
+            pool_bn=options["pool_bn"],
+        )
         click.echo(json.dumps(info) if as_json else _summary_text(info, name))
         return
     if as_json:
-        raise click.UsageError("--json goes with --summary (training writes result.json in the run folder).")
+        raise click.UsageError(
+            "--json goes with --summary (training writes result.json in the run folder)."
+        )
 
     from harness.atomic import check_writable_dir
     from training.train import run_training

@@ -70,13 +70,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "w", *, encoding: str | None = "utf-8",
-                newline: str | None = None) -> Iterator[IO]:
+def atomic_open(
+    path: str | Path, mode: str = "w", *, encoding: str | None = "utf-8", newline: str | None = None
+) -> Iterator[IO]:
     """``open()`` for writing whole files atomically: text (``"w"``, UTF-8 by default) or ``"wb"``."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb'; got {mode!r}.")
     with atomic_path(path) as tmp:
-        handle = open(tmp, "wb") if mode == "wb" else open(tmp, "w", encoding=encoding, newline=newline)
+        handle = (
+            open(tmp, "wb") if mode == "wb" else open(tmp, "w", encoding=encoding, newline=newline)
+        )
         with handle:
             yield handle
 
@@ -114,7 +117,9 @@ def check_writable_dir(directory: str | Path, what: str) -> Path:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         probe.unlink()
     except OSError as err:
-        raise InputError(f"cannot write {what} to {str(directory)!r}: {err.strerror or err}.") from None
+        raise InputError(
+            f"cannot write {what} to {str(directory)!r}: {err.strerror or err}."
+        ) from None
     finally:
         for folder in reversed(created):
             with contextlib.suppress(OSError):

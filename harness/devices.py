@@ -24,7 +24,11 @@ def check_device(device: str) -> str:
     if parsed is None or parsed.type != "cuda":
         raise InputError(f"invalid --device {dev!r}: expected cpu, cuda or cuda:N.")
     if not torch.cuda.is_available():
-        raise InputError(f"--device {dev} asked for, but CUDA is not available on this machine; use --device cpu.")
+        raise InputError(
+            f"--device {dev} asked for, but CUDA is not available on this machine; use --device cpu."
+        )
     if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-        raise InputError(f"--device {dev}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+        raise InputError(
+            f"--device {dev}: this machine has {torch.cuda.device_count()} CUDA device(s)."
+        )
     return dev

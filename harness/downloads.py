@@ -139,7 +139,9 @@ def download(
         echo(f"{name}: already in {target}")
         return target
     if target.exists():
-        raise InputError(f"{target} exists but lacks some of {', '.join(spec.files)}; remove it and run again.")
+        raise InputError(
+            f"{target} exists but lacks some of {', '.join(spec.files)}; remove it and run again."
+        )
     partial = cache / "downloads" / f"{spec.archive}.part"
     partial.parent.mkdir(parents=True, exist_ok=True)
     source = url or spec.url
@@ -193,9 +195,16 @@ def _fetch(url: str, partial: Path, progress: bool | None) -> None:
             have = 0
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
-        bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                   desc=partial.name.removesuffix(".part"), file=sys.stderr,
-                   disable=None if progress is None else not progress)
+        bar = tqdm(
+            total=total,
+            initial=have,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=partial.name.removesuffix(".part"),
+            file=sys.stderr,
+            disable=None if progress is None else not progress,
+        )
         try:
             with open(partial, "ab" if have else "wb") as out, bar:
                 while chunk := response.read(_CHUNK):

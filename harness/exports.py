@@ -45,7 +45,9 @@ def table_format(path: str | Path) -> str:
     for suffix in (".csv.gz", ".csv", ".parquet"):
         if name.endswith(suffix):
             return suffix[1:]
-    raise InputError(f"unsupported table file {str(path)!r}: the name must end in {', '.join(TABLE_SUFFIXES)}.")
+    raise InputError(
+        f"unsupported table file {str(path)!r}: the name must end in {', '.join(TABLE_SUFFIXES)}."
+    )
 
 
 def configs_sidecar(path: str | Path) -> Path:
@@ -77,13 +79,24 @@ def write_export(frame, path: str | Path, configs: Mapping[str, dict]) -> dict:
         else:
             with open(tmp, "wb") as raw:
                 # No time stamp in the gzip header: equal rows give equal bytes.
-                stream = gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, mtime=0) if fmt == "csv.gz" else raw
+                stream = (
+                    gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, mtime=0)
+                    if fmt == "csv.gz"
+                    else raw
+                )
                 with io.TextIOWrapper(stream, encoding="utf-8", newline="") as text:
                     frame.to_csv(text, index=False, lineterminator="\n")
-    record = {"file": path.name, "format": fmt, "rows": int(len(frame)), "sha256": file_sha256(path),
-              "harness_version": __version__}
+    record = {
+        "file": path.name,
+        "format": fmt,
+        "rows": int(len(frame)),
+        "sha256": file_sha256(path),
+        "harness_version": __version__,
+    }
     sidecar = {**{str(k): v for k, v in configs.items()}, RECORD_KEY: record}
-    write_text(configs_sidecar(path), json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
+    write_text(
+        configs_sidecar(path), json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n"
+    )
     return record
 
 
@@ -94,7 +107,8 @@ def _read_sidecar(path: Path, accept_partial: bool) -> tuple[dict, dict | None]:
         if not accept_partial:
             raise InputError(
                 f"{str(path)!r} has no sidecar {side.name}: the export is incomplete (stopped before it "
-                f"finished) or was copied without it; copy the sidecar along, {_PARTIAL_HINT}.")
+                f"finished) or was copied without it; copy the sidecar along, {_PARTIAL_HINT}."
+            )
         log.warning("%s has no sidecar %s; reading it as it is (--accept-partial)", path, side.name)
         return {}, None
     try:
@@ -104,9 +118,14 @@ def _read_sidecar(path: Path, accept_partial: bool) -> tuple[dict, dict | None]:
     if not isinstance(configs, dict):
         raise InputError(f"sidecar {str(side)!r} must hold a JSON object {{config_hash: config}}.")
     record = configs.pop(RECORD_KEY, None)
-    if record is not None and not (isinstance(record, dict) and isinstance(record.get("sha256"), str)
-                                   and isinstance(record.get("rows"), int)):
-        raise InputError(f"sidecar {str(side)!r}: its {RECORD_KEY!r} record is damaged ({record!r}).")
+    if record is not None and not (
+        isinstance(record, dict)
+        and isinstance(record.get("sha256"), str)
+        and isinstance(record.get("rows"), int)
+    ):
+        raise InputError(
+            f"sidecar {str(side)!r}: its {RECORD_KEY!r} record is damaged ({record!r})."
+        )
     return configs, record
 
 
@@ -148,17 +167,24 @@ def read_export(path: str | Path, *, accept_partial: bool = False):
     configs, record = _read_sidecar(path, accept_partial)
     if record is None:
         if configs_sidecar(path).is_file():
-            log.warning("%s: its sidecar has no completeness record (an export of an older harness); "
-                        "re-export it to have it checked", path)
+            log.warning(
+                "%s: its sidecar has no completeness record (an export of an older harness); "
+                "re-export it to have it checked",
+                path,
+            )
     elif file_sha256(path) != record["sha256"]:
-        message = (f"{str(path)!r} is not the table its sidecar {configs_sidecar(path).name} describes "
-                   f"({record['rows']} rows, sha256 {record['sha256'][:12]}...): the export is incomplete "
-                   f"or the file was changed since")
+        message = (
+            f"{str(path)!r} is not the table its sidecar {configs_sidecar(path).name} describes "
+            f"({record['rows']} rows, sha256 {record['sha256'][:12]}...): the export is incomplete "
+            f"or the file was changed since"
+        )
         if not accept_partial:
             raise InputError(f"{message}; {_PARTIAL_HINT}.")
         log.warning("%s; reading it as it is (--accept-partial)", message)
         record = None
     frame = _parse(path)
     if record is not None and len(frame) != record["rows"]:
-        raise InputError(f"{str(path)!r} has {len(frame)} rows; its sidecar records {record['rows']}.")
+        raise InputError(
+            f"{str(path)!r} has {len(frame)} rows; its sidecar records {record['rows']}."
+        )
     return frame, configs

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.bench import NATS_TSS_DIRS, NB201_FILES, TABLE_NAMES
-from harness.data import (CIFAR10_JPEG, CIFAR10_JPEGBYTES, CIFAR10_NPZ, IMAGENET16_TRAIN)
+from harness.data import CIFAR10_JPEG, CIFAR10_JPEGBYTES, CIFAR10_NPZ, IMAGENET16_TRAIN
 from harness.paths import DataRoot, all_roots, data_roots
 
 
@@ -51,7 +51,9 @@ def _cifar10(d: Path):
     have = _files(batches, [*(f"data_batch_{k}" for k in range(1, 6)), "test_batch"])
     if have:
         first = batches
-        forms.append(f"official python batches ({len(have) * 10_000:,} images, {len(have)} of 6 files)")
+        forms.append(
+            f"official python batches ({len(have) * 10_000:,} images, {len(have)} of 6 files)"
+        )
     for what, names in (("exact-pixel npz", CIFAR10_NPZ), ("JPEG-decoded npz", CIFAR10_JPEG)):
         for split, name in names.items():
             if (d / "images" / name).is_file():
@@ -72,11 +74,16 @@ def _cifar100(d: Path):
     sample = d / "images" / "cifar100_test_20.npz"
     if have:
         counts = {"train": 50_000, "test": 10_000}
-        missing = "" if len(have) == 2 else f"cifar-100-python/{({'train', 'test'} - set(have)).pop()}"
+        missing = (
+            "" if len(have) == 2 else f"cifar-100-python/{({'train', 'test'} - set(have)).pop()}"
+        )
         return official, f"official python files ({sum(counts[h] for h in have):,} images)", missing
     if sample.is_file():
-        return sample, f"test sample ({_npz_count(sample)} images)", \
-            "the official files: `harness data download cifar100`"
+        return (
+            sample,
+            f"test sample ({_npz_count(sample)} images)",
+            "the official files: `harness data download cifar100`",
+        )
     return None
 
 
@@ -85,14 +92,24 @@ def _imagenet16(d: Path):
         have = _files(folder, [*IMAGENET16_TRAIN, "val_data"])
         if have:
             n_train = len([h for h in have if h != "val_data"])
-            missing = "" if len(have) == len(IMAGENET16_TRAIN) + 1 else \
-                f"{len(IMAGENET16_TRAIN) + 1 - len(have)} of the official files"
-            return folder, f"official pickles ({n_train} of 10 train files" \
-                f"{', val_data' if 'val_data' in have else ''})", missing
+            missing = (
+                ""
+                if len(have) == len(IMAGENET16_TRAIN) + 1
+                else f"{len(IMAGENET16_TRAIN) + 1 - len(have)} of the official files"
+            )
+            return (
+                folder,
+                f"official pickles ({n_train} of 10 train files"
+                f"{', val_data' if 'val_data' in have else ''})",
+                missing,
+            )
     fixture = d / "images" / "imagenet16_format_fixture"
     if (fixture / IMAGENET16_TRAIN[0]).is_file():
-        return fixture, "STAND-IN fixture (one photo per class; smoke tests only)", \
-            "the official pickles: `harness data download ImageNet16-120` says where to get them"
+        return (
+            fixture,
+            "STAND-IN fixture (one photo per class; smoke tests only)",
+            "the official pickles: `harness data download ImageNet16-120` says where to get them",
+        )
     return None
 
 
@@ -102,8 +119,11 @@ def _imagenet(d: Path):
         if train.is_dir():
             classes = sum(1 for p in train.iterdir() if p.is_dir())
             val = (base / "val").is_dir()
-            return train, f"ImageFolder train/ ({classes} classes){', val/' if val else ''}", \
-                "" if val else "val/"
+            return (
+                train,
+                f"ImageFolder train/ ({classes} classes){', val/' if val else ''}",
+                "" if val else "val/",
+            )
     return None
 
 
@@ -140,15 +160,32 @@ def _nats_tss(d: Path):
 ENTRIES: tuple[tuple[str, str, Probe, str], ...] = (
     ("cifar10", "dataset", _cifar10, "`harness data download cifar10`"),
     ("cifar100", "dataset", _cifar100, "`harness data download cifar100`"),
-    ("ImageNet16-120", "dataset", _imagenet16, "`harness data download ImageNet16-120` says where to get it"),
+    (
+        "ImageNet16-120",
+        "dataset",
+        _imagenet16,
+        "`harness data download ImageNet16-120` says where to get it",
+    ),
     ("imagenet", "dataset", _imagenet, "`harness data download imagenet` says how to lay it out"),
     ("nb201-table", "benchmark", _table, "pass --bench with a table, .pth or NATS folder"),
-    ("nb201-pth", "benchmark", _nb201_pth, "optional: `harness data download nb201-pth` says where to get it"),
-    ("nats-tss", "benchmark", _nats_tss, "optional: `harness data download nats-tss` says where to get it"),
+    (
+        "nb201-pth",
+        "benchmark",
+        _nb201_pth,
+        "optional: `harness data download nb201-pth` says where to get it",
+    ),
+    (
+        "nats-tss",
+        "benchmark",
+        _nats_tss,
+        "optional: `harness data download nats-tss` says where to get it",
+    ),
 )
 
 
-def inventory(data_dir: str | Path | None = None) -> tuple[list[DataRoot], list[DataRoot], list[Holding]]:
+def inventory(
+    data_dir: str | Path | None = None,
+) -> tuple[list[DataRoot], list[DataRoot], list[Holding]]:
     """The roots searched, the roots present but not searched, and one `Holding` per entry."""
     searched = data_roots(data_dir)
     idle = [r for r in all_roots(data_dir) if r not in searched]

@@ -20,20 +20,26 @@ def parse_indices(spec: str, space: str = "nb201") -> list[int]:
     """
     space_spec = get_sweepable_space(space)
     if not spec.strip():
-        raise InputError(f"--indices {spec!r} is empty; give indices, ranges or NB201 arch strings, e.g. "
-                         f"'0-99,6111' (leave the option out to select every cell).")
+        raise InputError(
+            f"--indices {spec!r} is empty; give indices, ranges or NB201 arch strings, e.g. "
+            f"'0-99,6111' (leave the option out to select every cell)."
+        )
     out: set[int] = set()
     for part in (p.strip() for p in spec.split(",")):
         if not part:
-            raise InputError(f"invalid --indices {spec!r}: an empty item between commas; expected "
-                             f"comma-separated N, A-B or NB201 arch strings, e.g. '0-99,6111'.")
+            raise InputError(
+                f"invalid --indices {spec!r}: an empty item between commas; expected "
+                f"comma-separated N, A-B or NB201 arch strings, e.g. '0-99,6111'."
+            )
         if part.startswith("|"):
             out.add(space_spec.index_of(part))
             continue
         match = _RANGE.match(part)
         if not match:
-            raise InputError(f"invalid --indices item {part!r}: expected N, A-B or an NB201 arch string "
-                             f"(comma-separated), e.g. '0-99,6111'.")
+            raise InputError(
+                f"invalid --indices item {part!r}: expected N, A-B or an NB201 arch string "
+                f"(comma-separated), e.g. '0-99,6111'."
+            )
         lo = int(match.group(1))
         hi = int(match.group(2)) if match.group(2) is not None else lo
         if hi < lo:
@@ -54,8 +60,14 @@ def parse_shard(spec: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def select_cells(indices: Sequence[int] | None = None, archs: Sequence[str] = (), sample: int | None = None,
-                 seed: int = 0, limit: int | None = None, space: str = "nb201") -> list[int]:
+def select_cells(
+    indices: Sequence[int] | None = None,
+    archs: Sequence[str] = (),
+    sample: int | None = None,
+    seed: int = 0,
+    limit: int | None = None,
+    space: str = "nb201",
+) -> list[int]:
     """Base selection (indices and/or arch strings, else the whole space), then a seeded sample of
     `sample` cells, then the first `limit` cells; always returned in index order."""
     space_spec = get_sweepable_space(space)
@@ -64,7 +76,9 @@ def select_cells(indices: Sequence[int] | None = None, archs: Sequence[str] = ()
     cells = sorted(chosen) if (indices or archs) else list(range(space_spec.num_cells))
     if sample is not None:
         if not 1 <= sample <= len(cells):
-            raise InputError(f"--sample {sample} must be between 1 and the {len(cells)} selected cells.")
+            raise InputError(
+                f"--sample {sample} must be between 1 and the {len(cells)} selected cells."
+            )
         cells = sorted(random.Random(seed).sample(cells, sample))
     if limit is not None:
         if limit < 1:

@@ -106,9 +106,11 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
     except sqlite3.OperationalError as err:  # e.g. "unable to open database file"
         wal = path.with_name(path.name + "-wal")
         if wal.is_file() and wal.stat().st_size > 0:
-            raise InputError(f"cannot open {str(path)!r} read-only ({err}), and its {wal.name} holds results not "
-                             f"yet in the store file; copy the store with its -wal file to writable storage and "
-                             f"read it there.") from None
+            raise InputError(
+                f"cannot open {str(path)!r} read-only ({err}), and its {wal.name} holds results not "
+                f"yet in the store file; copy the store with its -wal file to writable storage and "
+                f"read it there."
+            ) from None
         try:
             conn = sqlite3.connect(_uri(path, "immutable=1"), uri=True)
             conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
@@ -116,16 +118,22 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
             raise InputError(f"cannot open {str(path)!r} as a results store: {err2}.") from None
         return conn
     except sqlite3.DatabaseError as err:  # "file is not a database"
-        raise InputError(f"{str(path)!r} is not a harness results store ({err}); it is left untouched.") from None
+        raise InputError(
+            f"{str(path)!r} is not a harness results store ({err}); it is left untouched."
+        ) from None
 
 
 def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
     try:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     except sqlite3.DatabaseError as err:
-        raise InputError(f"{str(path)!r} is not a harness results store ({err}); it is left untouched.") from None
+        raise InputError(
+            f"{str(path)!r} is not a harness results store ({err}); it is left untouched."
+        ) from None
     if row is None or str(row[0]) != str(SCHEMA_VERSION):
-        raise InputError(f"{str(path)!r} has store schema {row and row[0]}; this harness reads {SCHEMA_VERSION}.")
+        raise InputError(
+            f"{str(path)!r} has store schema {row and row[0]}; this harness reads {SCHEMA_VERSION}."
+        )
 
 
 def check_store(path: str | Path, *, allow_empty: bool = False) -> bool:
@@ -144,7 +152,9 @@ def check_store(path: str | Path, *, allow_empty: bool = False) -> bool:
         _check_schema(conn, path)
         return False
     except sqlite3.DatabaseError as err:  # e.g. a file that only looks like a database at first
-        raise InputError(f"{str(path)!r} is not a harness results store ({err}); it is left untouched.") from None
+        raise InputError(
+            f"{str(path)!r} is not a harness results store ({err}); it is left untouched."
+        ) from None
     finally:
         conn.close()
 
@@ -155,7 +165,9 @@ class ResultStore:
     def __init__(self, path: str | Path, *, create: bool = True):
         self.path = Path(path)
         if self.path.is_dir():
-            raise InputError(f"results store {str(self.path)!r} is a folder; give a file such as runs/nb201.sqlite.")
+            raise InputError(
+                f"results store {str(self.path)!r} is a folder; give a file such as runs/nb201.sqlite."
+            )
         if not create and not self.path.is_file():
             raise DataNotFoundError(f"results store not found: {self.path}.")
         # An existing file is checked read-only first: a foreign database stays byte-identical.
@@ -171,8 +183,10 @@ class ResultStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             if create and not existing:
-                self.conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
-                                        f"('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
+                self.conn.executescript(
+                    f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
+                    f"('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
+                )
             _check_schema(self.conn, self.path)
         except (sqlite3.Error, OSError) as err:
             raise InputError(f"cannot use {str(self.path)!r} as a results store: {err}.") from None
@@ -225,25 +239,37 @@ class ResultStore:
         """Store `config` under `digest` as given (imports keep the hash they were written under)."""
         profile = config.get("profile", {}).get("name", "")
         with self.transaction():
-            self.conn.execute("INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?)",
-                              (digest, profile, json.dumps(config, sort_keys=True, default=str), created or _now()))
+            self.conn.execute(
+                "INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?)",
+                (
+                    digest,
+                    profile,
+                    json.dumps(config, sort_keys=True, default=str),
+                    created or _now(),
+                ),
+            )
 
     def add_proxies(self, metadata: Iterable[dict], *, replace: bool = True) -> None:
         verb = "REPLACE" if replace else "IGNORE"
         with self.transaction():
             for meta in metadata:
-                self.conn.execute(f"INSERT OR {verb} INTO proxies VALUES (?, ?, ?)",
-                                  (meta["name"], int(meta["direction"] == "higher"), json.dumps(meta)))
+                self.conn.execute(
+                    f"INSERT OR {verb} INTO proxies VALUES (?, ?, ?)",
+                    (meta["name"], int(meta["direction"] == "higher"), json.dumps(meta)),
+                )
 
     def directions(self) -> dict[str, bool]:
         """{proxy: higher_is_better} of the proxies the store knows."""
-        return {p: bool(h) for p, h in self.conn.execute("SELECT proxy, higher_is_better FROM proxies")}
+        return {
+            p: bool(h) for p, h in self.conn.execute("SELECT proxy, higher_is_better FROM proxies")
+        }
 
     def start_run(self, digest: str, environment: dict, command: str) -> int:
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO runs (config_hash, started, environment, command) VALUES (?, ?, ?, ?)",
-                (digest, _now(), json.dumps(environment, default=str), command))
+                (digest, _now(), json.dumps(environment, default=str), command),
+            )
         return int(cur.lastrowid)
 
     def copy_run(self, run: dict) -> int:
@@ -252,17 +278,31 @@ class ResultStore:
             cur = self.conn.execute(
                 "INSERT INTO runs (config_hash, started, finished, environment, command, summary) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                tuple(run[k] for k in ("config_hash", "started", "finished", "environment", "command", "summary")))
+                tuple(
+                    run[k]
+                    for k in (
+                        "config_hash",
+                        "started",
+                        "finished",
+                        "environment",
+                        "command",
+                        "summary",
+                    )
+                ),
+            )
         return int(cur.lastrowid)
 
     def finish_run(self, run_id: int, summary: dict) -> None:
         with self.transaction():
-            self.conn.execute("UPDATE runs SET finished = ?, summary = ? WHERE run_id = ?",
-                              (_now(), json.dumps(summary, default=str), run_id))
+            self.conn.execute(
+                "UPDATE runs SET finished = ?, summary = ? WHERE run_id = ?",
+                (_now(), json.dumps(summary, default=str), run_id),
+            )
 
     # ---- results -----------------------------------------------------------------------
-    def done_keys(self, digest: str, space: str, include_errors: bool = True,
-                  include_filled: bool = True) -> set[tuple[int, str, int]]:
+    def done_keys(
+        self, digest: str, space: str, include_errors: bool = True, include_filled: bool = True
+    ) -> set[tuple[int, str, int]]:
         """(cell, proxy, repeat) keys already stored for a configuration; optionally leaving out
         failed keys (to retry them) and keys copied from an isomorphic representative."""
         sql = "SELECT cell, proxy, repeat FROM results WHERE config_hash = ? AND space = ?"
@@ -276,10 +316,14 @@ class ResultStore:
         """Every stored row of one cell under a configuration."""
         cur = self.conn.execute(
             "SELECT cell, arch_str, proxy, repeat, value, status, message, seconds, peak_mem_mb, filled_from "
-            "FROM results WHERE config_hash = ? AND space = ? AND cell = ?", (digest, space, cell))
+            "FROM results WHERE config_hash = ? AND space = ? AND cell = ?",
+            (digest, space, cell),
+        )
         return [ResultRow(*r) for r in cur]
 
-    def write_rows(self, digest: str, space: str, rows: Sequence[ResultRow], run_id: int | None) -> None:
+    def write_rows(
+        self, digest: str, space: str, rows: Sequence[ResultRow], run_id: int | None
+    ) -> None:
         """Write rows in one explicit transaction (all or nothing)."""
         for row in rows:
             if row.status not in STATUSES:
@@ -287,8 +331,25 @@ class ResultStore:
         with self.transaction():
             self.conn.executemany(
                 "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(digest, space, r.cell, r.proxy, r.repeat, r.arch_str, r.value, r.status, r.message,
-                  r.seconds, r.peak_mem_mb, r.filled_from, run_id) for r in rows])
+                [
+                    (
+                        digest,
+                        space,
+                        r.cell,
+                        r.proxy,
+                        r.repeat,
+                        r.arch_str,
+                        r.value,
+                        r.status,
+                        r.message,
+                        r.seconds,
+                        r.peak_mem_mb,
+                        r.filled_from,
+                        run_id,
+                    )
+                    for r in rows
+                ],
+            )
 
 
 # ---- reading (pandas) ----------------------------------------------------------------------
@@ -309,7 +370,9 @@ def _open_readonly(path: str | Path):
 def read_configs(path: str | Path) -> dict[str, dict]:
     """{config_hash: configuration} of a store."""
     with _open_readonly(path) as conn:
-        return {h: json.loads(c) for h, c in conn.execute("SELECT config_hash, config FROM configs")}
+        return {
+            h: json.loads(c) for h, c in conn.execute("SELECT config_hash, config FROM configs")
+        }
 
 
 def read_store(path: str | Path) -> dict:
@@ -320,8 +383,14 @@ def read_store(path: str | Path) -> dict:
 
     with _open_readonly(path) as conn:
         results = pd.read_sql_query("SELECT * FROM results", conn)
-        configs = {h: (json.loads(c), t) for h, c, t in conn.execute("SELECT config_hash, config, created FROM configs")}
-        proxies = {p: (bool(h), m) for p, h, m in conn.execute("SELECT proxy, higher_is_better, metadata FROM proxies")}
+        configs = {
+            h: (json.loads(c), t)
+            for h, c, t in conn.execute("SELECT config_hash, config, created FROM configs")
+        }
+        proxies = {
+            p: (bool(h), m)
+            for p, h, m in conn.execute("SELECT proxy, higher_is_better, metadata FROM proxies")
+        }
         cur = conn.execute("SELECT * FROM runs")
         names = [d[0] for d in cur.description]
         runs = {row[0]: dict(zip(names, row)) for row in cur}
@@ -352,14 +421,32 @@ def read_results(path: str | Path, per_repeat: bool = False):
     raw = raw.rename(columns={"cell": "index"})
     raw["profile"] = raw["config_hash"].map(lambda h: configs[h].get("profile", {}).get("name"))
     raw["dataset"] = raw["config_hash"].map(lambda h: configs[h].get("data", {}).get("dataset"))
-    raw["higher_is_better"] = raw["proxy"].map(lambda p: bool(directions[p]) if p in directions else None)
+    raw["higher_is_better"] = raw["proxy"].map(
+        lambda p: bool(directions[p]) if p in directions else None
+    )
     raw["value"] = raw["value"].astype(float)
-    columns = ["space", "index", "arch_str", "proxy", "profile", "dataset", "value", "status", "message",
-               "seconds", "repeats", "higher_is_better", "config_hash", "filled_from"]
+    columns = [
+        "space",
+        "index",
+        "arch_str",
+        "proxy",
+        "profile",
+        "dataset",
+        "value",
+        "status",
+        "message",
+        "seconds",
+        "repeats",
+        "higher_is_better",
+        "config_hash",
+        "filled_from",
+    ]
     if per_repeat:
         raw["repeats"] = 1
         out = raw[columns[:10] + ["repeat"] + columns[10:] + ["peak_mem_mb"]]
-        return out.sort_values(["config_hash", "space", "proxy", "index", "repeat"]).reset_index(drop=True)
+        return out.sort_values(["config_hash", "space", "proxy", "index", "repeat"]).reset_index(
+            drop=True
+        )
     return aggregate_repeats(raw)[columns]
 
 
@@ -371,14 +458,25 @@ def aggregate_repeats(raw):
     keys = ["config_hash", "space", "index", "proxy"]
     raw = raw.assign(_rank=raw["status"].map(_STATUS_RANK))
     grouped = raw.groupby(keys, sort=True)
-    out = grouped.agg(arch_str=("arch_str", "first"), profile=("profile", "first"), dataset=("dataset", "first"),
-                      value=("value", "mean"), _rank=("_rank", "max"), seconds=("seconds", "mean"),
-                      repeats=("repeat", "count"), higher_is_better=("higher_is_better", "first"),
-                      filled_from=("filled_from", "first"),
-                      message=("message", lambda m: next((x for x in m if isinstance(x, str)), None))).reset_index()
+    out = grouped.agg(
+        arch_str=("arch_str", "first"),
+        profile=("profile", "first"),
+        dataset=("dataset", "first"),
+        value=("value", "mean"),
+        _rank=("_rank", "max"),
+        seconds=("seconds", "mean"),
+        repeats=("repeat", "count"),
+        higher_is_better=("higher_is_better", "first"),
+        filled_from=("filled_from", "first"),
+        message=("message", lambda m: next((x for x in m if isinstance(x, str)), None)),
+    ).reset_index()
     inverse = {v: k for k, v in _STATUS_RANK.items()}
     out["status"] = out["_rank"].map(inverse)
     # NaN unless every repeat is ok -- or some are infinite (one sign, the rest ok): that infinity stays.
     out.loc[~out["status"].isin(["ok", "inf"]), "value"] = float("nan")
     out["filled_from"] = out["filled_from"].astype("Int64")
-    return out.drop(columns="_rank").sort_values(["config_hash", "space", "proxy", "index"]).reset_index(drop=True)
+    return (
+        out.drop(columns="_rank")
+        .sort_values(["config_hash", "space", "proxy", "index"])
+        .reset_index(drop=True)
+    )

@@ -10,7 +10,8 @@ from scipy.stats import rankdata
 from proxies.registry import get_proxy, register_combined
 
 register_combined(
-    "tenas", ("ntk_cond", "linear_regions"),
+    "tenas",
+    ("ntk_cond", "linear_regions"),
     description="TE-NAS ranking: rank(κ ascending) + rank(R descending) over a population; lower sum is better.",
     reference="Chen, Gong & Wang, ICLR 2021 (TE-NAS), prune_tenas.py prune_func_rank",
 )
@@ -36,6 +37,8 @@ def rank_sum(values: Mapping[str, Sequence[float]], method: str = "average") -> 
     return total
 
 
-def tenas_score(kappa: Sequence[float], regions: Sequence[float], method: str = "average") -> np.ndarray:
+def tenas_score(
+    kappa: Sequence[float], regions: Sequence[float], method: str = "average"
+) -> np.ndarray:
     """TE-NAS combined rank sum (lower is better) of κ (lower better) and R (higher better)."""
     return rank_sum({"ntk_cond": kappa, "linear_regions": regions}, method)

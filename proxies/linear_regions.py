@@ -40,8 +40,11 @@ class ReluPatternRecorder:
             self.outputs.append(output.detach().flatten(1) > 0)
 
     def __enter__(self):
-        self._handles = [m.register_forward_hook(self._hook) for m in self.model.modules()
-                         if isinstance(m, nn.ReLU)]
+        self._handles = [
+            m.register_forward_hook(self._hook)
+            for m in self.model.modules()
+            if isinstance(m, nn.ReLU)
+        ]
         return self
 
     def __exit__(self, *exc):
@@ -53,8 +56,10 @@ class ReluPatternRecorder:
     def pop_patterns(self) -> torch.Tensor:
         """(batch x units) boolean patterns of the last forward pass."""
         if not self.outputs:
-            raise InputError(f"{type(self.model).__name__} has no nn.ReLU with a 4-D input; linear regions "
-                             f"are counted over such ReLUs (TE-NAS), so the count is undefined for it.")
+            raise InputError(
+                f"{type(self.model).__name__} has no nn.ReLU with a 4-D input; linear regions "
+                f"are counted over such ReLUs (TE-NAS), so the count is undefined for it."
+            )
         patterns = torch.cat(self.outputs, dim=1)
         self.outputs = []
         return patterns
@@ -84,9 +89,13 @@ def pack_rows(patterns: torch.Tensor) -> torch.Tensor:
 
 def count_unique_rows(patterns: torch.Tensor | np.ndarray) -> int:
     """Number of distinct rows of a boolean matrix (0 for no rows; 1 for rows with no columns)."""
-    tensor = torch.as_tensor(np.asarray(patterns) if not isinstance(patterns, torch.Tensor) else patterns)
+    tensor = torch.as_tensor(
+        np.asarray(patterns) if not isinstance(patterns, torch.Tensor) else patterns
+    )
     if tensor.dim() != 2:
-        raise InputError(f"patterns must be a 2-D (samples x units) matrix; got shape {tuple(tensor.shape)}.")
+        raise InputError(
+            f"patterns must be a 2-D (samples x units) matrix; got shape {tuple(tensor.shape)}."
+        )
     if tensor.shape[0] == 0:
         return 0
     if tensor.shape[1] == 0:
@@ -102,8 +111,14 @@ def count_linear_regions(model: nn.Module, batches: Sequence[torch.Tensor]) -> i
     return count_unique_rows(activation_patterns(model, batches))
 
 
-@register_proxy("linear_regions", higher_is_better=True, needs_real_data=True, inputs="patches",
-                copy_model=False, reference="Chen, Gong & Wang, ICLR 2021 (TE-NAS), lib/procedures/linear_region_counter.py")
+@register_proxy(
+    "linear_regions",
+    higher_is_better=True,
+    needs_real_data=True,
+    inputs="patches",
+    copy_model=False,
+    reference="Chen, Gong & Wang, ICLR 2021 (TE-NAS), lib/procedures/linear_region_counter.py",
+)
 def linear_regions(model: nn.Module, inputs, labels=None) -> float:
     """Number of distinct ReLU activation patterns (linear regions) over the input patches.
 

@@ -64,7 +64,9 @@ def empirical_ntk_oracle(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor
     return grads @ grads.T
 
 
-def empirical_ntk_batched(model: nn.Module, inputs: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+def empirical_ntk_batched(
+    model: nn.Module, inputs: torch.Tensor, chunk: int | None = None
+) -> torch.Tensor:
     """The same kernel from batched vector-Jacobian products (``is_grads_batched``): the B
     per-sample backward passes run as one vmapped backward, `chunk` cotangents at a time.
 
@@ -81,8 +83,14 @@ def empirical_ntk_batched(model: nn.Module, inputs: torch.Tensor, chunk: int | N
     while start < batch:
         stop = min(start + chunk, batch)
         try:
-            grads = torch.autograd.grad(logits, params, grad_outputs=cotangents[start:stop],
-                                        retain_graph=True, is_grads_batched=True, allow_unused=True)
+            grads = torch.autograd.grad(
+                logits,
+                params,
+                grad_outputs=cotangents[start:stop],
+                retain_graph=True,
+                is_grads_batched=True,
+                allow_unused=True,
+            )
         except RuntimeError as err:  # CUDA's OutOfMemoryError or CPU allocation failure
             if chunk == 1 or not is_out_of_memory(err):
                 raise
@@ -93,8 +101,9 @@ def empirical_ntk_batched(model: nn.Module, inputs: torch.Tensor, chunk: int | N
     return gram(torch.cat(blocks))
 
 
-def empirical_ntk(model: nn.Module, inputs: torch.Tensor, engine: str = "graph",
-                  chunk: int | None = None) -> torch.Tensor:
+def empirical_ntk(
+    model: nn.Module, inputs: torch.Tensor, engine: str = "graph", chunk: int | None = None
+) -> torch.Tensor:
     """Θ (B x B, float64) of `model` on `inputs`; the model is put in train mode (TE-NAS).
 
     Args:
@@ -125,7 +134,7 @@ def gram(grads: torch.Tensor, block: int = 2**16) -> torch.Tensor:
     """G·Gᵀ in float64, converting `block` columns at a time (no float64 copy of a wide G)."""
     theta = grads.new_zeros((grads.shape[0], grads.shape[0]), dtype=torch.float64)
     for start in range(0, grads.shape[1], block):
-        part = grads[:, start:start + block].double()
+        part = grads[:, start : start + block].double()
         theta.addmm_(part, part.T)
     return theta
 
@@ -141,8 +150,12 @@ def _ieee_float32(device: torch.device):
     cudnn = torch.backends.cudnn
     try:
         torch.backends.cuda.matmul.allow_tf32 = False
-        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
-                         allow_tf32=False):
+        with cudnn.flags(
+            enabled=cudnn.enabled,
+            benchmark=cudnn.benchmark,
+            deterministic=cudnn.deterministic,
+            allow_tf32=False,
+        ):
             yield
     finally:
         torch.backends.cuda.matmul.allow_tf32 = matmul
@@ -180,10 +193,23 @@ def condition_number(kernel: torch.Tensor, nonpositive: str = "inf") -> float:
     return lmax / lmin
 
 
-@register_proxy("ntk_cond", higher_is_better=False, needs_real_data=True, uses_gradients=True,
-                copy_model=False, reference="Chen, Gong & Wang, ICLR 2021 (TE-NAS), lib/procedures/ntk.py")
-def ntk_cond(model: nn.Module, inputs: torch.Tensor, labels=None, *, engine: str = "graph",
-             chunk: int | None = None, nonpositive: str = "inf") -> float:
+@register_proxy(
+    "ntk_cond",
+    higher_is_better=False,
+    needs_real_data=True,
+    uses_gradients=True,
+    copy_model=False,
+    reference="Chen, Gong & Wang, ICLR 2021 (TE-NAS), lib/procedures/ntk.py",
+)
+def ntk_cond(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels=None,
+    *,
+    engine: str = "graph",
+    chunk: int | None = None,
+    nonpositive: str = "inf",
+) -> float:
     """Condition number λmax/λmin of the empirical NTK (train-mode BN, sum-of-logits gradients).
 
     Lower is better (more trainable). Cost: B vector-Jacobian products through the coupled graph.

@@ -56,7 +56,8 @@ class _Walk:
                     raise NotImplementedError(
                         f"the 'graph' NTK engine walks single-output autograd nodes only; "
                         f"{type(nxt).__name__} is used through its output {output} (e.g. split/unbind). "
-                        f"Use engine='batched' or 'oracle' for this model.")
+                        f"Use engine='batched' or 'oracle' for this model."
+                    )
         # ReLUs whose only consumer is a convolution: their mask is applied inside the conv's
         # grad-input kernel (one pass less over the widest tensors).
         self.fused_relu = set()
@@ -67,18 +68,27 @@ class _Walk:
             name = type(node).__name__
             if name == "ConvolutionBackward0":
                 first = node.next_functions[0][0]
-                if (type(first).__name__ == "ReluBackward0" and consumers.get(first) == 1
-                        and _conv_geometry(node) is not None):  # else the fallback runs, without the mask
+                if (
+                    type(first).__name__ == "ReluBackward0"
+                    and consumers.get(first) == 1
+                    and _conv_geometry(node) is not None
+                ):  # else the fallback runs, without the mask
                     self.fused_relu.add(first)
             elif name == "NativeBatchNormBackward0":
                 conv = node.next_functions[0][0]
-                if (type(conv).__name__ == "ConvolutionBackward0" and consumers.get(conv) == 1
-                        and _conv_geometry(conv) is not None and _bn_supported(node)):
+                if (
+                    type(conv).__name__ == "ConvolutionBackward0"
+                    and consumers.get(conv) == 1
+                    and _conv_geometry(conv) is not None
+                    and _bn_supported(node)
+                ):
                     self.bn_conv[node] = conv
         self.columns: dict[int, slice] = {}
         offset = 0
         for k, p in enumerate(params):
-            if k in self.leaves:  # parameters the output never reaches are left out, as `grad is None`
+            if (
+                k in self.leaves
+            ):  # parameters the output never reaches are left out, as `grad is None`
                 self.columns[k] = slice(offset, offset + p.numel())
                 offset += p.numel()
         self.width = offset
@@ -103,9 +113,15 @@ def _reaches_params(root, param_index) -> dict:
                 continue
             memo[node] = False  # provisional; the graph is acyclic
             stack.append((node, True))
-            stack.extend((nxt, False) for nxt, _ in node.next_functions if nxt is not None and nxt not in memo)
+            stack.extend(
+                (nxt, False)
+                for nxt, _ in node.next_functions
+                if nxt is not None and nxt not in memo
+            )
         else:
-            memo[node] = any(memo.get(nxt, False) for nxt, _ in node.next_functions if nxt is not None)
+            memo[node] = any(
+                memo.get(nxt, False) for nxt, _ in node.next_functions if nxt is not None
+            )
     return memo
 
 
@@ -157,15 +173,30 @@ def _count_consumers(order) -> dict:
 
 def _conv_geometry(node) -> K.ConvGeometry | None:
     x, w = node._saved_input, node._saved_weight
-    if (node._saved_transposed or x is None or w is None or x.dim() != 4 or node._saved_groups != 1
-            or any(node._saved_output_padding)):
+    if (
+        node._saved_transposed
+        or x is None
+        or w is None
+        or x.dim() != 4
+        or node._saved_groups != 1
+        or any(node._saved_output_padding)
+    ):
         return None
-    return K.ConvGeometry(tuple(x.shape), tuple(w.shape), tuple(node._saved_stride),
-                          tuple(node._saved_padding), tuple(node._saved_dilation))
+    return K.ConvGeometry(
+        tuple(x.shape),
+        tuple(w.shape),
+        tuple(node._saved_stride),
+        tuple(node._saved_padding),
+        tuple(node._saved_dilation),
+    )
 
 
 def _bn_supported(node) -> bool:
-    return bool(node._saved_training) and node._saved_weight is not None and node._saved_input.dim() >= 2
+    return (
+        bool(node._saved_training)
+        and node._saved_weight is not None
+        and node._saved_input.dim() >= 2
+    )
 
 
 def _conv_outputs(walk, node, geometry, g, padded, rows, wants):
@@ -199,7 +230,9 @@ def _rule_conv(walk, node, g, wants):
 
 def _bn_constants(walk, node):
     x = node._saved_input
-    xhat = walk.constant(node, "xhat", lambda: K.normalized_input(x, node._saved_result1, node._saved_result2))
+    xhat = walk.constant(
+        node, "xhat", lambda: K.normalized_input(x, node._saved_result1, node._saved_result2)
+    )
     scale = walk.constant(node, "scale", lambda: node._saved_weight * node._saved_result2)
     return xhat, scale
 
@@ -208,7 +241,9 @@ def _rule_batch_norm(walk, node, g, wants):
     if not _bn_supported(node):
         return None
     xhat, scale = _bn_constants(walk, node)
-    dx, _, _, dgamma, dbeta = walk.kernels.batch_norm_backward(g.contiguous(), xhat, scale, wants[0])
+    dx, _, _, dgamma, dbeta = walk.kernels.batch_norm_backward(
+        g.contiguous(), xhat, scale, wants[0]
+    )
     return [dx, dgamma if wants[1] else None, dbeta if wants[2] else None]
 
 
@@ -220,9 +255,12 @@ def _fused_batch_norm_conv(walk, bn, conv, g):
     plan = walk.kernels.conv_plan(geometry)
     xhat, scale = _bn_constants(walk, bn)
     dz, padded, rows, dgamma, dbeta = walk.kernels.batch_norm_backward(
-        g.contiguous(), xhat, scale, True, plan=plan if conv_wants[0] else None, rows=conv_wants[1])
-    emitted = [(bn.next_functions[1][0], dgamma if bn_wants[1] else None),
-               (bn.next_functions[2][0], dbeta if bn_wants[2] else None)]
+        g.contiguous(), xhat, scale, True, plan=plan if conv_wants[0] else None, rows=conv_wants[1]
+    )
+    emitted = [
+        (bn.next_functions[1][0], dgamma if bn_wants[1] else None),
+        (bn.next_functions[2][0], dbeta if bn_wants[2] else None),
+    ]
     outs = _conv_outputs(walk, conv, geometry, dz, padded, rows, conv_wants)
     emitted += [(nxt, out) for (nxt, _), out in zip(conv.next_functions, outs)]
     return emitted
@@ -266,13 +304,23 @@ def _rule_avg_pool(walk, node, g, wants):
     x = node._saved_self
     if x.dim() != 4 or node._saved_ceil_mode or node._saved_divisor_override is not None:
         return None
-    kernel, stride, padding = (tuple(node._saved_kernel_size), tuple(node._saved_stride),
-                               tuple(node._saved_padding))
+    kernel, stride, padding = (
+        tuple(node._saved_kernel_size),
+        tuple(node._saved_stride),
+        tuple(node._saved_padding),
+    )
     include_pad = node._saved_count_include_pad
     if kernel == (3, 3) and stride == (1, 1) and padding == (1, 1):
-        inv = walk.constant(node, "inv_count", lambda: K.pool_inverse_count(x.shape[2:], include_pad, x))
+        inv = walk.constant(
+            node, "inv_count", lambda: K.pool_inverse_count(x.shape[2:], include_pad, x)
+        )
         return [walk.kernels.box3_backward(g.contiguous(), inv)]
-    if kernel == stride and padding == (0, 0) and x.shape[2] % kernel[0] == 0 and x.shape[3] % kernel[1] == 0:
+    if (
+        kernel == stride
+        and padding == (0, 0)
+        and x.shape[2] % kernel[0] == 0
+        and x.shape[3] % kernel[1] == 0
+    ):
         return [walk.kernels.block_pool_backward(g.contiguous(), kernel)]
     return None
 
@@ -318,7 +366,9 @@ def _rule_mm(walk, node, g, wants):
     if wants[1]:
         if self_ is None:
             return None
-        out[1] = (self_.t() @ g.reshape(g.shape[0], -1)).reshape(self_.shape[1], g.shape[1], g.shape[-1])
+        out[1] = (self_.t() @ g.reshape(g.shape[0], -1)).reshape(
+            self_.shape[1], g.shape[1], g.shape[-1]
+        )
     return out
 
 
@@ -370,8 +420,10 @@ def _call_node(node, g):
     for i in range(g.shape[-1]):
         res = node(g[..., i].contiguous())
         rows.append(res if isinstance(res, tuple) else (res,))
-    return [None if rows[0][k] is None else torch.stack([r[k] for r in rows], dim=-1)
-            for k in range(len(rows[0]))]
+    return [
+        None if rows[0][k] is None else torch.stack([r[k] for r in rows], dim=-1)
+        for k in range(len(rows[0]))
+    ]
 
 
 def _backward_chunk(walk: _Walk, start: int, stop: int, G: torch.Tensor) -> None:
@@ -396,7 +448,10 @@ def _backward_chunk(walk: _Walk, start: int, stop: int, G: torch.Tensor) -> None
             outs = rule(walk, node, g, wants) if rule is not None else None
             if outs is None:
                 outs = _call_node(node, g)
-            emitted = [(nxt, out if want else None) for (nxt, _), out, want in zip(node.next_functions, outs, wants)]
+            emitted = [
+                (nxt, out if want else None)
+                for (nxt, _), out, want in zip(node.next_functions, outs, wants)
+            ]
         for nxt, out in emitted:
             if out is not None and nxt is not None and nxt in walk.needed:
                 pending[nxt] = out if nxt not in pending else pending[nxt] + out
@@ -407,8 +462,15 @@ def is_out_of_memory(err: BaseException) -> bool:
     if isinstance(err, torch.OutOfMemoryError):
         return True
     text = str(err).lower()
-    return any(s in text for s in ("out of memory", "can't allocate memory", "not enough memory",
-                                   "failed to allocate"))
+    return any(
+        s in text
+        for s in (
+            "out of memory",
+            "can't allocate memory",
+            "not enough memory",
+            "failed to allocate",
+        )
+    )
 
 
 def engine_kernels(compiled: bool, device: torch.device) -> K.Kernels:
@@ -416,8 +478,13 @@ def engine_kernels(compiled: bool, device: torch.device) -> K.Kernels:
     return K.compiled_kernels() if compiled and device.type == "cpu" else K.EAGER
 
 
-def ntk_gradients(model: nn.Module, inputs: torch.Tensor, params: Sequence[nn.Parameter],
-                  chunk: int | None = None, compiled: bool = False) -> torch.Tensor:
+def ntk_gradients(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    params: Sequence[nn.Parameter],
+    chunk: int | None = None,
+    compiled: bool = False,
+) -> torch.Tensor:
     """G (B x P', the model's dtype): row i = gradient of sum(logits[i]) w.r.t. `params`.
 
     Parameters the output never reaches are left out (as the oracle skips ``grad is None``).

@@ -35,12 +35,14 @@ class ConvGeometry:
     def out_hw(self) -> tuple[int, int]:
         return tuple(
             (size + 2 * p - d * (k - 1) - 1) // s + 1
-            for size, k, s, p, d in zip(self.x_shape[2:], self.w_shape[2:], self.stride, self.padding, self.dilation)
+            for size, k, s, p, d in zip(
+                self.x_shape[2:], self.w_shape[2:], self.stride, self.padding, self.dilation
+            )
         )
 
     @property
     def pointwise(self) -> bool:
-        return (self.w_shape[2:] == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0))
+        return self.w_shape[2:] == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0)
 
 
 def im2col(x: torch.Tensor, geo: ConvGeometry) -> torch.Tensor:
@@ -133,29 +135,46 @@ class Kernels:
         top, bottom, left, right = plan.pads
         return F.pad(g, (0, 0, left, right, top, bottom))
 
-    def conv_grad_weight_rows(self, rows: torch.Tensor, cols: torch.Tensor, geo: ConvGeometry) -> torch.Tensor:
+    def conv_grad_weight_rows(
+        self, rows: torch.Tensor, cols: torch.Tensor, geo: ConvGeometry
+    ) -> torch.Tensor:
         """(Cout, Cin, kh, kw, c) = im2col (Cin*kh*kw, B*L) @ cotangent rows (B*L, Cout*c): the
         whole chunk in one GEMM with the long (batch x pixels) dimension as K."""
         cout = geo.w_shape[0]
         dw = cols @ rows
         return dw.reshape(geo.w_shape[1], *geo.w_shape[2:], cout, -1).permute(3, 0, 1, 2, 4)
 
-    def conv_grad_input(self, g: torch.Tensor, padded: torch.Tensor | None, w: torch.Tensor,
-                        geo: ConvGeometry, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def conv_grad_input(
+        self,
+        g: torch.Tensor,
+        padded: torch.Tensor | None,
+        w: torch.Tensor,
+        geo: ConvGeometry,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """(B, Cin, H, W, c): the transposed convolution of each cotangent, times `mask` if given
         (the 0/1 mask of a ReLU feeding the conv, shape (B, Cin, H, W, 1))."""
         b, cout, c = g.shape[0], g.shape[1], g.shape[-1]
         cin = w.shape[1]
         h, wd = geo.x_shape[2:]
         if geo.pointwise:
-            wt = w.reshape(cout, cin).t().contiguous().expand(b, cin, cout)  # bmm is slow on a transposed w
+            wt = (
+                w.reshape(cout, cin).t().contiguous().expand(b, cin, cout)
+            )  # bmm is slow on a transposed w
             out = torch.bmm(wt, g.reshape(b, cout, -1)).reshape(b, cin, h, wd, c)
         else:
             out = _grad_input_library(g, w, geo)
         return out if mask is None else out.mul_(mask)
 
-    def batch_norm_backward(self, g: torch.Tensor, xhat: torch.Tensor, scale: torch.Tensor, want_input: bool,
-                            plan: ConvPlan | None = None, rows: bool = False):
+    def batch_norm_backward(
+        self,
+        g: torch.Tensor,
+        xhat: torch.Tensor,
+        scale: torch.Tensor,
+        want_input: bool,
+        plan: ConvPlan | None = None,
+        rows: bool = False,
+    ):
         """Train-mode BN backward for every cotangent: (dx, dx padded for `plan`, dx as GEMM rows,
         dγ, dβ); dγ and dβ are (C, c); the extra layouts are None unless asked for."""
         dx, dgamma, dbeta = _bn_backward(g, xhat, scale, want_input)
@@ -187,7 +206,9 @@ def _grad_input_library(g, w, geo):
             return out.reshape(b, c, cin, h, wd).permute(0, 2, 3, 4, 1).contiguous()
     opad = tuple(
         size - ((o - 1) * s - 2 * p + d * (k - 1) + 1)
-        for size, o, s, p, d, k in zip((h, wd), (ho, wo), geo.stride, geo.padding, geo.dilation, geo.w_shape[2:])
+        for size, o, s, p, d, k in zip(
+            (h, wd), (ho, wo), geo.stride, geo.padding, geo.dilation, geo.w_shape[2:]
+        )
     )
     out = F.conv_transpose2d(images, w, None, geo.stride, geo.padding, opad, 1, geo.dilation)
     return out.reshape(b, c, cin, h, wd).permute(0, 2, 3, 4, 1).contiguous()
@@ -226,7 +247,9 @@ def _box3(p: torch.Tensor) -> torch.Tensor:
     return rows[:, :, :, :-2] + rows[:, :, :, 1:-1] + rows[:, :, :, 2:]
 
 
-def _direct_grad_input(gp: torch.Tensor, w: torch.Tensor, plan: tuple, mask: torch.Tensor | None) -> torch.Tensor:
+def _direct_grad_input(
+    gp: torch.Tensor, w: torch.Tensor, plan: tuple, mask: torch.Tensor | None
+) -> torch.Tensor:
     """Transposed convolution as shifted-window sums over a pre-padded cotangent (chunk last).
 
     `plan` = (blocks, out_hw, strides): per output residue class (ry, rx) the list of taps
@@ -240,7 +263,7 @@ def _direct_grad_input(gp: torch.Tensor, w: torch.Tensor, plan: tuple, mask: tor
     for taps, (rows, cols) in blocks:
         acc = None
         for ky, kx, oy, ox in taps:
-            window = gp[:, :, None, oy:oy + rows, ox:ox + cols, :]
+            window = gp[:, :, None, oy : oy + rows, ox : ox + cols, :]
             term = (window * w[None, :, :, ky, kx, None, None, None]).sum(1)
             acc = term if acc is None else acc + term
         if acc is None:
@@ -249,7 +272,9 @@ def _direct_grad_input(gp: torch.Tensor, w: torch.Tensor, plan: tuple, mask: tor
     if sy == sx == 1:
         out = parts[0]
     else:
-        grid = torch.stack([torch.stack(parts[ry * sx:(ry + 1) * sx], dim=4) for ry in range(sy)], dim=3)
+        grid = torch.stack(
+            [torch.stack(parts[ry * sx : (ry + 1) * sx], dim=4) for ry in range(sy)], dim=3
+        )
         out = grid.reshape(b, cin, h, wd, c)
     return out if mask is None else out * mask
 
@@ -263,7 +288,11 @@ def _axis_taps(size, out, k, s, p, d):
         classes.append((taps, count))
     offs = [off for taps, _ in classes for _, off in taps] or [0]
     lo = max(0, -min(offs))
-    hi = max(0, max(count - 1 + off for taps, count in classes for _, off in taps) - (out - 1)) if offs else 0
+    hi = (
+        max(0, max(count - 1 + off for taps, count in classes for _, off in taps) - (out - 1))
+        if offs
+        else 0
+    )
     return classes, lo, hi
 
 
@@ -300,7 +329,11 @@ class CompiledKernels(Kernels):
 
     def conv_plan(self, geo):
         planned = _direct_plan(geo)
-        if geo.pointwise or planned is None or geo.w_shape[0] * geo.w_shape[1] > DIRECT_MAX_CHANNELS:
+        if (
+            geo.pointwise
+            or planned is None
+            or geo.w_shape[0] * geo.w_shape[1] > DIRECT_MAX_CHANNELS
+        ):
             return super().conv_plan(geo)
         taps, pads = planned
         return ConvPlan("direct", taps, pads)
@@ -322,7 +355,7 @@ class CompiledKernels(Kernels):
         dx, padded, rows_, dgamma, dbeta = _run(self._bn_layouts, g, xhat, scale, pads, rows)
         if dx is None:
             top, _, left, _ = pads
-            dx = padded[:, :, top:top + g.shape[2], left:left + g.shape[3]]
+            dx = padded[:, :, top : top + g.shape[2], left : left + g.shape[3]]
         return dx, padded, rows_, dgamma, dbeta
 
     def box3_backward(self, g, inv_count):
@@ -337,7 +370,12 @@ def _compile_errors() -> tuple[type[BaseException], ...]:
     import torch._inductor.exc
 
     names = ("BackendCompilerFailed", "InductorError", "CppCompileError")
-    found = [getattr(m, n) for m in (torch._dynamo.exc, torch._inductor.exc) for n in names if hasattr(m, n)]
+    found = [
+        getattr(m, n)
+        for m in (torch._dynamo.exc, torch._inductor.exc)
+        for n in names
+        if hasattr(m, n)
+    ]
     return tuple(found) or (RuntimeError,)
 
 
@@ -350,9 +388,11 @@ def _run(compiled, *args):
         with _recompile_budget():
             return compiled(*args)
     except _COMPILE_ERRORS as err:
-        raise RuntimeError(f"the 'compiled' NTK engine could not compile its kernels with torch.compile "
-                           f"(inductor needs a working C++ compiler): {err}. Use the 'graph' engine, which "
-                           f"computes the same kernel without compiling.") from err
+        raise RuntimeError(
+            f"the 'compiled' NTK engine could not compile its kernels with torch.compile "
+            f"(inductor needs a working C++ compiler): {err}. Use the 'graph' engine, which "
+            f"computes the same kernel without compiling."
+        ) from err
 
 
 def _recompile_budget():

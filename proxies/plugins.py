@@ -51,8 +51,11 @@ def load_plugins(specs: Iterable[str] = (), *, entry_points: bool = True) -> lis
     plugins = [_load_spec(spec) for spec in specs]
     if entry_points:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            plugins.append(_load(f"entry point {ep.name} ({ep.value})", ep.value, None,
-                                 lambda ep=ep: ep.load()))
+            plugins.append(
+                _load(
+                    f"entry point {ep.name} ({ep.value})", ep.value, None, lambda ep=ep: ep.load()
+                )
+            )
     return plugins
 
 
@@ -61,7 +64,9 @@ def _load_spec(spec: str) -> Plugin:
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
         path = Path(spec).expanduser()
         if not path.is_file():
-            raise InputError(f"plugin {spec!r}: no such file; give a .py file or an importable module.")
+            raise InputError(
+                f"plugin {spec!r}: no such file; give a .py file or an importable module."
+            )
         path = path.resolve()
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         return _load(path.name, str(path), digest, lambda: _import_file(path, digest))
@@ -88,8 +93,10 @@ def _load(name: str, target: str, digest: str | None, do_import: Callable[[], ob
     try:
         do_import()
     except DuplicateNameError as err:
-        raise InputError(f"plugin {name!r}: {err}; a built-in proxy or another plugin has that name, "
-                         f"rename yours.") from None
+        raise InputError(
+            f"plugin {name!r}: {err}; a built-in proxy or another plugin has that name, "
+            f"rename yours."
+        ) from None
     except ModuleNotFoundError as err:
         raise InputError(f"plugin {name!r} cannot be imported: {err}.") from None
     except Exception as err:  # any error of the plugin's own code, reported as one line

@@ -45,19 +45,36 @@ class ProxySpec:
         return "higher" if self.higher_is_better else "lower"
 
     def metadata(self) -> dict:
-        return dict(name=self.name, direction=self.direction, needs_labels=self.needs_labels,
-                    needs_real_data=self.needs_real_data, uses_gradients=self.uses_gradients,
-                    inputs=self.inputs, combines=list(self.combines), description=self.description,
-                    reference=self.reference)
+        return dict(
+            name=self.name,
+            direction=self.direction,
+            needs_labels=self.needs_labels,
+            needs_real_data=self.needs_real_data,
+            uses_gradients=self.uses_gradients,
+            inputs=self.inputs,
+            combines=list(self.combines),
+            description=self.description,
+            reference=self.reference,
+        )
 
 
 PROXIES: Registry[ProxySpec] = Registry("proxy")
 
 
-def register_proxy(name: str, *, higher_is_better: bool, needs_labels: bool = False,
-                   needs_real_data: bool = False, uses_gradients: bool = False, inputs: str = "images",
-                   copy_model: bool = True, reference: str = "", description: str | None = None,
-                   shared_pass: str | None = None, **options):
+def register_proxy(
+    name: str,
+    *,
+    higher_is_better: bool,
+    needs_labels: bool = False,
+    needs_real_data: bool = False,
+    uses_gradients: bool = False,
+    inputs: str = "images",
+    copy_model: bool = True,
+    reference: str = "",
+    description: str | None = None,
+    shared_pass: str | None = None,
+    **options,
+):
     """Decorator: register ``fn`` under ``name``; `options` are bound as keyword arguments, so a
     variant is another registration of the same function (never a copy of its code). The one-line
     description is the docstring's first line unless `description` names what the variant does."""
@@ -67,18 +84,43 @@ def register_proxy(name: str, *, higher_is_better: bool, needs_labels: bool = Fa
     def decorate(fn: Callable) -> Callable:
         bound = functools.partial(fn, **options) if options else fn
         summary = description or ((fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "")
-        PROXIES.add(name, ProxySpec(name, bound, higher_is_better, needs_labels, needs_real_data,
-                                    uses_gradients, inputs, copy_model, summary, reference,
-                                    shared_pass=shared_pass))
+        PROXIES.add(
+            name,
+            ProxySpec(
+                name,
+                bound,
+                higher_is_better,
+                needs_labels,
+                needs_real_data,
+                uses_gradients,
+                inputs,
+                copy_model,
+                summary,
+                reference,
+                shared_pass=shared_pass,
+            ),
+        )
         return fn
 
     return decorate
 
 
-def register_combined(name: str, combines: tuple[str, ...], *, description: str, reference: str = ""):
+def register_combined(
+    name: str, combines: tuple[str, ...], *, description: str, reference: str = ""
+):
     """Declare a population-level score built from the ranks of other proxies."""
-    PROXIES.add(name, ProxySpec(name, None, higher_is_better=True, inputs="images",
-                                description=description, reference=reference, combines=combines))
+    PROXIES.add(
+        name,
+        ProxySpec(
+            name,
+            None,
+            higher_is_better=True,
+            inputs="images",
+            description=description,
+            reference=reference,
+            combines=combines,
+        ),
+    )
 
 
 def get_proxy(name: str) -> ProxySpec:
@@ -99,8 +141,10 @@ def compute(name: str, model, inputs, labels=None) -> float:
     """
     spec = get_proxy(name)
     if spec.fn is None:
-        raise ValueError(f"proxy {name!r} is a population-level score of {', '.join(spec.combines)}; "
-                         f"compute its components and combine their ranks.")
+        raise ValueError(
+            f"proxy {name!r} is a population-level score of {', '.join(spec.combines)}; "
+            f"compute its components and combine their ranks."
+        )
     if spec.needs_labels and labels is None:
         raise ValueError(f"proxy {name!r} needs labels; got none.")
     grad_mode = torch.enable_grad() if spec.uses_gradients else contextlib.nullcontext()

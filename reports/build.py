@@ -186,7 +186,9 @@ def write_report(
     board = build_leaderboard(corr, metrics)
     paths = {"csv": write_leaderboard_csv(board, out / "leaderboard.csv")}
     footer = _footer(bench_info, metrics, sources, unique, bootstrap, seed, undefined, indices)
-    agreement = repeat_agreement(repeat_rows, bench_frame, metrics[0]) if repeat_rows is not None else None
+    agreement = (
+        repeat_agreement(repeat_rows, bench_frame, metrics[0]) if repeat_rows is not None else None
+    )
     sections = []
     if agreement is not None and not agreement.empty:
         paths["repeats"] = out / "repeats.csv"

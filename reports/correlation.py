@@ -282,7 +282,9 @@ def correlate_one(
     rec["n_no_accuracy"] = int((ok & ~np.isfinite(acc)).sum())
     rec["n_excluded"] = len(group) - rec["n"]
     for status in ("nan", "inf"):
-        rec[f"n_{status}_as_worst"] = int(((own_status == status) & (group["status"] == "ok")).sum())
+        rec[f"n_{status}_as_worst"] = int(
+            ((own_status == status) & (group["status"] == "ok")).sum()
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
         rec |= correlation_stats(x, y)

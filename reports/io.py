@@ -193,8 +193,15 @@ def load_results(
 
 
 #: Columns of `load_repeat_rows`.
-REPEAT_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, "repeat", "profile", "value", "status", "filled_from",
-                                   "higher_is_better")
+REPEAT_COLUMNS: tuple[str, ...] = (
+    *KEY_COLUMNS,
+    "repeat",
+    "profile",
+    "value",
+    "status",
+    "filled_from",
+    "higher_is_better",
+)
 
 
 def load_repeat_rows(paths: Iterable[str | Path], *, accept_partial: bool = False) -> pd.DataFrame:
@@ -217,12 +224,16 @@ def load_repeat_rows(paths: Iterable[str | Path], *, accept_partial: bool = Fals
         try:
             repeat = pd.to_numeric(frame["repeat"], errors="raise").astype(np.int64).to_numpy()
         except (TypeError, ValueError) as err:
-            raise InputError(f"results table {str(path)!r} has a non-numeric repeat: {err}") from err
+            raise InputError(
+                f"results table {str(path)!r} has a non-numeric repeat: {err}"
+            ) from err
         frames.append(_normalise(frame.assign(repeats=1), str(path)).assign(repeat=repeat))
     if not frames:
         return pd.DataFrame(columns=list(REPEAT_COLUMNS))
     merged = pd.concat(frames, ignore_index=True)
-    return merged.drop_duplicates(subset=[*KEY_COLUMNS, "repeat"], keep="first").loc[:, list(REPEAT_COLUMNS)]
+    return merged.drop_duplicates(subset=[*KEY_COLUMNS, "repeat"], keep="first").loc[
+        :, list(REPEAT_COLUMNS)
+    ]
 
 
 #: ``--dataset`` choices of correlate/report: NB201's three training sets, or all of them.

@@ -71,7 +71,10 @@ def repeat_agreement(
         if table.shape[1] < 2:
             continue
         values = table.to_numpy()
-        pairs = [_tau(values[:, a], values[:, b]) for a, b in itertools.combinations(range(values.shape[1]), 2)]
+        pairs = [
+            _tau(values[:, a], values[:, b])
+            for a, b in itertools.combinations(range(values.shape[1]), 2)
+        ]
         row = {
             "label": label,
             "repeats": values.shape[1],
@@ -91,7 +94,10 @@ def repeat_agreement(
             known = np.isfinite(acc)
             single = [_tau(col[known], acc[known]) for col in values.T]
             row["tau_single_repeat"] = float(np.mean(single))
-            row["tau_single_repeat_lo"], row["tau_single_repeat_hi"] = float(np.min(single)), float(np.max(single))
+            row["tau_single_repeat_lo"], row["tau_single_repeat_hi"] = (
+                float(np.min(single)),
+                float(np.max(single)),
+            )
             row["tau_repeat_mean"] = _tau(values[known].mean(axis=1), acc[known])
             if (values > 0).all():  # a diagnostic, not TE-NAS's aggregation: heavy tails weigh less
                 row["tau_repeat_geomean"] = _tau(np.log(values[known]).mean(axis=1), acc[known])
@@ -109,14 +115,28 @@ def agreement_markdown(table: pd.DataFrame) -> list[str]:
         return "–" if pd.isna(v) else f"{v:+.3f}"
 
     body = [
-        [r.label, str(r.repeats), str(r.cells), num(r.tau_between_repeats),
-         f"[{num(r.tau_between_repeats_min)}, {num(r.tau_between_repeats_max)}]",
-         f"{num(r.tau_single_repeat)} [{num(r.tau_single_repeat_lo)}, {num(r.tau_single_repeat_hi)}]",
-         num(r.tau_repeat_mean), num(r.tau_repeat_geomean)]
+        [
+            r.label,
+            str(r.repeats),
+            str(r.cells),
+            num(r.tau_between_repeats),
+            f"[{num(r.tau_between_repeats_min)}, {num(r.tau_between_repeats_max)}]",
+            f"{num(r.tau_single_repeat)} [{num(r.tau_single_repeat_lo)}, {num(r.tau_single_repeat_hi)}]",
+            num(r.tau_repeat_mean),
+            num(r.tau_repeat_geomean),
+        ]
         for r in table.itertuples()
     ]
-    header = ["proxy", "repeats", "cells", "τ between repeats", "[min, max] over pairs",
-              f"τ one repeat [lo, hi] ({metric})", f"τ repeat mean ({metric})", "τ geometric mean"]
+    header = [
+        "proxy",
+        "repeats",
+        "cells",
+        "τ between repeats",
+        "[min, max] over pairs",
+        f"τ one repeat [lo, hi] ({metric})",
+        f"τ repeat mean ({metric})",
+        "τ geometric mean",
+    ]
     return [
         "## Agreement between repeats",
         "",

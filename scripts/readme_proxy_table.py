@@ -22,15 +22,28 @@ KEYS = {
 def table(leaderboard: str) -> str:
     lb = pd.read_csv(leaderboard)
     lb = lb[lb["metric"].isin(KEYS)]
-    first = lb[lb["metric"] == next(iter(KEYS))].sort_values(["kendall_tau_dc", "label"], ascending=[False, True])
-    lines = ["| proxy (profile) | better | " + " | ".join(f"τ / ρ {v}" for v in KEYS.values()) + " | s / cell | cells (n) |",
-             "|---|---|" + "---:|" * (len(KEYS) + 2)]
+    first = lb[lb["metric"] == next(iter(KEYS))].sort_values(
+        ["kendall_tau_dc", "label"], ascending=[False, True]
+    )
+    lines = [
+        "| proxy (profile) | better | "
+        + " | ".join(f"τ / ρ {v}" for v in KEYS.values())
+        + " | s / cell | cells (n) |",
+        "|---|---|" + "---:|" * (len(KEYS) + 2),
+    ]
     for _, row in first.iterrows():
         per_key = lb[lb["label"] == row["label"]].set_index("metric")
-        cells = [f"{per_key.loc[k, 'kendall_tau']:+.3f} / {per_key.loc[k, 'spearman_rho']:+.3f}"
-                 if k in per_key.index else "–" for k in KEYS]
-        lines.append(f"| `{row['proxy']}` ({row['profile']}) | {row['direction']} | " + " | ".join(cells)
-                     + f" | {row['seconds_per_cell']:.3g} | {int(row['n'])} |")
+        cells = [
+            f"{per_key.loc[k, 'kendall_tau']:+.3f} / {per_key.loc[k, 'spearman_rho']:+.3f}"
+            if k in per_key.index
+            else "–"
+            for k in KEYS
+        ]
+        lines.append(
+            f"| `{row['proxy']}` ({row['profile']}) | {row['direction']} | "
+            + " | ".join(cells)
+            + f" | {row['seconds_per_cell']:.3g} | {int(row['n'])} |"
+        )
     return "\n".join(lines)
 
 

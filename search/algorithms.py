@@ -56,16 +56,25 @@ def register_algorithm(spec: AlgorithmSpec) -> AlgorithmSpec:
 
 def _tenas_method(s: TenasConfig) -> str:
     extra = {k: v for k, v in s.non_default().items() if k not in SPEED_ONLY}
-    return "TE-NAS (ours)" + (" [" + ", ".join(f"{k}={v}" for k, v in sorted(extra.items())) + "]" if extra else "")
+    return "TE-NAS (ours)" + (
+        " [" + ", ".join(f"{k}={v}" for k, v in sorted(extra.items())) + "]" if extra else ""
+    )
 
 
 def _run_tenas(s: TenasConfig, images, seed, device, progress, log) -> Found:
     space = Nb201PruningSpace(images.num_classes, device)
     outcome = run_tenas(space, s, images, seed=seed, device=device, progress=progress, log=log)
     counts = {**outcome.counts, "total": sum(outcome.counts.values())}
-    return Found(space.arch(outcome.masks), outcome.search_seconds, counts,
-                 {"trajectory_seconds": outcome.trajectory_seconds, "rounds": outcome.rounds,
-                  "lr_data_epochs": outcome.data_epochs})
+    return Found(
+        space.arch(outcome.masks),
+        outcome.search_seconds,
+        counts,
+        {
+            "trajectory_seconds": outcome.trajectory_seconds,
+            "rounds": outcome.rounds,
+            "lr_data_epochs": outcome.data_epochs,
+        },
+    )
 
 
 def _run_random(s: BaselineConfig, images, seed, device, progress, log) -> Found:
@@ -76,8 +85,12 @@ def _run_random(s: BaselineConfig, images, seed, device, progress, log) -> Found
 def _baseline(search: Callable) -> Callable:
     def run(s: BaselineConfig, images, seed, device, progress, log) -> Found:
         outcome = search(s, make_evaluator(s, images, seed, device), seed, progress=progress)
-        return Found(outcome.arch, outcome.seconds, outcome.counts,
-                     {"history": outcome.history, "note": outcome.note})
+        return Found(
+            outcome.arch,
+            outcome.seconds,
+            outcome.counts,
+            {"history": outcome.history, "note": outcome.note},
+        )
 
     return run
 
@@ -87,29 +100,62 @@ def _evolution_method(s: BaselineConfig) -> str:
     extra = [f"population={s.population}"] if s.population != base.population else []
     extra += [f"sample_size={s.sample_size}"] if s.sample_size != base.sample_size else []
     return f"evolution {s.proxy} ({s.profile} profile), budget {s.budget}" + (
-        " [" + ", ".join(extra) + "]" if extra else "")
+        " [" + ", ".join(extra) + "]" if extra else ""
+    )
 
 
 def _profile_options(s: BaselineConfig, seed: int) -> dict:
     return {"profile": s.profile_for_seed(seed).to_dict()}
 
 
-register_algorithm(AlgorithmSpec(
-    "tenas", "TE-NAS: prune the supernet by the ranks of the NTK condition number and linear regions",
-    TenasConfig, ("nb201", "darts"), run_name=lambda s: "tenas", method=_tenas_method,
-    options=lambda s, seed: quirk_options(s), run=_run_tenas))
-register_algorithm(AlgorithmSpec(
-    "random", "a uniformly random cell (no proxy)", BaselineConfig, ("nb201",),
-    run_name=lambda s: "random", method=lambda s: "random", options=lambda s, seed: {}, run=_run_random))
-register_algorithm(AlgorithmSpec(
-    "best-of-n", "the best of N random cells by one proxy", BaselineConfig, ("nb201",),
-    run_name=lambda s: f"best-of-n-{s.proxy}-{s.profile}",
-    method=lambda s: f"best-of-{s.n} {s.proxy} ({s.profile} profile)",
-    options=_profile_options, run=_baseline(best_of_n)))
-register_algorithm(AlgorithmSpec(
-    "evolution", "regularised evolution on one proxy's scores", BaselineConfig, ("nb201",),
-    run_name=lambda s: f"evolution-{s.proxy}-{s.profile}", method=_evolution_method,
-    options=_profile_options, run=_baseline(evolution)))
+register_algorithm(
+    AlgorithmSpec(
+        "tenas",
+        "TE-NAS: prune the supernet by the ranks of the NTK condition number and linear regions",
+        TenasConfig,
+        ("nb201", "darts"),
+        run_name=lambda s: "tenas",
+        method=_tenas_method,
+        options=lambda s, seed: quirk_options(s),
+        run=_run_tenas,
+    )
+)
+register_algorithm(
+    AlgorithmSpec(
+        "random",
+        "a uniformly random cell (no proxy)",
+        BaselineConfig,
+        ("nb201",),
+        run_name=lambda s: "random",
+        method=lambda s: "random",
+        options=lambda s, seed: {},
+        run=_run_random,
+    )
+)
+register_algorithm(
+    AlgorithmSpec(
+        "best-of-n",
+        "the best of N random cells by one proxy",
+        BaselineConfig,
+        ("nb201",),
+        run_name=lambda s: f"best-of-n-{s.proxy}-{s.profile}",
+        method=lambda s: f"best-of-{s.n} {s.proxy} ({s.profile} profile)",
+        options=_profile_options,
+        run=_baseline(best_of_n),
+    )
+)
+register_algorithm(
+    AlgorithmSpec(
+        "evolution",
+        "regularised evolution on one proxy's scores",
+        BaselineConfig,
+        ("nb201",),
+        run_name=lambda s: f"evolution-{s.proxy}-{s.profile}",
+        method=_evolution_method,
+        options=_profile_options,
+        run=_baseline(evolution),
+    )
+)
 
 
 def comparable_identity(identity: dict) -> dict:

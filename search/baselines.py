@@ -54,30 +54,51 @@ class BaselineConfig:
         for name in ("n", "budget", "population", "sample_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be a positive integer; got {value!r}.")
+                raise InputError(
+                    f"--{name.replace('_', '-')} must be a positive integer; got {value!r}."
+                )
         if algo == "random":
-            return BaselineConfig(n=self.n, budget=self.budget, population=self.population,
-                                  sample_size=self.sample_size)
+            return BaselineConfig(
+                n=self.n,
+                budget=self.budget,
+                population=self.population,
+                sample_size=self.sample_size,
+            )
         if self.ntk_engine is not None and self.ntk_engine not in NTK_ENGINES:
             raise unknown_name("NTK engine", self.ntk_engine, NTK_ENGINES)
         if self.proxy is None:
-            raise InputError(f"--algo {algo} needs --proxy NAME (one of {', '.join(proxy_registry.list_proxies())}).")
+            raise InputError(
+                f"--algo {algo} needs --proxy NAME (one of {', '.join(proxy_registry.list_proxies())})."
+            )
         spec = proxy_registry.get_proxy(self.proxy)  # unknown name -> InputError with suggestions
         if algo == "evolution" and spec.fn is None:
-            raise InputError(f"--algo evolution needs a per-cell fitness; {self.proxy!r} is a population-level "
-                             f"rank sum. Use one of its components ({', '.join(spec.combines)}) or --algo best-of-n.")
+            raise InputError(
+                f"--algo evolution needs a per-cell fitness; {self.proxy!r} is a population-level "
+                f"rank sum. Use one of its components ({', '.join(spec.combines)}) or --algo best-of-n."
+            )
         if algo == "best-of-n" and self.n > NUM_CELLS:
             raise InputError(f"--n {self.n} exceeds the {NUM_CELLS} NB201 cells.")
         if algo == "evolution" and self.sample_size > self.population:
-            raise InputError(f"--sample-size {self.sample_size} exceeds --population {self.population}.")
+            raise InputError(
+                f"--sample-size {self.sample_size} exceeds --population {self.population}."
+            )
         profile = self.profile or default_profile(self.proxy)
         get_profile(profile)  # unknown name -> InputError
-        return BaselineConfig(self.proxy, profile, self.n, self.budget, self.population, self.sample_size,
-                              self.ntk_engine)
+        return BaselineConfig(
+            self.proxy,
+            profile,
+            self.n,
+            self.budget,
+            self.population,
+            self.sample_size,
+            self.ntk_engine,
+        )
 
     def profile_for_seed(self, seed: int) -> Profile:
         """The profile with data/weight seeds drawn from the search seed (and the NTK engine, if set)."""
-        return get_profile(self.profile, data_seed=seed, weight_seed=1000 * seed, ntk_engine=self.ntk_engine)
+        return get_profile(
+            self.profile, data_seed=seed, weight_seed=1000 * seed, ntk_engine=self.ntk_engine
+        )
 
 
 @dataclass
@@ -120,7 +141,9 @@ class ProxyEvaluator:
         return self.cache[index]
 
 
-def make_evaluator(config: BaselineConfig, images, seed: int, device: str = "cpu") -> ProxyEvaluator:
+def make_evaluator(
+    config: BaselineConfig, images, seed: int, device: str = "cpu"
+) -> ProxyEvaluator:
     profile = config.profile_for_seed(seed)
     names = component_proxies([config.proxy])
     return ProxyEvaluator(CellScorer(profile, names, images, device), names, profile.repeats)
@@ -137,11 +160,14 @@ def random_search(seed: int) -> BaselineOutcome:
     """One cell drawn uniformly from the 15,625 encodings."""
     start = time.perf_counter()
     arch = _random_arch(np.random.default_rng(seed))
-    return BaselineOutcome(arch, time.perf_counter() - start, [], {"proxy_evaluations": 0, "fitness_queries": 0})
+    return BaselineOutcome(
+        arch, time.perf_counter() - start, [], {"proxy_evaluations": 0, "fitness_queries": 0}
+    )
 
 
-def best_of_n(config: BaselineConfig, evaluator: ProxyEvaluator, seed: int,
-              progress: bool | None = None) -> BaselineOutcome:
+def best_of_n(
+    config: BaselineConfig, evaluator: ProxyEvaluator, seed: int, progress: bool | None = None
+) -> BaselineOutcome:
     """Sample N distinct cells uniformly, score each, keep the proxy's best (first on ties).
 
     For ``tenas`` the score is the rank sum of κ (ascending) and R (descending) among the N
@@ -151,11 +177,21 @@ def best_of_n(config: BaselineConfig, evaluator: ProxyEvaluator, seed: int,
     rng = np.random.default_rng(seed)
     indices = rng.choice(NUM_CELLS, size=config.n, replace=False)
     archs = [Nb201Arch.from_index(int(i)) for i in indices]
-    values = [evaluator(a) for a in tqdm(archs, desc=f"best-of-{config.n} {config.proxy}", unit="cell",
-                                           disable=None if progress is None else not progress, leave=False)]
+    values = [
+        evaluator(a)
+        for a in tqdm(
+            archs,
+            desc=f"best-of-{config.n} {config.proxy}",
+            unit="cell",
+            disable=None if progress is None else not progress,
+            leave=False,
+        )
+    ]
     spec = proxy_registry.get_proxy(config.proxy)
     if spec.fn is None:  # population-level rank sum
-        columns = {name: [np.nan if v[name] is None else v[name] for v in values] for name in spec.combines}
+        columns = {
+            name: [np.nan if v[name] is None else v[name] for v in values] for name in spec.combines
+        }
         score = tenas_score(columns["ntk_cond"], columns["linear_regions"])
         fitness = [-s if np.isfinite(s) else -np.inf for s in score]
         shown = [float(s) if np.isfinite(s) else None for s in score]
@@ -163,14 +199,31 @@ def best_of_n(config: BaselineConfig, evaluator: ProxyEvaluator, seed: int,
         fitness = [_oriented(v[config.proxy], spec.higher_is_better) for v in values]
         shown = [v[config.proxy] for v in values]
     if not np.isfinite(fitness).any():
-        raise InputError(f"proxy {config.proxy!r} gave no finite value on any of the {config.n} sampled cells.")
+        raise InputError(
+            f"proxy {config.proxy!r} gave no finite value on any of the {config.n} sampled cells."
+        )
     best = int(np.argmax(fitness))
-    history = [{"index": a.index, "arch_str": str(a), "score": s, **{f"value_{k}": v for k, v in vals.items()}}
-               for a, s, vals in zip(archs, shown, values)]
-    counts = {"proxy_evaluations": evaluator.evaluations, "fitness_queries": config.n,
-              "cells_without_value": int(sum(not np.isfinite(f) for f in fitness))}
-    return BaselineOutcome(archs[best], time.perf_counter() - start, history, counts,
-                           note=f"best of {config.n} by {config.proxy} (position {best} in the sample)")
+    history = [
+        {
+            "index": a.index,
+            "arch_str": str(a),
+            "score": s,
+            **{f"value_{k}": v for k, v in vals.items()},
+        }
+        for a, s, vals in zip(archs, shown, values)
+    ]
+    counts = {
+        "proxy_evaluations": evaluator.evaluations,
+        "fitness_queries": config.n,
+        "cells_without_value": int(sum(not np.isfinite(f) for f in fitness)),
+    }
+    return BaselineOutcome(
+        archs[best],
+        time.perf_counter() - start,
+        history,
+        counts,
+        note=f"best of {config.n} by {config.proxy} (position {best} in the sample)",
+    )
 
 
 def mutate(arch: Nb201Arch, rng: np.random.Generator) -> Nb201Arch:
@@ -182,8 +235,13 @@ def mutate(arch: Nb201Arch, rng: np.random.Generator) -> Nb201Arch:
     return Nb201Arch(tuple(ops))
 
 
-def evolution(config: BaselineConfig, evaluator: ProxyEvaluator, seed: int, progress: bool | None = None,
-              fitness_of: Callable[[dict], float | None] | None = None) -> BaselineOutcome:
+def evolution(
+    config: BaselineConfig,
+    evaluator: ProxyEvaluator,
+    seed: int,
+    progress: bool | None = None,
+    fitness_of: Callable[[dict], float | None] | None = None,
+) -> BaselineOutcome:
     """Regularised evolution: a population of `population` random cells; then, until `budget`
     fitness queries are spent, the best of `sample_size` distinct members (uniform) is mutated,
     the child joins and the oldest member leaves. Returns the best cell ever queried (first on
@@ -194,13 +252,20 @@ def evolution(config: BaselineConfig, evaluator: ProxyEvaluator, seed: int, prog
     value_of = fitness_of or (lambda values: values[config.proxy])
     history: list[dict] = []
     population: deque[tuple[Nb201Arch, float]] = deque()
-    bar = tqdm(total=config.budget, desc=f"evolution {config.proxy}", unit="query",
-               disable=None if progress is None else not progress, leave=False)
+    bar = tqdm(
+        total=config.budget,
+        desc=f"evolution {config.proxy}",
+        unit="query",
+        disable=None if progress is None else not progress,
+        leave=False,
+    )
 
     def query(arch: Nb201Arch, parent: int | None) -> float:
         value = value_of(evaluator(arch))
         fit = _oriented(value, spec.higher_is_better)
-        history.append({"index": arch.index, "arch_str": str(arch), "value": value, "parent": parent})
+        history.append(
+            {"index": arch.index, "arch_str": str(arch), "value": value, "parent": parent}
+        )
         bar.update(1)
         return fit
 
@@ -218,7 +283,15 @@ def evolution(config: BaselineConfig, evaluator: ProxyEvaluator, seed: int, prog
     if not np.isfinite(fits).any():
         raise InputError(f"proxy {config.proxy!r} gave no finite value on any queried cell.")
     best = int(np.argmax(fits))
-    counts = {"proxy_evaluations": evaluator.evaluations, "fitness_queries": len(history),
-              "unique_cells": len({h["index"] for h in history})}
-    return BaselineOutcome(Nb201Arch.from_str(history[best]["arch_str"]), time.perf_counter() - start,
-                           history, counts, note=f"best of {len(history)} queries (query {best})")
+    counts = {
+        "proxy_evaluations": evaluator.evaluations,
+        "fitness_queries": len(history),
+        "unique_cells": len({h["index"] for h in history}),
+    }
+    return BaselineOutcome(
+        Nb201Arch.from_str(history[best]["arch_str"]),
+        time.perf_counter() - start,
+        history,
+        counts,
+        note=f"best of {len(history)} queries (query {best})",
+    )

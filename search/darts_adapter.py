@@ -76,7 +76,9 @@ class DartsPruningSpace(SupernetBuilders):
     def genotype(self, masks: np.ndarray) -> Genotype:
         """DARTS's parse of the alphas that `masks` encodes (any state; exact on a final one)."""
         _check_shape(masks)
-        return genotype_from_alphas(*(mask_to_alphas(m, kind) for m, kind in zip(masks, CELL_TYPES)))
+        return genotype_from_alphas(
+            *(mask_to_alphas(m, kind) for m, kind in zip(masks, CELL_TYPES))
+        )
 
     def final_genotype(self, masks: np.ndarray) -> Genotype:
         """The genotype of a finished search, after checking that the state is one: every surviving
@@ -96,14 +98,19 @@ class DartsPruningSpace(SupernetBuilders):
 def _check_shape(masks: np.ndarray) -> None:
     shape = (len(CELL_TYPES), len(EDGES), len(OPS))
     if np.shape(masks) != shape:
-        raise ValueError(f"DARTS masks have shape {shape} (cell types, edges, ops); got {np.shape(masks)}.")
+        raise ValueError(
+            f"DARTS masks have shape {shape} (cell types, edges, ops); got {np.shape(masks)}."
+        )
 
 
 def in_degrees(masks: np.ndarray) -> list[list[int]]:
     """Per cell type, the number of incoming edges with an active op of each intermediate node."""
     _check_shape(masks)
     live = np.asarray(masks).any(axis=2)
-    return [[int(live[ct, start:stop].sum()) for start, stop in NODE_EDGE_GROUPS] for ct in range(len(CELL_TYPES))]
+    return [
+        [int(live[ct, start:stop].sum()) for start, stop in NODE_EDGE_GROUPS]
+        for ct in range(len(CELL_TYPES))
+    ]
 
 
 def check_final(masks: np.ndarray) -> None:
@@ -114,11 +121,15 @@ def check_final(masks: np.ndarray) -> None:
         for e, name in enumerate(EDGE_NAMES):
             ops = [OPS[k] for k in np.flatnonzero(masks[ct, e])]
             if len(ops) > 1:
-                raise InputError(f"{kind} edge {name} still has {len(ops)} ops ({', '.join(ops)}); "
-                                 f"a finished search keeps one op per surviving edge.")
+                raise InputError(
+                    f"{kind} edge {name} still has {len(ops)} ops ({', '.join(ops)}); "
+                    f"a finished search keeps one op per surviving edge."
+                )
             if ops == ["none"]:
                 raise InputError(f"{kind} edge {name} keeps 'none'; TE-NAS never selects it.")
         for node, degree in enumerate(in_degrees(masks)[ct]):
             if degree != IN_DEGREE:
-                raise InputError(f"{kind} node {node + 2} has {degree} incoming edges; a finished search "
-                                 f"keeps exactly {IN_DEGREE}.")
+                raise InputError(
+                    f"{kind} node {node + 2} has {degree} incoming edges; a finished search "
+                    f"keeps exactly {IN_DEGREE}."
+                )

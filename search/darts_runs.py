@@ -44,7 +44,9 @@ def method_label(config: TenasConfig, dataset: str) -> str:
     the result."""
     official = darts_config(dataset).to_dict()
     extra = {k: v for k, v in config.to_dict().items() if v != official[k] and k not in SPEED_ONLY}
-    return "TE-NAS (ours)" + (" [" + ", ".join(f"{k}={v}" for k, v in sorted(extra.items())) + "]" if extra else "")
+    return "TE-NAS (ours)" + (
+        " [" + ", ".join(f"{k}={v}" for k, v in sorted(extra.items())) + "]" if extra else ""
+    )
 
 
 def load_search_images(dataset: str, data_dir=None, source: str | None = None) -> ImageSet:
@@ -83,9 +85,15 @@ class DartsSearchSpec:
 
 def _identity(spec: DartsSearchSpec, images: ImageSet) -> dict:
     """What must match for a finished run on disk to count as this run."""
-    return {"algo": ALGO, "space": SPACE, "dataset": spec.dataset, "seed": spec.seed,
-            "settings": dataclasses.asdict(spec.settings), "data_checksum": images.checksum,
-            "device": spec.device}
+    return {
+        "algo": ALGO,
+        "space": SPACE,
+        "dataset": spec.dataset,
+        "seed": spec.seed,
+        "settings": dataclasses.asdict(spec.settings),
+        "data_checksum": images.checksum,
+        "device": spec.device,
+    }
 
 
 def genotype_sizes(genotype) -> dict:
@@ -93,13 +101,29 @@ def genotype_sizes(genotype) -> dict:
     out = {}
     for dataset in SIZE_DATASETS:
         summary = summarize(genotype, dataset)
-        out[dataset] = {k: summary[k] for k in ("params", "params_with_auxiliary", "macs", "image_size",
-                                                 "layers", "channels", "num_classes")}
+        out[dataset] = {
+            k: summary[k]
+            for k in (
+                "params",
+                "params_with_auxiliary",
+                "macs",
+                "image_size",
+                "layers",
+                "channels",
+                "num_classes",
+            )
+        }
     return out
 
 
-def execute(spec: DartsSearchSpec, images: ImageSet, *, force: bool = False, progress: bool | None = None,
-            on_log: Callable[[str], None] | None = None) -> RunResult:
+def execute(
+    spec: DartsSearchSpec,
+    images: ImageSet,
+    *,
+    force: bool = False,
+    progress: bool | None = None,
+    on_log: Callable[[str], None] | None = None,
+) -> RunResult:
     """Run `spec` (or return the finished identical run on disk) and write its three files.
 
     Raises:
@@ -111,39 +135,80 @@ def execute(spec: DartsSearchSpec, images: ImageSet, *, force: bool = False, pro
     result_path = directory / records.RESULT_NAME
     if result_path.is_file() and not force:
         existing = records.read_json(result_path)
-        if comparable_identity(existing.get("identity") or {}) == comparable_identity(records.plain(identity)):
+        if comparable_identity(existing.get("identity") or {}) == comparable_identity(
+            records.plain(identity)
+        ):
             return RunResult(existing, skipped=True, path=result_path)
-        raise InputError(f"{str(result_path)!r} holds a finished run with other settings; pass --force to "
-                         f"overwrite it or --tag NAME to write beside it.")
+        raise InputError(
+            f"{str(result_path)!r} holds a finished run with other settings; pass --force to "
+            f"overwrite it or --tag NAME to write beside it."
+        )
     say = runlog = _RunLog(on_log)
     env = _environment(spec)
     space = DartsPruningSpace(spec.dataset, spec.device)
     settings = dataclasses.asdict(spec.settings)
-    options = {**quirk_options(spec.settings), "ntk_num_classes": space.num_classes,
-               "ntk_num_classes_note": "the official classifier size of the search dataset (labels unused)"}
-    config = {"schema": SCHEMA, "identity": identity, "method": spec.method, "run_name": spec.run_name,
-              "settings": settings, "options": options, "data": images.describe(), "environment": env,
-              "out": str(spec.out)}
+    options = {
+        **quirk_options(spec.settings),
+        "ntk_num_classes": space.num_classes,
+        "ntk_num_classes_note": "the official classifier size of the search dataset (labels unused)",
+    }
+    config = {
+        "schema": SCHEMA,
+        "identity": identity,
+        "method": spec.method,
+        "run_name": spec.run_name,
+        "settings": settings,
+        "options": options,
+        "data": images.describe(),
+        "environment": env,
+        "out": str(spec.out),
+    }
     records.write_json(directory / records.CONFIG_NAME, config)
     say(f"{spec.method} on {SPACE}/{spec.dataset}, seed {spec.seed}: {images.source}")
     say(f"settings: {settings}")
-    outcome = run_tenas(space, spec.settings, images, seed=spec.seed, device=spec.device, progress=progress,
-                        log=say, edge_groups=space.edge_groups)
+    outcome = run_tenas(
+        space,
+        spec.settings,
+        images,
+        seed=spec.seed,
+        device=spec.device,
+        progress=progress,
+        log=say,
+        edge_groups=space.edge_groups,
+    )
     genotype = space.final_genotype(outcome.masks)
     for record in outcome.rounds:  # the official code records the parsed genotype after every round
         record["genotype"] = str(space.genotype(_masks_of(record["active_ops"])))
     seconds = outcome.search_seconds
     sizes = genotype_sizes(genotype)
-    say(f"found {genotype} in {seconds:.1f} s; CIFAR-10 network {sizes['cifar10']['params'] / 1e6:.2f} M params, "
+    say(
+        f"found {genotype} in {seconds:.1f} s; CIFAR-10 network {sizes['cifar10']['params'] / 1e6:.2f} M params, "
         f"ImageNet network {sizes['imagenet']['params'] / 1e6:.2f} M params / "
-        f"{sizes['imagenet']['macs'] / 1e6:.0f} M MACs")
-    record = {"schema": SCHEMA, "space": SPACE, "dataset": spec.dataset, "algo": ALGO, "method": spec.method,
-              "run_name": spec.run_name, "seed": spec.seed, "genotype": str(genotype),
-              "genotype_json": genotype.to_dict(), "sizes": sizes, "search_seconds": seconds,
-              "search_days": seconds / SECONDS_PER_DAY, "trajectory_seconds": outcome.trajectory_seconds,
-              "proxy_evaluations": {**outcome.counts, "total": sum(outcome.counts.values())}, **env,
-              "settings": settings, "options": options, "data": images.describe(), "identity": identity,
-              "rounds": outcome.rounds, "lr_data_epochs": outcome.data_epochs}
+        f"{sizes['imagenet']['macs'] / 1e6:.0f} M MACs"
+    )
+    record = {
+        "schema": SCHEMA,
+        "space": SPACE,
+        "dataset": spec.dataset,
+        "algo": ALGO,
+        "method": spec.method,
+        "run_name": spec.run_name,
+        "seed": spec.seed,
+        "genotype": str(genotype),
+        "genotype_json": genotype.to_dict(),
+        "sizes": sizes,
+        "search_seconds": seconds,
+        "search_days": seconds / SECONDS_PER_DAY,
+        "trajectory_seconds": outcome.trajectory_seconds,
+        "proxy_evaluations": {**outcome.counts, "total": sum(outcome.counts.values())},
+        **env,
+        "settings": settings,
+        "options": options,
+        "data": images.describe(),
+        "identity": identity,
+        "rounds": outcome.rounds,
+        "lr_data_epochs": outcome.data_epochs,
+    }
     records.write_text(directory / records.LOG_NAME, runlog.text())
     records.write_json(result_path, record)
     return RunResult(records.plain(record), skipped=False, path=result_path)

@@ -22,23 +22,66 @@ ACCURACY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("imagenet16_test", "ImageNet16-120/x-test@200", "ImageNet16-120"),
     ("cifar10_valid", "cifar10-valid/x-valid@200", "CIFAR-10 valid"),
 )
-QUOTE_SOURCE = ("Chen, Gong & Wang, ICLR 2021 (TE-NAS), NAS-Bench-201 table, quoted via "
-                "docs/tenas-spec.md §14.1")
+QUOTE_SOURCE = (
+    "Chen, Gong & Wang, ICLR 2021 (TE-NAS), NAS-Bench-201 table, quoted via "
+    "docs/tenas-spec.md §14.1"
+)
 #: The paper's rows: (method, {stem: (mean, std or None)}, search cost, cost unit).
 PAPER_ROWS: tuple[tuple[str, dict, float | None, str], ...] = (
-    ("TE-NAS", {"cifar10_test": (93.9, 0.47), "cifar100_test": (71.24, 0.56),
-                "imagenet16_test": (42.38, 0.46)}, 1558.0, "GPU s (1080Ti)"),
-    ("NASWOT", {"cifar10_test": (91.78, 1.45), "cifar100_test": (67.05, 2.89),
-                "imagenet16_test": (37.07, 6.39)}, 4.8, "GPU s"),
-    ("ResNet", {"cifar10_test": (93.97, None), "cifar100_test": (70.86, None),
-                "imagenet16_test": (43.63, None)}, None, ""),
-    ("optimum", {"cifar10_test": (94.37, None), "cifar100_test": (73.51, None),
-                 "imagenet16_test": (47.31, None)}, None, ""),
+    (
+        "TE-NAS",
+        {
+            "cifar10_test": (93.9, 0.47),
+            "cifar100_test": (71.24, 0.56),
+            "imagenet16_test": (42.38, 0.46),
+        },
+        1558.0,
+        "GPU s (1080Ti)",
+    ),
+    (
+        "NASWOT",
+        {
+            "cifar10_test": (91.78, 1.45),
+            "cifar100_test": (67.05, 2.89),
+            "imagenet16_test": (37.07, 6.39),
+        },
+        4.8,
+        "GPU s",
+    ),
+    (
+        "ResNet",
+        {
+            "cifar10_test": (93.97, None),
+            "cifar100_test": (70.86, None),
+            "imagenet16_test": (43.63, None),
+        },
+        None,
+        "",
+    ),
+    (
+        "optimum",
+        {
+            "cifar10_test": (94.37, None),
+            "cifar100_test": (73.51, None),
+            "imagenet16_test": (47.31, None),
+        },
+        None,
+        "",
+    ),
 )
 COLUMNS: tuple[str, ...] = (
-    "source", "method", "space", "search_dataset", "seeds", "seed_list",
+    "source",
+    "method",
+    "space",
+    "search_dataset",
+    "seeds",
+    "seed_list",
     *(f"{stem}_{stat}" for stem, _, _ in ACCURACY_COLUMNS for stat in ("mean", "std")),
-    "search_seconds_mean", "cost_unit", "proxy_evaluations_mean", "fitness_queries_mean", "device",
+    "search_seconds_mean",
+    "cost_unit",
+    "proxy_evaluations_mean",
+    "fitness_queries_mean",
+    "device",
 )
 
 
@@ -49,16 +92,34 @@ def results_frame(docs: Sequence[dict]) -> pd.DataFrame:
         acc = doc.get("accuracies", {})
         counts = doc.get("proxy_evaluations", {}) or {}
         evals = counts.get("total", counts.get("proxy_evaluations"))
-        rows.append({"method": doc["method"], "space": doc["space"], "search_dataset": doc["dataset"],
-                     "seed": int(doc["seed"]), "arch_str": doc["arch_str"], "index": int(doc["index"]),
-                     **{stem: acc.get(key, np.nan) for stem, key, _ in ACCURACY_COLUMNS},
-                     "search_seconds": float(doc["search_seconds"]),
-                     "proxy_evaluations": np.nan if evals is None else float(evals),
-                     "fitness_queries": float(counts.get("fitness_queries", np.nan)),
-                     "device": str(doc.get("device", ""))})
-    columns = ["method", "space", "search_dataset", "seed", "arch_str", "index",
-               *(stem for stem, _, _ in ACCURACY_COLUMNS), "search_seconds", "proxy_evaluations",
-               "fitness_queries", "device"]
+        rows.append(
+            {
+                "method": doc["method"],
+                "space": doc["space"],
+                "search_dataset": doc["dataset"],
+                "seed": int(doc["seed"]),
+                "arch_str": doc["arch_str"],
+                "index": int(doc["index"]),
+                **{stem: acc.get(key, np.nan) for stem, key, _ in ACCURACY_COLUMNS},
+                "search_seconds": float(doc["search_seconds"]),
+                "proxy_evaluations": np.nan if evals is None else float(evals),
+                "fitness_queries": float(counts.get("fitness_queries", np.nan)),
+                "device": str(doc.get("device", "")),
+            }
+        )
+    columns = [
+        "method",
+        "space",
+        "search_dataset",
+        "seed",
+        "arch_str",
+        "index",
+        *(stem for stem, _, _ in ACCURACY_COLUMNS),
+        "search_seconds",
+        "proxy_evaluations",
+        "fitness_queries",
+        "device",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -78,10 +139,18 @@ def build_search_leaderboard(frame: pd.DataFrame, quoted: bool = True) -> pd.Dat
     Our rows are ordered by CIFAR-10 mean (descending), then method; the quoted rows follow.
     """
     rows = []
-    for (space, dataset, method), g in frame.groupby(["space", "search_dataset", "method"], sort=True):
+    for (space, dataset, method), g in frame.groupby(
+        ["space", "search_dataset", "method"], sort=True
+    ):
         g = g.sort_values("seed")
-        row = {"source": "ours", "method": method, "space": space, "search_dataset": dataset,
-               "seeds": len(g), "seed_list": " ".join(str(s) for s in g["seed"])}
+        row = {
+            "source": "ours",
+            "method": method,
+            "space": space,
+            "search_dataset": dataset,
+            "seeds": len(g),
+            "seed_list": " ".join(str(s) for s in g["seed"]),
+        }
         for stem, _, _ in ACCURACY_COLUMNS:
             values = g[stem].astype(float)
             row[f"{stem}_mean"] = values.mean()
@@ -94,21 +163,35 @@ def build_search_leaderboard(frame: pd.DataFrame, quoted: bool = True) -> pd.Dat
         rows.append(row)
     ours = pd.DataFrame(rows, columns=list(COLUMNS))
     if len(ours):
-        ours = ours.sort_values(["cifar10_test_mean", "method"], ascending=[False, True], kind="stable")
+        ours = ours.sort_values(
+            ["cifar10_test_mean", "method"], ascending=[False, True], kind="stable"
+        )
     quoted_rows = []
     if quoted:
         for method, values, cost, unit in PAPER_ROWS:
             row = {c: np.nan for c in COLUMNS}
-            row.update({"source": "quoted: paper", "method": method, "space": "nb201",
-                        "search_dataset": "cifar10" if cost is not None else "", "seeds": np.nan,
-                        "seed_list": "", "search_seconds_mean": np.nan if cost is None else cost,
-                        "cost_unit": unit, "device": ""})
+            row.update(
+                {
+                    "source": "quoted: paper",
+                    "method": method,
+                    "space": "nb201",
+                    "search_dataset": "cifar10" if cost is not None else "",
+                    "seeds": np.nan,
+                    "seed_list": "",
+                    "search_seconds_mean": np.nan if cost is None else cost,
+                    "cost_unit": unit,
+                    "device": "",
+                }
+            )
             for stem, (mean, std) in values.items():
                 row[f"{stem}_mean"] = mean
                 row[f"{stem}_std"] = np.nan if std is None else std
             quoted_rows.append(row)
-    board = pd.concat([ours, pd.DataFrame(quoted_rows, columns=list(COLUMNS))], ignore_index=True) \
-        if quoted_rows else ours.reset_index(drop=True)
+    board = (
+        pd.concat([ours, pd.DataFrame(quoted_rows, columns=list(COLUMNS))], ignore_index=True)
+        if quoted_rows
+        else ours.reset_index(drop=True)
+    )
     board["seeds"] = board["seeds"].astype("Int64")
     return board.loc[:, list(COLUMNS)]
 
@@ -116,7 +199,11 @@ def build_search_leaderboard(frame: pd.DataFrame, quoted: bool = True) -> pd.Dat
 def _pm(mean, std, digits: int = 2) -> str:
     if mean is None or not np.isfinite(mean):
         return "–"
-    return f"{mean:.{digits}f}" if std is None or not np.isfinite(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return (
+        f"{mean:.{digits}f}"
+        if std is None or not np.isfinite(std)
+        else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    )
 
 
 def _cost(value, unit: str) -> str:
@@ -127,29 +214,47 @@ def _cost(value, unit: str) -> str:
 
 def render_markdown(board: pd.DataFrame) -> str:
     """The leaderboard as a Markdown table with a footer naming keys, statistics and sources."""
-    heads = ["method", "source", "search data", "seeds", *(h for _, _, h in ACCURACY_COLUMNS[:3]),
-             "search cost (mean)", "proxy evals (mean)"]
-    lines = ["# NB201 search leaderboard", "",
-             "| " + " | ".join(heads) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * (len(heads) - 3)) + "|"]
+    heads = [
+        "method",
+        "source",
+        "search data",
+        "seeds",
+        *(h for _, _, h in ACCURACY_COLUMNS[:3]),
+        "search cost (mean)",
+        "proxy evals (mean)",
+    ]
+    lines = [
+        "# NB201 search leaderboard",
+        "",
+        "| " + " | ".join(heads) + " |",
+        "|" + "|".join(["---"] * 3 + ["---:"] * (len(heads) - 3)) + "|",
+    ]
     for _, r in board.iterrows():
         evals = r["proxy_evaluations_mean"]
-        cells = [str(r["method"]), str(r["source"]), str(r["search_dataset"] or "–"),
-                 "–" if pd.isna(r["seeds"]) else str(int(r["seeds"])),
-                 *(_pm(r[f"{stem}_mean"], r[f"{stem}_std"]) for stem, _, _ in ACCURACY_COLUMNS[:3]),
-                 _cost(r["search_seconds_mean"], r["cost_unit"]),
-                 "–" if pd.isna(evals) else f"{evals:.0f}"]
+        cells = [
+            str(r["method"]),
+            str(r["source"]),
+            str(r["search_dataset"] or "–"),
+            "–" if pd.isna(r["seeds"]) else str(int(r["seeds"])),
+            *(_pm(r[f"{stem}_mean"], r[f"{stem}_std"]) for stem, _, _ in ACCURACY_COLUMNS[:3]),
+            _cost(r["search_seconds_mean"], r["cost_unit"]),
+            "–" if pd.isna(evals) else f"{evals:.0f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     keys = ", ".join(f"{h} = `{k}`" for _, k, h in ACCURACY_COLUMNS[:3])
-    lines += ["",
-              f"Test accuracy (%) of the found cell, NB201 200-epoch means: {keys}; mean ± sample "
-              "standard deviation (ddof=1) over seeds. Cells searched on one dataset are looked up on "
-              "all three (the transfer the paper reports).",
-              "Search cost: wall-clock seconds of the search loop on the device shown in the CSV (ours: "
-              "TE-NAS supernet trajectory measurements excluded); proxy evals: NTK + linear-region "
-              "evaluations (TE-NAS) or per-cell proxy computations (baselines).",
-              f"Rows marked 'quoted: paper' are not ours: {QUOTE_SOURCE}. Which NB201 split the paper's "
-              "CIFAR-10 column uses is not verified there; its optimum (94.37) equals the maximum of "
-              "`cifar10/ori-test@200`.", ""]
+    lines += [
+        "",
+        f"Test accuracy (%) of the found cell, NB201 200-epoch means: {keys}; mean ± sample "
+        "standard deviation (ddof=1) over seeds. Cells searched on one dataset are looked up on "
+        "all three (the transfer the paper reports).",
+        "Search cost: wall-clock seconds of the search loop on the device shown in the CSV (ours: "
+        "TE-NAS supernet trajectory measurements excluded); proxy evals: NTK + linear-region "
+        "evaluations (TE-NAS) or per-cell proxy computations (baselines).",
+        f"Rows marked 'quoted: paper' are not ours: {QUOTE_SOURCE}. Which NB201 split the paper's "
+        "CIFAR-10 column uses is not verified there; its optimum (94.37) equals the maximum of "
+        "`cifar10/ori-test@200`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -158,6 +263,8 @@ def write_search_leaderboard(board: pd.DataFrame, out_dir: str | Path) -> dict[s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / "leaderboard.csv", out / "leaderboard.md"
-    records.write_text(csv_path, board.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    records.write_text(
+        csv_path, board.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+    )
     records.write_text(md_path, render_markdown(board))
     return {"csv": csv_path, "md": md_path}

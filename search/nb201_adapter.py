@@ -42,14 +42,18 @@ class Nb201PruningSpace(SupernetBuilders):
             raise ValueError(f"NB201 masks have shape (1, 6, 5); got {masks.shape}.")
         if not masks.any(axis=2).all():
             # All alphas -1000 would make softmax uniform and switch every op back on.
-            raise ValueError("an NB201 edge cannot lose all its ops (the cell has no edge removal).")
+            raise ValueError(
+                "an NB201 edge cannot lose all its ops (the cell has no edge removal)."
+            )
         net.set_active_ops(masks[0].tolist())
 
     def arch(self, masks: np.ndarray) -> Nb201Arch:
         """The cell of a single-path state: each edge's one active op (the official argmax of alphas)."""
         counts = masks[0].sum(axis=1)
         if not (counts == 1).all():
-            raise InputError(f"the pruning state is not a single path (active ops per edge: {counts.tolist()}).")
+            raise InputError(
+                f"the pruning state is not a single path (active ops per edge: {counts.tolist()})."
+            )
         return Nb201Arch(tuple(OPS[int(np.flatnonzero(edge)[0])] for edge in masks[0]))
 
     def describe(self, masks: np.ndarray) -> dict:

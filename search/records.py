@@ -51,8 +51,10 @@ def parse_seeds(spec: str | int) -> list[int]:
     for part in parts:
         part = part.strip()
         if not _SEEDS_RE.match(part):
-            raise InputError(f"invalid seed spec {spec!r}: expected seeds like '3', '0-4' or '0,2,7-9' "
-                             f"(non-negative integers, ranges inclusive).")
+            raise InputError(
+                f"invalid seed spec {spec!r}: expected seeds like '3', '0-4' or '0,2,7-9' "
+                f"(non-negative integers, ranges inclusive)."
+            )
         lo, _, hi = part.partition("-")
         first, last = int(lo), int(hi) if hi else int(lo)
         if last < first:
@@ -64,8 +66,10 @@ def parse_seeds(spec: str | int) -> list[int]:
 def check_run_name(name: str) -> str:
     """A run-folder name: letters, digits and ``_ . + -`` only (it becomes a path component)."""
     if not _NAME_RE.match(name):
-        raise InputError(f"invalid run name {name!r}: use letters, digits, '_', '.', '+' or '-' "
-                         f"(it names a folder), starting with a letter or digit.")
+        raise InputError(
+            f"invalid run name {name!r}: use letters, digits, '_', '.', '+' or '-' "
+            f"(it names a folder), starting with a letter or digit."
+        )
     return name
 
 

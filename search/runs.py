@@ -97,8 +97,15 @@ def _options(spec: SearchSpec) -> dict:
 
 def _identity(spec: SearchSpec, images: ImageSet) -> dict:
     """What must match for a finished run on disk to count as this run."""
-    return {"algo": spec.algo, "space": spec.space, "dataset": spec.dataset, "seed": spec.seed,
-            "settings": _settings_dict(spec), "data_checksum": images.checksum, "device": spec.device}
+    return {
+        "algo": spec.algo,
+        "space": spec.space,
+        "dataset": spec.dataset,
+        "seed": spec.seed,
+        "settings": _settings_dict(spec),
+        "data_checksum": images.checksum,
+        "device": spec.device,
+    }
 
 
 def _cpu_name() -> str:
@@ -114,9 +121,14 @@ def _cpu_name() -> str:
 def _environment(spec: SearchSpec) -> dict:
     device = torch.device(spec.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
-    return {"device": spec.device, "device_name": name, "threads": torch.get_num_threads(),
-            "torch_version": torch.__version__, "harness_version": harness.__version__,
-            "python": platform.python_version()}
+    return {
+        "device": spec.device,
+        "device_name": name,
+        "threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "harness_version": harness.__version__,
+        "python": platform.python_version(),
+    }
 
 
 class _RunLog:
@@ -149,8 +161,15 @@ class RunResult:
     path: Path = field(default_factory=Path)
 
 
-def execute(spec: SearchSpec, images: ImageSet, bench: Benchmark, *, force: bool = False,
-            progress: bool | None = None, on_log: Callable[[str], None] | None = None) -> RunResult:
+def execute(
+    spec: SearchSpec,
+    images: ImageSet,
+    bench: Benchmark,
+    *,
+    force: bool = False,
+    progress: bool | None = None,
+    on_log: Callable[[str], None] | None = None,
+) -> RunResult:
     """Run `spec` (or return the finished identical run on disk) and write its three files.
 
     Raises:
@@ -162,29 +181,59 @@ def execute(spec: SearchSpec, images: ImageSet, bench: Benchmark, *, force: bool
     result_path = directory / records.RESULT_NAME
     if result_path.is_file() and not force:
         existing = records.read_json(result_path)
-        if comparable_identity(existing.get("identity") or {}) == comparable_identity(records.plain(identity)):
+        if comparable_identity(existing.get("identity") or {}) == comparable_identity(
+            records.plain(identity)
+        ):
             return RunResult(existing, skipped=True, path=result_path)
-        raise InputError(f"{str(result_path)!r} holds a finished run with other settings; pass --force to "
-                         f"overwrite it or --tag NAME to write beside it.")
+        raise InputError(
+            f"{str(result_path)!r} holds a finished run with other settings; pass --force to "
+            f"overwrite it or --tag NAME to write beside it."
+        )
     say = runlog = _RunLog(on_log)
     env = _environment(spec)
-    config = {"schema": records.SCHEMA, "identity": identity, "method": spec.method, "run_name": spec.run_name,
-              "settings": _settings_dict(spec), "options": _options(spec), "data": images.describe(),
-              "benchmark": dataclasses.asdict(bench.source), "environment": env, "out": str(spec.out)}
+    config = {
+        "schema": records.SCHEMA,
+        "identity": identity,
+        "method": spec.method,
+        "run_name": spec.run_name,
+        "settings": _settings_dict(spec),
+        "options": _options(spec),
+        "data": images.describe(),
+        "benchmark": dataclasses.asdict(bench.source),
+        "environment": env,
+        "out": str(spec.out),
+    }
     records.write_json(directory / records.CONFIG_NAME, config)
     say(f"{spec.method} on {spec.space}/{spec.dataset}, seed {spec.seed}: {images.source}")
     say(f"settings: {_settings_dict(spec)}")
     found = spec.algorithm.run(spec.settings, images, spec.seed, spec.device, progress, say)
     arch, seconds, counts, extra = found.arch, found.seconds, found.counts, found.extra
     acc = accuracies(bench, arch.index)
-    say(f"found {arch} (index {arch.index}) in {seconds:.1f} s; "
-        + ", ".join(f"{k} {v:.2f}" for k, v in acc.items()))
-    record = {"schema": records.SCHEMA, "space": spec.space, "dataset": spec.dataset, "algo": spec.algo,
-              "method": spec.method, "run_name": spec.run_name, "seed": spec.seed,
-              "arch_str": str(arch), "index": arch.index, "accuracies": acc,
-              "search_seconds": seconds, "proxy_evaluations": counts, **env,
-              "settings": _settings_dict(spec), "options": _options(spec), "data": images.describe(),
-              "benchmark": dataclasses.asdict(bench.source), "identity": identity, **extra}
+    say(
+        f"found {arch} (index {arch.index}) in {seconds:.1f} s; "
+        + ", ".join(f"{k} {v:.2f}" for k, v in acc.items())
+    )
+    record = {
+        "schema": records.SCHEMA,
+        "space": spec.space,
+        "dataset": spec.dataset,
+        "algo": spec.algo,
+        "method": spec.method,
+        "run_name": spec.run_name,
+        "seed": spec.seed,
+        "arch_str": str(arch),
+        "index": arch.index,
+        "accuracies": acc,
+        "search_seconds": seconds,
+        "proxy_evaluations": counts,
+        **env,
+        "settings": _settings_dict(spec),
+        "options": _options(spec),
+        "data": images.describe(),
+        "benchmark": dataclasses.asdict(bench.source),
+        "identity": identity,
+        **extra,
+    }
     records.write_text(directory / records.LOG_NAME, runlog.text())
     records.write_json(result_path, record)
     return RunResult(records.plain(record), skipped=False, path=result_path)

@@ -63,14 +63,25 @@ class TenasConfig:
     ntk_engine: str = "graph"  # proxies.ntk engine; the same kernel either way (speed only)
     kappa_dtype: str = "float32"  # eigenvalues in float32 as the official symeig; float64 optional
     nan_kappa: float = 100000.0  # official: a NaN κ becomes 1e5 (np.nan_to_num)
-    trajectory: bool = True  # also measure κ, R of the supernet after every round (not used to prune)
+    trajectory: bool = (
+        True  # also measure κ, R of the supernet after every round (not used to prune)
+    )
 
     def __post_init__(self):
-        for name in ("batch_size", "repeats", "lr_samples", "lr_batches", "lr_patch", "precision",
-                     "prune_number"):
+        for name in (
+            "batch_size",
+            "repeats",
+            "lr_samples",
+            "lr_batches",
+            "lr_patch",
+            "precision",
+            "prune_number",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"TE-NAS setting {name} must be a positive integer; got {value!r}.")
+                raise InputError(
+                    f"TE-NAS setting {name} must be a positive integer; got {value!r}."
+                )
         if self.init not in INITS:
             raise unknown_name("init", self.init, INITS)
         if self.ntk_engine not in NTK_ENGINES:
@@ -91,34 +102,43 @@ def quirk_options(config: TenasConfig) -> dict:
     """Which official quirks are reproduced and which later fixes are on, for the result record."""
     return {
         "init": config.init,
-        "init_note": ("PyTorch default init: the official init_model() never matches the launcher's "
-                      "'kaiming_normal', so no custom init runs (docs/tenas-spec.md §4)"
-                      if config.init == "pytorch-default" else
-                      "Kaiming-normal re-init before every repeat (fan_out NTK nets, fan_in thin nets; "
-                      "BN weight 1, bias 0) -- what the official code intended"),
+        "init_note": (
+            "PyTorch default init: the official init_model() never matches the launcher's "
+            "'kaiming_normal', so no custom init runs (docs/tenas-spec.md §4)"
+            if config.init == "pytorch-default"
+            else "Kaiming-normal re-init before every repeat (fan_out NTK nets, fan_in thin nets; "
+            "BN weight 1, bias 0) -- what the official code intended"
+        ),
         "fixed_inputs": config.fixed_inputs,
         "fixed_inputs_note": (
             "TEGNAS fix: one NTK batch and one set of linear-region crops drawn once; repeat r uses "
             "the same network weights in every call; the origin's values are reused"
-            if config.fixed_inputs else
-            "official: one NTK origin net per round, a fresh random training batch per NTK call, new "
-            "thin nets per candidate, crops from one persistent shuffled iterator"),
+            if config.fixed_inputs
+            else "official: one NTK origin net per round, a fresh random training batch per NTK call, new "
+            "thin nets per candidate, crops from one persistent shuffled iterator"
+        ),
         "leak_free_hooks": True,
         "leak_free_hooks_note": (
             "always on: ReLU hooks are removed after every count. The official hooks leak and "
             "duplicate activation columns in later repeats; duplicated columns cannot change the "
-            "number of distinct rows, so R is identical"),
+            "number of distinct rows, so R is identical"
+        ),
         "none_forced_pruned": True,
         "nan_kappa": config.nan_kappa,
         "kappa_semantics": (
             f"κ = λmax/λmin of the {config.kappa_dtype} kernel's eigenvalues, raw (λmin <= 0 gives a "
             "negative or huge ratio); NaN -> nan_kappa and ±inf -> ±max float (np.nan_to_num), as the "
-            "official get_ntk_n"),
-        "rounding": ("Δκ: round() of a numpy float64 (numpy rounding, as the official nan_to_num "
-                     "values); ΔR: round() of a Python float; sort key: official round_to (3 "
-                     "significant figures, eps 1e-8); ties: exact equality of averaged values"),
-        "linear_regions_count": ("exact number of distinct sign patterns (the official fp16 Hamming "
-                                 "matmul with float32 1/group sums gives the same integer up to ~1e-4)"),
+            "official get_ntk_n"
+        ),
+        "rounding": (
+            "Δκ: round() of a numpy float64 (numpy rounding, as the official nan_to_num "
+            "values); ΔR: round() of a Python float; sort key: official round_to (3 "
+            "significant figures, eps 1e-8); ties: exact equality of averaged values"
+        ),
+        "linear_regions_count": (
+            "exact number of distinct sign patterns (the official fp16 Hamming "
+            "matmul with float32 1/group sums gives the same integer up to ~1e-4)"
+        ),
         "ntk_kernel": "gradients in float32, kernel accumulated in float64 (official: float32 einsum)",
     }
 
@@ -218,12 +238,13 @@ def round_to(number, precision: int, eps: float = 1e-8):
     number = abs(number) + eps
     power = math.floor(math.log(number, 10)) + 1
     if dtype is int:
-        return int(sign * round(number * 10 ** (-power), precision) * 10 ** power)
-    return sign * round(number * 10 ** (-power), precision) * 10 ** power
+        return int(sign * round(number * 10 ** (-power), precision) * 10**power)
+    return sign * round(number * 10 ** (-power), precision) * 10**power
 
 
-def rank_candidates(ntk: Sequence[tuple[Any, Key]], regions: Sequence[tuple[Any, Key]],
-                    precision: int) -> list[tuple[Key, list[int]]]:
+def rank_candidates(
+    ntk: Sequence[tuple[Any, Key]], regions: Sequence[tuple[Any, Key]], precision: int
+) -> list[tuple[Key, list[int]]]:
     """Official rank sum (``prune_func_rank``): ``[(key, [ntk_rank, regions_rank]), ...]`` sorted
     ascending by the sum (stable; ties keep the NTK-sorted order).
 
@@ -256,7 +277,9 @@ def rank_candidates(ntk: Sequence[tuple[Any, Key]], regions: Sequence[tuple[Any,
     return sorted(rankings.items(), key=lambda kv: sum(kv[1]))
 
 
-def select_prunes(ranked: Sequence[tuple[Key, list[int]]], prune_number: int) -> dict[tuple[int, int], list[Key]]:
+def select_prunes(
+    ranked: Sequence[tuple[Key, list[int]]], prune_number: int
+) -> dict[tuple[int, int], list[Key]]:
     """Walk the rank-sum order and give every edge its first `prune_number` candidates.
 
     As the official code, an edge's first candidate is always taken (even when the capped
@@ -308,7 +331,9 @@ def copy_parameters(src: nn.Module, dst: nn.Module) -> None:
             p_dst.copy_(p_src)
 
 
-def official_kappa(kernel: torch.Tensor, dtype: str = "float32", nan: float = 100000.0) -> np.float64:
+def official_kappa(
+    kernel: torch.Tensor, dtype: str = "float32", nan: float = 100000.0
+) -> np.float64:
     """κ with the official semantics: raw λmax/λmin, then ``np.nan_to_num(nan=1e5)`` (±inf -> ±max
     float). ``float32`` solves the eigenproblem in single precision as ``torch.symeig`` did there."""
     if dtype == "float64":
@@ -333,10 +358,14 @@ class PatchStream:
 
     def __init__(self, images: ImageSet, batch_size: int, size: int, rng: np.random.Generator):
         if batch_size > len(images):
-            raise InputError(f"--lr-samples {batch_size} exceeds the {len(images)} images of "
-                             f"{images.dataset} {images.split} ({images.source}).")
+            raise InputError(
+                f"--lr-samples {batch_size} exceeds the {len(images)} images of "
+                f"{images.dataset} {images.split} ({images.source})."
+            )
         if size > images.image_size:
-            raise InputError(f"--lr-patch {size} exceeds the {images.image_size}px images of {images.dataset}.")
+            raise InputError(
+                f"--lr-patch {size} exceeds the {images.image_size}px images of {images.dataset}."
+            )
         self.images, self.batch_size, self.size, self.rng = images, batch_size, size, rng
         self._order = np.empty(0, dtype=np.int64)
         self._pos = 0
@@ -347,12 +376,16 @@ class PatchStream:
             self._order = self.rng.permutation(len(self.images))
             self._pos = 0
             self.epochs += 1
-        idx = self._order[self._pos:self._pos + self.batch_size]
+        idx = self._order[self._pos : self._pos + self.batch_size]
         self._pos += self.batch_size
         if self.images.synthetic:
-            x = self.rng.standard_normal((self.batch_size, 1, self.size, self.size), dtype=np.float32)
+            x = self.rng.standard_normal(
+                (self.batch_size, 1, self.size, self.size), dtype=np.float32
+            )
         else:
-            x = random_patches(self.images.take(idx), self.rng, self.size, self.images.mean, self.images.std)
+            x = random_patches(
+                self.images.take(idx), self.rng, self.size, self.images.mean, self.images.std
+            )
         return torch.from_numpy(x)
 
 
@@ -378,8 +411,15 @@ class TenasMeter:
     a separate stream so that measuring it never changes the search.
     """
 
-    def __init__(self, space: PruningSpace, config: TenasConfig, images: ImageSet, *, seed: int,
-                 device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        space: PruningSpace,
+        config: TenasConfig,
+        images: ImageSet,
+        *,
+        seed: int,
+        device: str | torch.device = "cpu",
+    ):
         self.space, self.config, self.images = space, config, images
         self.device = torch.device(device)
         self.seed = seed
@@ -399,15 +439,20 @@ class TenasMeter:
 
     # ---- inputs and networks -------------------------------------------------------------
     def _ntk_batch(self, rng: np.random.Generator) -> torch.Tensor:
-        x, _ = image_batch(self.images, self.config.batch_size, int(rng.integers(2**62)), augment=True)
+        x, _ = image_batch(
+            self.images, self.config.batch_size, int(rng.integers(2**62)), augment=True
+        )
         return x.to(self.device)
 
     def _draw_fixed(self, rng: np.random.Generator, torch_seed: int) -> dict:
         """One NTK batch, one set of crops and per-repeat networks, all drawn once (TEGNAS)."""
         stream = PatchStream(self.images, self.config.lr_samples, self.config.lr_patch, rng)
-        fixed = {"x": self._ntk_batch(rng),
-                 "patches": [stream.next().to(self.device) for _ in range(self.config.lr_batches)],
-                 "ntk": [], "lr": []}
+        fixed = {
+            "x": self._ntk_batch(rng),
+            "patches": [stream.next().to(self.device) for _ in range(self.config.lr_batches)],
+            "ntk": [],
+            "lr": [],
+        }
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(torch_seed)
             for _ in range(self.config.repeats):
@@ -466,7 +511,9 @@ class TenasMeter:
             copy_parameters(self.origin, net)
             space.set_masks(net, cand_masks)
             x = self._fixed["x"] if self._fixed is not None else self._ntk_batch(self.data_rng)
-            ko = self._cached(("ntk", self._origin_masks.tobytes(), r), lambda x=x: self._kappa(self.origin, x))
+            ko = self._cached(
+                ("ntk", self._origin_masks.tobytes(), r), lambda x=x: self._kappa(self.origin, x)
+            )
             kc = self._kappa(net, x)
             k_origin.append(ko)
             k_cand.append(kc)
@@ -490,12 +537,17 @@ class TenasMeter:
                 batches = self._fixed["patches"]
             else:
                 batches = [self.patch_stream.next().to(self.device) for _ in range(cfg.lr_batches)]
-            ro = self._cached(("lr", lr_origin_masks.tobytes(), r), lambda batches=batches: self._regions(thin_origin, batches))
+            ro = self._cached(
+                ("lr", lr_origin_masks.tobytes(), r),
+                lambda batches=batches: self._regions(thin_origin, batches),
+            )
             rc = self._regions(thin, batches)
             r_origin.append(ro)
             r_cand.append(rc)
             dr.append(regions_change(ro, rc, cfg.precision))
-        return CandidateMeasure(np.mean(dk), np.mean(dr), dk, dr, k_origin, k_cand, r_origin, r_cand)
+        return CandidateMeasure(
+            np.mean(dk), np.mean(dr), dk, dr, k_origin, k_cand, r_origin, r_cand
+        )
 
     # ---- the trajectory (reported, never used to prune) -------------------------------------
     def supernet_state(self, masks: np.ndarray) -> dict:
@@ -514,8 +566,12 @@ class TenasMeter:
             lr = copy.deepcopy(fixed["lr"][r])
             self.space.set_masks(lr, masks)
             regions.append(float(count_linear_regions(lr, fixed["patches"])))
-        return {"kappa": float(np.mean(kappas)), "regions": float(np.mean(regions)),
-                "kappa_repeats": [float(k) for k in kappas], "regions_repeats": regions}
+        return {
+            "kappa": float(np.mean(kappas)),
+            "regions": float(np.mean(regions)),
+            "kappa_repeats": [float(k) for k in kappas],
+            "regions_repeats": regions,
+        }
 
 
 # ============================================================================ the loop
@@ -523,20 +579,40 @@ class TenasMeter:
 
 def _candidate_row(space: PruningSpace, key: Key, m: CandidateMeasure) -> dict:
     ct, e, op = key
-    return {"cell_type": space.cell_types[ct], "edge": e, "edge_name": space.edge_names[e], "op": op,
-            "op_name": space.op_names[op], "dkappa": float(m.dkappa), "dregions": float(m.dregions),
-            "dkappa_repeats": [float(v) for v in m.dkappa_repeats],
-            "dregions_repeats": [float(v) for v in m.dregions_repeats],
-            "kappa_origin": [float(v) for v in m.kappa_origin], "kappa": [float(v) for v in m.kappa],
-            "regions_origin": m.regions_origin, "regions": m.regions}
+    return {
+        "cell_type": space.cell_types[ct],
+        "edge": e,
+        "edge_name": space.edge_names[e],
+        "op": op,
+        "op_name": space.op_names[op],
+        "dkappa": float(m.dkappa),
+        "dregions": float(m.dregions),
+        "dkappa_repeats": [float(v) for v in m.dkappa_repeats],
+        "dregions_repeats": [float(v) for v in m.dregions_repeats],
+        "kappa_origin": [float(v) for v in m.kappa_origin],
+        "kappa": [float(v) for v in m.kappa],
+        "regions_origin": m.regions_origin,
+        "regions": m.regions,
+    }
 
 
-def _measure_all(meter, keys: list[Key], masks: np.ndarray, progress: bool | None, desc: str,
-                 log: Callable[[str], None] | None = None):
+def _measure_all(
+    meter,
+    keys: list[Key],
+    masks: np.ndarray,
+    progress: bool | None,
+    desc: str,
+    log: Callable[[str], None] | None = None,
+):
     """Measure every candidate key; returns (ntk list, regions list, rows by key)."""
     ntk, regions, rows = [], [], {}
-    for key in tqdm(keys, desc=desc, unit="cand", disable=None if progress is None else not progress,
-                    leave=False):
+    for key in tqdm(
+        keys,
+        desc=desc,
+        unit="cand",
+        disable=None if progress is None else not progress,
+        leave=False,
+    ):
         cand = masks.copy()
         cand[key] = False
         m = meter.measure(cand, masks)
@@ -544,8 +620,10 @@ def _measure_all(meter, keys: list[Key], masks: np.ndarray, progress: bool | Non
         regions.append([m.dregions, key])
         rows[key] = _candidate_row(meter.space, key, m)
         if log is not None:
-            log(f"  {desc}: {rows[key]['cell_type']} {rows[key]['edge_name']} -{rows[key]['op_name']}: "
-                f"dkappa {m.dkappa:+.4f} dregions {m.dregions:+.4f}")
+            log(
+                f"  {desc}: {rows[key]['cell_type']} {rows[key]['edge_name']} -{rows[key]['op_name']}: "
+                f"dkappa {m.dkappa:+.4f} dregions {m.dregions:+.4f}"
+            )
     return ntk, regions, rows
 
 
@@ -555,13 +633,28 @@ def _ranked_rows(rows: dict, ranked, pruned: set) -> list[dict]:
     out = []
     for key, row in rows.items():
         position, (ntk_rank, regions_rank) = info[key]
-        out.append({**row, "ntk_rank": ntk_rank, "regions_rank": regions_rank,
-                    "rank_sum": ntk_rank + regions_rank, "order": position, "pruned": key in pruned})
+        out.append(
+            {
+                **row,
+                "ntk_rank": ntk_rank,
+                "regions_rank": regions_rank,
+                "rank_sum": ntk_rank + regions_rank,
+                "order": position,
+                "pruned": key in pruned,
+            }
+        )
     return out
 
 
-def prune_round(meter, masks: np.ndarray, config: TenasConfig, *, progress: bool | None = None,
-                desc: str = "round", log: Callable[[str], None] | None = None) -> tuple[np.ndarray, dict]:
+def prune_round(
+    meter,
+    masks: np.ndarray,
+    config: TenasConfig,
+    *,
+    progress: bool | None = None,
+    desc: str = "round",
+    log: Callable[[str], None] | None = None,
+) -> tuple[np.ndarray, dict]:
     """One official pruning round (``prune_func_rank``); returns the new masks and its record."""
     masks = masks.copy()
     masks[:, :, NONE_INDEX] = False  # forced at the start of every round
@@ -574,16 +667,33 @@ def prune_round(meter, masks: np.ndarray, config: TenasConfig, *, progress: bool
     pruned = {key for keys_ in chosen.values() for key in keys_}
     for key in pruned:
         masks[key] = False
-    record = {"prune_number": number, "candidates": _ranked_rows(rows, ranked, pruned),
-              "pruned": [{"cell_type": meter.space.cell_types[k[0]], "edge": k[1],
-                          "edge_name": meter.space.edge_names[k[1]], "op": k[2],
-                          "op_name": meter.space.op_names[k[2]]} for k in sorted(pruned)]}
+    record = {
+        "prune_number": number,
+        "candidates": _ranked_rows(rows, ranked, pruned),
+        "pruned": [
+            {
+                "cell_type": meter.space.cell_types[k[0]],
+                "edge": k[1],
+                "edge_name": meter.space.edge_names[k[1]],
+                "op": k[2],
+                "op_name": meter.space.op_names[k[2]],
+            }
+            for k in sorted(pruned)
+        ],
+    }
     return masks, record
 
 
-def prune_edge_groups(meter, masks: np.ndarray, config: TenasConfig, groups: Sequence[tuple[int, int]],
-                      keep: int = 2, *, progress: bool | None = None,
-                      log: Callable[[str], None] | None = None) -> tuple[np.ndarray, list[dict]]:
+def prune_edge_groups(
+    meter,
+    masks: np.ndarray,
+    config: TenasConfig,
+    groups: Sequence[tuple[int, int]],
+    keep: int = 2,
+    *,
+    progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[np.ndarray, list[dict]]:
     """DARTS-space edge pruning (``prune_func_rank_group``, docs/tenas-spec.md §8) on a single-path state.
 
     For every cell type and every group of incoming edges ``[start, stop)`` with more than `keep`
@@ -600,15 +710,24 @@ def prune_edge_groups(meter, masks: np.ndarray, config: TenasConfig, groups: Seq
         for start, stop in groups:
             if stop - start <= keep:
                 continue
-            keys = [(ct, e, int(op)) for e in range(start, stop) for op in np.flatnonzero(masks[ct, e])]
-            ntk, regions, rows = _measure_all(meter, keys, masks, progress, f"group {start}-{stop}", log)
+            keys = [
+                (ct, e, int(op)) for e in range(start, stop) for op in np.flatnonzero(masks[ct, e])
+            ]
+            ntk, regions, rows = _measure_all(
+                meter, keys, masks, progress, f"group {start}-{stop}", log
+            )
             ranked = rank_candidates(ntk, regions, config.precision)
             pruned = {key for key, _ in ranked[:-keep]}
             for key in pruned:
                 masks[key] = False
-            records.append({"cell_type": meter.space.cell_types[ct], "group": [start, stop],
-                            "candidates": _ranked_rows(rows, ranked, pruned),
-                            "pruned_edges": sorted(k[1] for k in pruned)})
+            records.append(
+                {
+                    "cell_type": meter.space.cell_types[ct],
+                    "group": [start, stop],
+                    "candidates": _ranked_rows(rows, ranked, pruned),
+                    "pruned_edges": sorted(k[1] for k in pruned),
+                }
+            )
     return masks, records
 
 
@@ -622,10 +741,17 @@ class TenasOutcome:
     data_epochs: int
 
 
-def run_tenas(space: PruningSpace, config: TenasConfig, images: ImageSet, *, seed: int,
-              device: str | torch.device = "cpu", progress: bool | None = None,
-              log: Callable[[str], None] = lambda msg: None,
-              edge_groups: Sequence[tuple[int, int]] | None = None) -> TenasOutcome:
+def run_tenas(
+    space: PruningSpace,
+    config: TenasConfig,
+    images: ImageSet,
+    *,
+    seed: int,
+    device: str | torch.device = "cpu",
+    progress: bool | None = None,
+    log: Callable[[str], None] = lambda msg: None,
+    edge_groups: Sequence[tuple[int, int]] | None = None,
+) -> TenasOutcome:
     """The whole TE-NAS search: rounds until single path (then edge groups, if given).
 
     Seeds python, numpy and torch with `seed` first (the official ``prepare_seed``). Round 0 of
@@ -649,7 +775,9 @@ def run_tenas(space: PruningSpace, config: TenasConfig, images: ImageSet, *, see
             t0 = time.perf_counter()
             record.update(meter.supernet_state(masks_))
             trajectory_s += time.perf_counter() - t0
-            log(f"round {record['round']}: supernet kappa {record['kappa']:.6g}, regions {record['regions']:.6g}")
+            log(
+                f"round {record['round']}: supernet kappa {record['kappa']:.6g}, regions {record['regions']:.6g}"
+            )
         return record
 
     rounds = [state({"round": 0, "prune_number": 0, "candidates": [], "pruned": []}, masks)]
@@ -657,18 +785,38 @@ def run_tenas(space: PruningSpace, config: TenasConfig, images: ImageSet, *, see
     while not is_single_path(masks):
         k += 1
         t0 = time.perf_counter()
-        masks, record = prune_round(meter, masks, config, progress=progress, desc=f"round {k}", log=log)
+        masks, record = prune_round(
+            meter, masks, config, progress=progress, desc=f"round {k}", log=log
+        )
         seconds = time.perf_counter() - t0
         search_s += seconds
         record = {"round": k, "seconds": seconds, **record}
-        log(f"round {k}: {len(record['candidates'])} candidates, pruned "
-            + ", ".join(f"{p['edge_name']}:{p['op_name']}" for p in record["pruned"]) + f" ({seconds:.1f} s)")
+        log(
+            f"round {k}: {len(record['candidates'])} candidates, pruned "
+            + ", ".join(f"{p['edge_name']}:{p['op_name']}" for p in record["pruned"])
+            + f" ({seconds:.1f} s)"
+        )
         rounds.append(state(record, masks))
     if edge_groups:
         t0 = time.perf_counter()
-        masks, groups = prune_edge_groups(meter, masks, config, edge_groups, progress=progress, log=log)
+        masks, groups = prune_edge_groups(
+            meter, masks, config, edge_groups, progress=progress, log=log
+        )
         seconds = time.perf_counter() - t0
         search_s += seconds
-        rounds.append(state({"round": k + 1, "seconds": seconds, "prune_number": 0, "candidates": [],
-                             "pruned": [], "edge_groups": groups}, masks))
-    return TenasOutcome(masks, rounds, search_s, trajectory_s, dict(meter.counts), meter.patch_stream.epochs)
+        rounds.append(
+            state(
+                {
+                    "round": k + 1,
+                    "seconds": seconds,
+                    "prune_number": 0,
+                    "candidates": [],
+                    "pruned": [],
+                    "edge_groups": groups,
+                },
+                masks,
+            )
+        )
+    return TenasOutcome(
+        masks, rounds, search_s, trajectory_s, dict(meter.counts), meter.patch_stream.epochs
+    )

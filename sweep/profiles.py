@@ -58,13 +58,22 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "tenas": Profile(
-        "tenas", "TE-NAS's own proxy networks and inputs: NTK net C=3,N=1 on 72 images; thin C=1 "
+        "tenas",
+        "TE-NAS's own proxy networks and inputs: NTK net C=3,N=1 on 72 images; thin C=1 "
         "net on 3x1000 single-channel 3x3 crops; 3 repeats",
-        image_network="tenas_ntk", batch_size=72, repeats=3),
+        image_network="tenas_ntk",
+        batch_size=72,
+        repeats=3,
+    ),
     "bench": Profile(
-        "bench", "the NB201 benchmark network (C=16, N=5) on one batch of 64 images; linear "
+        "bench",
+        "the NB201 benchmark network (C=16, N=5) on one batch of 64 images; linear "
         "regions on the thin C=1 net (larger inputs saturate the count)",
-        image_network="bench", batch_size=64, repeats=1, ntk_engine="oracle"),
+        image_network="bench",
+        batch_size=64,
+        repeats=1,
+        ntk_engine="oracle",
+    ),
 }
 
 
@@ -84,14 +93,18 @@ def combination_notes(profile: str, proxies: Sequence[str]) -> list[str]:
     every proxy is one the profile is meant for). `proxies` are per-cell names (rank sums expanded)."""
     notes = []
     if profile == "bench" and any(p in _TENAS_ONLY for p in proxies):
-        notes.append("ntk_cond with --profile bench computes kappa on the C=16, N=5 benchmark network: about "
-                     "105 s per cell and repeat on one CPU core (19 days for the 15,625 cells), against about 1 s "
-                     "with --profile tenas, TE-NAS's own setting.")
+        notes.append(
+            "ntk_cond with --profile bench computes kappa on the C=16, N=5 benchmark network: about "
+            "105 s per cell and repeat on one CPU core (19 days for the 15,625 cells), against about 1 s "
+            "with --profile tenas, TE-NAS's own setting."
+        )
     others = [p for p in proxies if p not in _TENAS_ONLY + _EITHER]
     if profile == "tenas" and others:
-        notes.append(f"{', '.join(others)} with --profile tenas: scored on TE-NAS's C=3, N=1 NTK network with "
-                     f"72 images, not the C=16, N=5 benchmark network with 64 images of the zero-cost literature "
-                     f"(--profile bench); values are not comparable with published ones.")
+        notes.append(
+            f"{', '.join(others)} with --profile tenas: scored on TE-NAS's C=3, N=1 NTK network with "
+            f"72 images, not the C=16, N=5 benchmark network with 64 images of the zero-cost literature "
+            f"(--profile bench); values are not comparable with published ones."
+        )
     return notes
 
 
@@ -104,8 +117,11 @@ def get_profile(name: str, **overrides) -> Profile:
     changes = {k: v for k, v in overrides.items() if v is not None}
     for key, value in changes.items():
         if key not in fields or key in ("name", "description"):
-            raise InputError(f"unknown profile setting {key!r}; accepted: {', '.join(sorted(fields - {'name', 'description'}))}.")
+            raise InputError(
+                f"unknown profile setting {key!r}; accepted: {', '.join(sorted(fields - {'name', 'description'}))}."
+            )
         if key in ("batch_size", "repeats", "patch_batches", "patch_batch_size", "patch_size") and (
-                not isinstance(value, int) or value < 1):
+            not isinstance(value, int) or value < 1
+        ):
             raise InputError(f"profile setting {key} must be a positive integer; got {value!r}.")
     return dataclasses.replace(profile, **changes)

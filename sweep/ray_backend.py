@@ -20,7 +20,9 @@ def _ray():
     try:
         import ray
     except ImportError:
-        raise InputError("--backend ray needs the `ray` package: pip install 'tenas-harness[ray]'.") from None
+        raise InputError(
+            "--backend ray needs the `ray` package: pip install 'tenas-harness[ray]'."
+        ) from None
     return ray
 
 
@@ -36,8 +38,12 @@ def run(spec, tasks, options):
         else:
             ray.init(num_cpus=options.workers * options.cpus_per_task, **kwargs)
     try:
-        Actor = ray.remote(num_cpus=options.cpus_per_task, num_gpus=options.gpus_per_task,
-                           max_restarts=RESTARTS, max_task_retries=RESTARTS)(_ScorerActor)
+        Actor = ray.remote(
+            num_cpus=options.cpus_per_task,
+            num_gpus=options.gpus_per_task,
+            max_restarts=RESTARTS,
+            max_task_retries=RESTARTS,
+        )(_ScorerActor)
 
         def new_actor():
             return Actor.remote(spec, options.threads or options.cpus_per_task)
@@ -54,8 +60,12 @@ def run(spec, tasks, options):
             try:
                 result = ray.get(ready[0])
             except ray.exceptions.RayActorError as err:
-                log.warning("cell %d left for the next run: its Ray worker died more than %d times (%s)",
-                            cell, RESTARTS, str(err).splitlines()[0])
+                log.warning(
+                    "cell %d left for the next run: its Ray worker died more than %d times (%s)",
+                    cell,
+                    RESTARTS,
+                    str(err).splitlines()[0],
+                )
                 result, actor = None, new_actor()
             if queue:
                 task = queue.pop(0)

@@ -119,9 +119,15 @@ def build_config(spec: SweepSpec, images) -> dict:
 
 
 def environment(device: str, **extra) -> dict:
-    env = {"harness_version": harness.__version__, "torch_version": torch.__version__,
-           "python": platform.python_version(), "platform": platform.platform(), "host": socket.gethostname(),
-           "device": device, "torch_threads": torch.get_num_threads()}
+    env = {
+        "harness_version": harness.__version__,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "device": device,
+        "torch_threads": torch.get_num_threads(),
+    }
     if device.startswith("cuda"):
         env["cuda_device_name"] = torch.cuda.get_device_name(torch.device(device))
     env.update(extra)
@@ -162,7 +168,9 @@ def _score_task(task: tuple[int, list[tuple[str, int]]]) -> tuple[int, list[Prox
     return cell, _SCORER.score(nb201.Nb201Arch.from_index(cell), todo)
 
 
-def _run_local(spec: SweepSpec, tasks, workers: int, threads: int) -> Iterator[tuple[int, list[ProxyResult]]]:
+def _run_local(
+    spec: SweepSpec, tasks, workers: int, threads: int
+) -> Iterator[tuple[int, list[ProxyResult]]]:
     if workers == 1:
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
@@ -184,7 +192,9 @@ def _run_local(spec: SweepSpec, tasks, workers: int, threads: int) -> Iterator[t
         pool.join()
 
 
-def _run_ray(spec: SweepSpec, tasks, options: SweepOptions) -> Iterator[tuple[int, list[ProxyResult]]]:
+def _run_ray(
+    spec: SweepSpec, tasks, options: SweepOptions
+) -> Iterator[tuple[int, list[ProxyResult]]]:
     from harness import ray_backend
 
     yield from ray_backend.run(spec, tasks, options)
@@ -197,14 +207,33 @@ def _rows(cell: int, results: Sequence[ProxyResult], members: Sequence[int]) -> 
         arch_str = str(nb201.Nb201Arch.from_index(target))
         filled = None if target == cell else cell
         for r in results:
-            rows.append(ResultRow(target, arch_str, r.proxy, r.repeat, r.value, r.status, r.message,
-                                  r.seconds if filled is None else 0.0,
-                                  r.peak_mem_mb if filled is None else None, filled))
+            rows.append(
+                ResultRow(
+                    target,
+                    arch_str,
+                    r.proxy,
+                    r.repeat,
+                    r.value,
+                    r.status,
+                    r.message,
+                    r.seconds if filled is None else 0.0,
+                    r.peak_mem_mb if filled is None else None,
+                    filled,
+                )
+            )
     return rows
 
 
-def _fill_from_stored_classes(store: ResultStore, digest: str, space: str, tasks: list, groups: dict,
-                              done: set, include_errors: bool, run_id: int) -> tuple[list, int]:
+def _fill_from_stored_classes(
+    store: ResultStore,
+    digest: str,
+    space: str,
+    tasks: list,
+    groups: dict,
+    done: set,
+    include_errors: bool,
+    run_id: int,
+) -> tuple[list, int]:
     """Under `unique`: fill each task's members from a member of its isomorphism class (anywhere in
     the space) that the store already holds computed values of, instead of scoring the class again.
     `done` are the keys stored already (filled ones included). Returns the tasks left to score and
@@ -216,7 +245,9 @@ def _fill_from_stored_classes(store: ResultStore, digest: str, space: str, tasks
         classes[key].append(cell)
     remaining, filled = [], 0
     for rep, todo in tasks:
-        donor = next((c for c in classes[keys[rep]] if all((c, p, r) in computed for p, r in todo)), None)
+        donor = next(
+            (c for c in classes[keys[rep]] if all((c, p, r) in computed for p, r in todo)), None
+        )
         if donor is None:
             remaining.append((rep, todo))
             continue
@@ -225,8 +256,17 @@ def _fill_from_stored_classes(store: ResultStore, digest: str, space: str, tasks
         for member in groups[rep]:
             missing = [pr for pr in todo if (member, *pr) not in done]
             arch_str = str(nb201.Nb201Arch.from_index(member))
-            rows += [dataclasses.replace(source[pr], cell=member, arch_str=arch_str, seconds=0.0,
-                                         peak_mem_mb=None, filled_from=donor) for pr in missing]
+            rows += [
+                dataclasses.replace(
+                    source[pr],
+                    cell=member,
+                    arch_str=arch_str,
+                    seconds=0.0,
+                    peak_mem_mb=None,
+                    filled_from=donor,
+                )
+                for pr in missing
+            ]
             filled += bool(missing)
         store.write_rows(digest, space, rows, run_id)
     return remaining, filled
@@ -238,14 +278,21 @@ def check_options(spec: SweepSpec, options: SweepOptions) -> None:
 
     if options.backend not in BACKENDS:
         raise InputError(f"unknown backend {options.backend!r}; accepted: {', '.join(BACKENDS)}.")
-    for name, value in (("--workers", options.workers), ("--threads", options.threads),
-                        ("--cpus-per-task", options.cpus_per_task)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+    for name, value in (
+        ("--workers", options.workers),
+        ("--threads", options.threads),
+        ("--cpus-per-task", options.cpus_per_task),
+    ):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
             raise InputError(f"{name} must be a positive integer; got {value}.")
     if not options.gpus_per_task >= 0:
         raise InputError(f"--gpus-per-task must be >= 0; got {options.gpus_per_task}.")
     if spec.profile.ntk_engine not in NTK_ENGINES:
-        raise InputError(f"unknown --ntk-engine {spec.profile.ntk_engine!r}; accepted: {', '.join(NTK_ENGINES)}.")
+        raise InputError(
+            f"unknown --ntk-engine {spec.profile.ntk_engine!r}; accepted: {', '.join(NTK_ENGINES)}."
+        )
     check_device(spec.device)
 
 
@@ -265,13 +312,25 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
     with ResultStore(out) as store:
         digest = store.add_config(config)
         store.add_proxies(proxy_registry.get_proxy(p).metadata() for p in components)
-        run_id = store.start_run(digest, environment(spec.device, workers=options.workers, threads=threads,
-                                                     backend=options.backend, unique=options.unique,
-                                                     plugins=[p.as_dict() for p in spec.plugins]),
-                                 options.command)
+        run_id = store.start_run(
+            digest,
+            environment(
+                spec.device,
+                workers=options.workers,
+                threads=threads,
+                backend=options.backend,
+                unique=options.unique,
+                plugins=[p.as_dict() for p in spec.plugins],
+            ),
+            options.command,
+        )
         # A full (non-unique) run computes the cells that an earlier --unique run only filled.
-        done = store.done_keys(digest, spec.space, include_errors=not options.retry_errors,
-                               include_filled=options.unique)
+        done = store.done_keys(
+            digest,
+            spec.space,
+            include_errors=not options.retry_errors,
+            include_filled=options.unique,
+        )
         wanted = [(p, r) for r in range(repeats) for p in components]
         tasks, skipped = [], 0
         for rep in to_score:
@@ -283,11 +342,23 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
         filled_from_store = 0
         if options.unique:
             tasks, filled_from_store = _fill_from_stored_classes(
-                store, digest, spec.space, tasks, groups, done, not options.retry_errors, run_id)
-        summary = SweepSummary(str(out), digest, len(options.cells), len(tasks), skipped=skipped,
-                               filled_from_store=filled_from_store)
-        log.info("config %s: %d cells to score, %d already done, %d filled from stored isomorphic cells",
-                 digest, len(tasks), skipped, filled_from_store)
+                store, digest, spec.space, tasks, groups, done, not options.retry_errors, run_id
+            )
+        summary = SweepSummary(
+            str(out),
+            digest,
+            len(options.cells),
+            len(tasks),
+            skipped=skipped,
+            filled_from_store=filled_from_store,
+        )
+        log.info(
+            "config %s: %d cells to score, %d already done, %d filled from stored isomorphic cells",
+            digest,
+            len(tasks),
+            skipped,
+            filled_from_store,
+        )
         if tasks:  # an unusual profile/proxy combination: say what it costs or means, once
             for note in combination_notes(spec.profile.name, components):
                 log.warning("note: %s", note)
@@ -297,8 +368,15 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
             stream = _run_ray(spec, tasks, dataclasses.replace(options, threads=threads))
         else:
             stream = _run_local(spec, tasks, options.workers, threads)
-        bar = tqdm(total=len(tasks), unit="cell", desc=f"run-proxies {spec.profile.name}", file=sys.stderr,
-                   disable=options.quiet, mininterval=1.0, dynamic_ncols=True)
+        bar = tqdm(
+            total=len(tasks),
+            unit="cell",
+            desc=f"run-proxies {spec.profile.name}",
+            file=sys.stderr,
+            disable=options.quiet,
+            mininterval=1.0,
+            dynamic_ncols=True,
+        )
         last_checkpoint = time.monotonic()
         try:
             with _sigterm_as_interrupt():
@@ -322,7 +400,9 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
             summary.wall_seconds = time.perf_counter() - started
             summary.status_counts = {f"{p}:{s}": n for (p, s), n in sorted(statuses.items())}
             # seconds per cell per proxy = mean seconds per repeat x repeats computed per cell
-            summary.seconds_per_cell = {p: sum(v) / max(1, summary.scored) for p, v in sorted(seconds.items())}
+            summary.seconds_per_cell = {
+                p: sum(v) / max(1, summary.scored) for p, v in sorted(seconds.items())
+            }
             store.finish_run(run_id, summary.as_dict())
     return summary
 
@@ -335,10 +415,16 @@ def format_summary(summary: SweepSummary) -> str:
         f"{summary.failed_cells} with errors"
         + (" -- INTERRUPTED, finished cells are saved" if summary.interrupted else ""),
         f"wall time {summary.wall_seconds:.1f} s"
-        + (f" ({summary.wall_seconds / summary.scored:.3f} s per scored cell)" if summary.scored else ""),
+        + (
+            f" ({summary.wall_seconds / summary.scored:.3f} s per scored cell)"
+            if summary.scored
+            else ""
+        ),
     ]
     for proxy, secs in summary.seconds_per_cell.items():
-        counts = {k.split(":")[1]: v for k, v in summary.status_counts.items() if k.split(":")[0] == proxy}
+        counts = {
+            k.split(":")[1]: v for k, v in summary.status_counts.items() if k.split(":")[0] == proxy
+        }
         shown = ", ".join(f"{s} {n}" for s, n in counts.items())
         lines.append(f"  {proxy:<16} {secs:8.3f} s per cell   ({shown})")
     return "\n".join(lines)

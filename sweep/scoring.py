@@ -66,39 +66,63 @@ def component_proxies(names: Sequence[str]) -> list[str]:
 def _peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB -> MiB (process peak)
+    return (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )  # Linux: KiB -> MiB (process peak)
 
 
 class CellScorer:
     """Scores cells with per-cell proxies; build once per worker, then call `score` per cell."""
 
-    def __init__(self, profile: Profile, proxy_names: Sequence[str], images: ImageSet,
-                 device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        profile: Profile,
+        proxy_names: Sequence[str],
+        images: ImageSet,
+        device: str | torch.device = "cpu",
+    ):
         self.profile = profile
         self.device = torch.device(device)
         self.specs = [proxy_registry.get_proxy(n) for n in proxy_names]
         for spec in self.specs:
             if spec.fn is None:
-                raise InputError(f"proxy {spec.name!r} is a population-level score; score its components "
-                                 f"{', '.join(spec.combines)} and combine them in `harness correlate`.")
+                raise InputError(
+                    f"proxy {spec.name!r} is a population-level score; score its components "
+                    f"{', '.join(spec.combines)} and combine them in `harness correlate`."
+                )
         self.num_classes = images.num_classes
         self.x = self.y = self.patches = None
         if any(s.inputs in ("images", "shape") for s in self.specs):
-            x, y = image_batch(images, profile.batch_size, profile.data_seed, augment=profile.augment)
+            x, y = image_batch(
+                images, profile.batch_size, profile.data_seed, augment=profile.augment
+            )
             self.x, self.y = x.to(self.device), y.to(self.device)
         if any(s.inputs == "patches" for s in self.specs):
-            batches = patch_batches(images, n_batches=profile.patch_batches, batch_size=profile.patch_batch_size,
-                                    size=profile.patch_size, seed=profile.data_seed)
+            batches = patch_batches(
+                images,
+                n_batches=profile.patch_batches,
+                batch_size=profile.patch_batch_size,
+                size=profile.patch_size,
+                seed=profile.data_seed,
+            )
             self.patches = [b.to(self.device) for b in batches]
-        self.options = {"ntk_cond": dict(engine=profile.ntk_engine, nonpositive=profile.ntk_nonpositive)}
+        self.options = {
+            "ntk_cond": dict(engine=profile.ntk_engine, nonpositive=profile.ntk_nonpositive)
+        }
 
     def _network(self, arch: Nb201Arch, preset: str, repeat: int) -> torch.nn.Module:
         torch.manual_seed(self.profile.weight_seed + repeat)
-        net = build_network(arch, preset, num_classes=self.num_classes,
-                            track_running_stats=self.profile.bn_track_running_stats)
+        net = build_network(
+            arch,
+            preset,
+            num_classes=self.num_classes,
+            track_running_stats=self.profile.bn_track_running_stats,
+        )
         return net.to(self.device)
 
-    def _shared_pass(self, kind: str, arch: Nb201Arch, preset: str, repeat: int) -> tuple[object, float]:
+    def _shared_pass(
+        self, kind: str, arch: Nb201Arch, preset: str, repeat: int
+    ) -> tuple[object, float]:
         """Run a pass several proxies share, on its own fresh network, seeded as theirs."""
         start = time.perf_counter()
         model = self._network(arch, preset, repeat)
@@ -109,10 +133,16 @@ class CellScorer:
         """Compute the (proxy, repeat) pairs of `todo` for one cell; failures become rows."""
         todo = sorted(set(todo), key=lambda pr: (pr[1], [s.name for s in self.specs].index(pr[0])))
         results: list[ProxyResult] = []
-        shared: dict[tuple[str, str, int], tuple[object, float]] = {}  # -> (pass result, its seconds)
+        shared: dict[
+            tuple[str, str, int], tuple[object, float]
+        ] = {}  # -> (pass result, its seconds)
         for name, repeat in todo:
             spec = proxy_registry.get_proxy(name)
-            preset = self.profile.patch_network if spec.inputs == "patches" else self.profile.image_network
+            preset = (
+                self.profile.patch_network
+                if spec.inputs == "patches"
+                else self.profile.image_network
+            )
             inputs = self.patches if spec.inputs == "patches" else self.x
             if self.device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(self.device)
@@ -133,6 +163,9 @@ class CellScorer:
             except Exception as err:  # noqa: BLE001 -- one failing cell must not stop a sweep
                 stored, status, message = None, "error", f"{type(err).__name__}: {err}"[:500]
             seconds = time.perf_counter() - start + pass_seconds
-            results.append(ProxyResult(name, repeat, stored, status, message, seconds,
-                                       _peak_memory_mb(self.device)))
+            results.append(
+                ProxyResult(
+                    name, repeat, stored, status, message, seconds, _peak_memory_mb(self.device)
+                )
+            )
         return results

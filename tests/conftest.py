@@ -29,7 +29,9 @@ os.environ["HARNESS_CACHE"] = tempfile.mkdtemp(prefix="harness-test-cache-")
 def pytest_collection_modifyitems(config, items):
     if HAS_SHARED:
         return
-    skip = pytest.mark.skip(reason=f"needs the shared data folder ({SHARED_DATA} not found; set HARNESS_DATA_DIR)")
+    skip = pytest.mark.skip(
+        reason=f"needs the shared data folder ({SHARED_DATA} not found; set HARNESS_DATA_DIR)"
+    )
     for item in items:
         if "data" in item.keywords:
             item.add_marker(skip)

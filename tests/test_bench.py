@@ -61,7 +61,10 @@ def test_table_keys_coverage_and_describe(table):
     info = table.describe()
     assert info["kind"] == "table" and info["cells"] == nb201.NUM_CELLS
     origin, _, inside = info["path"].partition(":")
-    root = {"embedded": EMBEDDED_DIR, "$HARNESS_DATA_DIR": Path(os.environ.get("HARNESS_DATA_DIR", "."))}[origin]
+    root = {
+        "embedded": EMBEDDED_DIR,
+        "$HARNESS_DATA_DIR": Path(os.environ.get("HARNESS_DATA_DIR", ".")),
+    }[origin]
     assert inside in ("nb201/nb201_accuracy.csv", "nb201/nb201_accuracy.csv.gz")
     assert info["sha256"] == file_sha256(root / inside)
     assert set(info["keys"]) == set(bench.TABLE_COLUMNS)
@@ -130,7 +133,10 @@ def test_data_dir_argument_and_env_var(tmp_path, monkeypatch):
         load_benchmark()
     with pytest.raises(DataNotFoundError, match=r"--data-dir '.*nowhere' is not a directory"):
         load_benchmark(data_dir=tmp_path / "nowhere")
-    with pytest.raises(DataNotFoundError, match=r"^NB201 table nb201/nb201_accuracy.csv\[.gz\] not found in --data-dir "):
+    with pytest.raises(
+        DataNotFoundError,
+        match=r"^NB201 table nb201/nb201_accuracy.csv\[.gz\] not found in --data-dir ",
+    ):
         load_benchmark(data_dir=tmp_path / "nb201")
 
 
@@ -147,7 +153,9 @@ def test_default_table_is_the_cached_then_the_embedded_one(tmp_path, monkeypatch
 
 def test_explicit_benchmark_file_is_shown_without_machine_paths(tmp_path, monkeypatch):
     _write_table(tmp_path / "t.csv")
-    assert load_benchmark(tmp_path / "t.csv").source.path == "t.csv"  # outside the working directory
+    assert (
+        load_benchmark(tmp_path / "t.csv").source.path == "t.csv"
+    )  # outside the working directory
     monkeypatch.chdir(tmp_path.parent)
     assert load_benchmark(tmp_path / "t.csv").source.path == f"{tmp_path.name}/t.csv"
 
@@ -166,7 +174,8 @@ def test_table_with_wrong_length_or_columns_is_rejected(tmp_path):
     with pytest.raises(InputError, match=r"lists 100 architectures; an NB201 benchmark has 15625"):
         load_benchmark(tmp_path / "short.csv")
     pd.DataFrame({"index": [0], "arch_str": [str(nb201.Nb201Arch.from_index(0))]}).to_csv(
-        tmp_path / "cols.csv", index=False)
+        tmp_path / "cols.csv", index=False
+    )
     msg = r"not an NB201 accuracy table: missing columns cifar10_valid_acc"
     with pytest.raises(InputError, match=msg):
         load_benchmark(tmp_path / "cols.csv")
@@ -247,8 +256,12 @@ def test_module_and_table_reader_do_not_import_torch(tmp_path):
 # Cells in the tiny files; 15624 gets only the 12-epoch cifar10-valid run (as NB201 v1_0 did).
 TINY = (0, 1, 6111, 11472)
 PARTIAL = 15624
-SEEDS = {"cifar10-valid": (777, 888), "cifar10": (777,), "cifar100": (777, 888, 999),
-         "ImageNet16-120": (888,)}
+SEEDS = {
+    "cifar10-valid": (777, 888),
+    "cifar10": (777,),
+    "cifar100": (777, 888, 999),
+    "ImageNet16-120": (888,),
+}
 _DS_OFF = {"cifar10-valid": 0.0, "cifar10": 10.0, "cifar100": 20.0, "ImageNet16-120": 30.0}
 _SPLIT_OFF = {"train": 0.5, "x-valid": 1.5, "x-test": 2.5, "ori-test": 3.5}
 
@@ -275,12 +288,30 @@ def _arch_results(classes, index: int, hp: int, datasets) -> object:
             # Earlier epochs hold other numbers: the reader must take the last epoch.
             last = {s: _acc(index, hp, dataset, s, seed) for s in [*splits, "train"]}
             train = {e: (last["train"] if e == hp - 1 else 1.0) for e in range(hp)}
-            config = {"name": "infer.tiny", "C": 16, "N": 5, "arch_str": arch_str, "class_num": 10,
-                      "channel": 16, "num_cells": 5}
-            rc = ResultsCount(dataset, None, train, {e: 0.1 for e in range(hp)}, 0.5, 10.0,
-                              config, seed, hp, [0.01])
-            accs = {f"{s}@{e}": (last[s] if e == hp - 1 else 2.0)
-                    for s in splits for e in range(hp)}
+            config = {
+                "name": "infer.tiny",
+                "C": 16,
+                "N": 5,
+                "arch_str": arch_str,
+                "class_num": 10,
+                "channel": 16,
+                "num_cells": 5,
+            }
+            rc = ResultsCount(
+                dataset,
+                None,
+                train,
+                {e: 0.1 for e in range(hp)},
+                0.5,
+                10.0,
+                config,
+                seed,
+                hp,
+                [0.01],
+            )
+            accs = {
+                f"{s}@{e}": (last[s] if e == hp - 1 else 2.0) for s in splits for e in range(hp)
+            }
             rc.update_eval(accs, {k: 0.2 for k in accs}, {k: 0.3 for k in accs})
             res.update(dataset, seed, rc)
     return res
@@ -289,8 +320,10 @@ def _arch_results(classes, index: int, hp: int, datasets) -> object:
 def _cells(classes):
     """{index: {hp: ArchResults}} for the tiny files."""
     cells = {i: {hp: _arch_results(classes, i, hp, SEEDS) for hp in (12, 200)} for i in TINY}
-    cells[PARTIAL] = {12: _arch_results(classes, PARTIAL, 12, ["cifar10-valid"]),
-                      200: _arch_results(classes, PARTIAL, 200, [])}
+    cells[PARTIAL] = {
+        12: _arch_results(classes, PARTIAL, 12, ["cifar10-valid"]),
+        200: _arch_results(classes, PARTIAL, 200, []),
+    }
     return cells
 
 
@@ -305,8 +338,9 @@ def _write_nb201_pth(path: Path, meta: list[str] | None = None) -> None:
     cells = _cells((ArchResults, ResultsCount))
     data = {
         "meta_archs": meta or _meta(),
-        "arch2infos": {i: {"less": c[12].state_dict(), "full": c[200].state_dict()}
-                       for i, c in cells.items()},
+        "arch2infos": {
+            i: {"less": c[12].state_dict(), "full": c[200].state_dict()} for i, c in cells.items()
+        },
         "evaluated_indexes": set(cells),
     }
     torch.save(data, path)
@@ -326,9 +360,13 @@ def _write_nats_file(path: Path) -> None:
     from nats_bench import ArchResults, ResultsCount, pickle_save
 
     cells = _cells((ArchResults, ResultsCount))
-    data = {"meta_archs": _meta(), "evaluated_indexes": set(cells),
-            "arch2infos": {i: {"12": c[12].state_dict(), "200": c[200].state_dict()}
-                           for i, c in cells.items()}}
+    data = {
+        "meta_archs": _meta(),
+        "evaluated_indexes": set(cells),
+        "arch2infos": {
+            i: {"12": c[12].state_dict(), "200": c[200].state_dict()} for i, c in cells.items()
+        },
+    }
     pickle_save(data, str(path).removesuffix(".pbz2"))
 
 
@@ -342,7 +380,8 @@ def _check_tiny(b: bench.Benchmark, kind: str) -> None:
         for key in metric_keys():
             assert b.accuracy(i, key) == pytest.approx(_expected(i, key), abs=1e-9), (i, key)
     assert b.accuracy(PARTIAL, "cifar10-valid/x-valid@12") == pytest.approx(
-        _expected(PARTIAL, "cifar10-valid/x-valid@12"))
+        _expected(PARTIAL, "cifar10-valid/x-valid@12")
+    )
     assert math.isnan(b.accuracies("cifar10-valid/x-valid@200")[PARTIAL])
     cov = b.describe()["coverage"]
     assert cov["cifar10-valid/x-valid@12"] == len(TINY) + 1

@@ -23,7 +23,9 @@ def test_counted_gflop_of_a_linear_model_is_forward_plus_b_backwards_plus_gram(b
     batch, dim = 4, 5
     model = nn.Linear(dim, 1, bias=False)
     gflop = bench_ntk.counted_gflop(model, torch.randn(batch, dim))
-    assert gflop * 1e9 == pytest.approx(2 * batch * dim + batch * 2 * batch * dim + 2 * batch * batch * dim)
+    assert gflop * 1e9 == pytest.approx(
+        2 * batch * dim + batch * 2 * batch * dim + 2 * batch * batch * dim
+    )
 
 
 def test_matmul_rate_is_positive_and_finite(bench_ntk):
@@ -32,7 +34,9 @@ def test_matmul_rate_is_positive_and_finite(bench_ntk):
 
 
 def test_bench_ntk_report_on_a_small_batch(bench_ntk, capsys):
-    report = bench_ntk.main(["--indices", "6111", "--batch-size", "8", "--engine", "graph", "--json"])
+    report = bench_ntk.main(
+        ["--indices", "6111", "--batch-size", "8", "--engine", "graph", "--json"]
+    )
     assert report["max_rel_diff"] < 1e-4
     assert report["speedup"] > 0 and report["peak_mem_mb"] > 0
     roof = report["roofline"]
@@ -54,7 +58,14 @@ def test_kernel_breakdown_charges_each_kernel_family_only_where_the_cell_uses_it
 
     no_pool = bench_ntk.kernel_breakdown("graph", [net(6111)], x)
     pooling = bench_ntk.kernel_breakdown(
-        "graph", [net("|avg_pool_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_1x1~2|")], x)
+        "graph",
+        [
+            net(
+                "|avg_pool_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_1x1~2|"
+            )
+        ],
+        x,
+    )
     assert no_pool["seconds"]["3x3 pool backward"] == 0 < pooling["seconds"]["3x3 pool backward"]
     for result in (no_pool, pooling):
         assert result["cells"] == 1 and result["engine"] == "graph"

@@ -14,11 +14,29 @@ from torch import nn
 from harness.errors import InputError
 from harness.spaces import darts
 from harness.spaces.darts import (
-    EDGE_NAMES, EDGES, GENOTYPE_OPS, GENOTYPES, NODE_EDGE_GROUPS, OPS, PRUNED_ALPHA, Genotype,
-    build_supernet, genotype_from_alphas, genotype_to_masks, load_genotype, mask_to_alphas, parse_genotype,
+    EDGE_NAMES,
+    EDGES,
+    GENOTYPE_OPS,
+    GENOTYPES,
+    NODE_EDGE_GROUPS,
+    OPS,
+    PRUNED_ALPHA,
+    Genotype,
+    build_supernet,
+    genotype_from_alphas,
+    genotype_to_masks,
+    load_genotype,
+    mask_to_alphas,
+    parse_genotype,
 )
 from harness.spaces.darts import (
-    NetworkCIFAR, NetworkImageNet, build_network, count_macs, count_parameters, drop_path, summarize,
+    NetworkCIFAR,
+    NetworkImageNet,
+    build_network,
+    count_macs,
+    count_parameters,
+    drop_path,
+    summarize,
 )
 
 # Verbatim lines of the published genotype files (chenwydj/DARTS_evaluation genotypes.py @4c317ce,
@@ -41,13 +59,24 @@ def _one_thread():
 
 # ---- the space -----------------------------------------------------------------------------------
 
+
 def test_edges_are_sorted_keys_grouped_by_node():
-    assert len(EDGES) == 14 and EDGE_NAMES == tuple(sorted(f"{i}<-{j}" for i in range(4) for j in range(i + 2)))
+    assert len(EDGES) == 14 and EDGE_NAMES == tuple(
+        sorted(f"{i}<-{j}" for i in range(4) for j in range(i + 2))
+    )
     assert NODE_EDGE_GROUPS == ((0, 2), (2, 5), (5, 9), (9, 14))
     for i, (start, stop) in enumerate(NODE_EDGE_GROUPS):
         assert [EDGES[e] for e in range(start, stop)] == [(i, j) for j in range(i + 2)]
-    assert OPS == ("none", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
-                   "avg_pool_3x3", "max_pool_3x3")
+    assert OPS == (
+        "none",
+        "skip_connect",
+        "sep_conv_3x3",
+        "sep_conv_5x5",
+        "dil_conv_3x3",
+        "dil_conv_5x5",
+        "avg_pool_3x3",
+        "max_pool_3x3",
+    )
 
 
 def test_genotype_count_matches_enumeration():
@@ -55,10 +84,12 @@ def test_genotype_count_matches_enumeration():
     per_cell = 1
     for node in range(4):
         pairs = [(op, j) for op in GENOTYPE_OPS for j in range(node + 2)]
-        per_cell *= len({frozenset(p) for p in itertools.combinations(pairs, 2) if p[0][1] != p[1][1]})
+        per_cell *= len(
+            {frozenset(p) for p in itertools.combinations(pairs, 2) if p[0][1] != p[1][1]}
+        )
     info = darts.describe()
     assert info["genotypes_per_cell"] == per_cell == 1_037_664_180
-    assert info["genotypes"] == per_cell ** 2
+    assert info["genotypes"] == per_cell**2
     assert info["ops"] == list(OPS) and info["edges"] == list(EDGE_NAMES) and info["nodes"] == 4
     assert set(info["shipped_genotypes"]) == {"TENAS_cifar10", "TENAS_imagenet", "DARTS_V2"}
     json.dumps(info)
@@ -66,10 +97,13 @@ def test_genotype_count_matches_enumeration():
 
 # ---- genotypes: notation and round trips ---------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(OFFICIAL))
 def test_shipped_genotypes_equal_the_published_text(name):
     assert parse_genotype(OFFICIAL[name]) == GENOTYPES[name]
-    assert str(GENOTYPES[name]) == OFFICIAL[name].split(" = ", 1)[1]  # formats back to the same text
+    assert (
+        str(GENOTYPES[name]) == OFFICIAL[name].split(" = ", 1)[1]
+    )  # formats back to the same text
 
 
 @pytest.mark.parametrize("name", sorted(OFFICIAL))
@@ -81,7 +115,9 @@ def test_round_trips(name, tmp_path):
     (tmp_path / "g.json").write_text(json.dumps(g.to_dict()))
     assert load_genotype(str(tmp_path / "g.txt")) == g
     assert load_genotype(tmp_path / "g.json") == g
-    assert load_genotype(name) == g and load_genotype(str(g)) == g and load_genotype(g.to_dict()) == g
+    assert (
+        load_genotype(name) == g and load_genotype(str(g)) == g and load_genotype(g.to_dict()) == g
+    )
     for form in (str(g), g.to_dict()):  # a search's result.json
         (tmp_path / "result.json").write_text(json.dumps({"seed": 0, "genotype": form}))
         assert load_genotype(str(tmp_path / "result.json")) == g
@@ -91,12 +127,16 @@ def test_other_published_spellings_parse():
     ranged = "Genotype(normal=[('sep_conv_3x3', 1), ('skip_connect', 0), ('sep_conv_3x3', 0), ('dil_conv_3x3', 1), ('sep_conv_5x5', 0), ('sep_conv_3x3', 1), ('avg_pool_3x3', 0), ('dil_conv_3x3', 1)], normal_concat=range(2, 6), reduce=[('sep_conv_5x5', 1), ('max_pool_3x3', 0), ('sep_conv_5x5', 1), ('sep_conv_5x5', 2), ('sep_conv_3x3', 0), ('sep_conv_3x3', 3), ('sep_conv_3x3', 1), ('sep_conv_3x3', 2)], reduce_concat=range(2, 6))"
     g = parse_genotype(ranged)  # PC-DARTS's line
     assert g.normal_concat == (2, 3, 4, 5) and g.normal[0] == ("sep_conv_3x3", 1)
-    nested = ("genotypes.Genotype(normal=[[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], [('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], "
-              "[('sep_conv_3x3', 1), ('skip_connect', 0)], [('skip_connect', 0), ('dil_conv_3x3', 2)]], normal_concat=range(2, 6), "
-              "reduce=[[('max_pool_3x3', 0), ('max_pool_3x3', 1)], [('skip_connect', 2), ('max_pool_3x3', 1)], "
-              "[('max_pool_3x3', 0), ('skip_connect', 2)], [('skip_connect', 2), ('max_pool_3x3', 1)]], reduce_concat=range(2, 6))")
+    nested = (
+        "genotypes.Genotype(normal=[[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], [('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], "
+        "[('sep_conv_3x3', 1), ('skip_connect', 0)], [('skip_connect', 0), ('dil_conv_3x3', 2)]], normal_concat=range(2, 6), "
+        "reduce=[[('max_pool_3x3', 0), ('max_pool_3x3', 1)], [('skip_connect', 2), ('max_pool_3x3', 1)], "
+        "[('max_pool_3x3', 0), ('skip_connect', 2)], [('skip_connect', 2), ('max_pool_3x3', 1)]], reduce_concat=range(2, 6))"
+    )
     assert parse_genotype(nested) == DARTS_V2  # pt.darts's one-list-per-node form
-    positional = f"Genotype({list(DARTS_V2.normal)}, [2, 3, 4, 5], {list(DARTS_V2.reduce)}, [2, 3, 4, 5])"
+    positional = (
+        f"Genotype({list(DARTS_V2.normal)}, [2, 3, 4, 5], {list(DARTS_V2.reduce)}, [2, 3, 4, 5])"
+    )
     assert parse_genotype(positional) == DARTS_V2
 
 
@@ -123,34 +163,71 @@ def test_round_trip_property(g):
 
 # ---- genotypes: every error path ---------------------------------------------------------------
 
+
 def _with(normal=None, reduce=None) -> str:
     n = list(DARTS_V2.normal) if normal is None else normal
     r = list(DARTS_V2.reduce) if reduce is None else reduce
     return f"Genotype(normal={n!r}, normal_concat=[2, 3, 4, 5], reduce={r!r}, reduce_concat=[2, 3, 4, 5])"
 
 
-@pytest.mark.parametrize("text, message", [
-    (_with(normal=[("sep_conv_7x7", 0)] + list(DARTS_V2.normal[1:])),
-     r"normal node 2 has op 'sep_conv_7x7'; expected one of skip_connect, sep_conv_3x3"),
-    (_with(reduce=list(DARTS_V2.reduce[:2]) + [("skip_connect", 3)] + list(DARTS_V2.reduce[3:])),
-     r"reduce node 3 takes input 3; node 3 accepts inputs 0\.\.2"),
-    (_with(normal=[("sep_conv_3x3", -1)] + list(DARTS_V2.normal[1:])), r"normal node 2 takes input -1"),
-    (_with(normal=list(DARTS_V2.normal[:7])), r"normal has 7 \(op, input\) pairs; .* exactly 8 pairs"),
-    (_with(reduce=list(DARTS_V2.reduce) + [("skip_connect", 0), ("skip_connect", 1)]), r"reduce has 10"),
-    (_with(normal=[("none", 0)] + list(DARTS_V2.normal[1:])), r"normal node 2 uses 'none'; a final genotype"),
-    (_with(normal=[("sep_conv_3x3",)] + list(DARTS_V2.normal[1:])), r"normal entry 0 \(node 2\) must be an \(op name, input index\) pair"),
-    (_with(normal=[("sep_conv_3x3", 0.0)] + list(DARTS_V2.normal[1:])), r"must be an \(op name, input index\) pair"),
-    (_with().replace("normal_concat=[2, 3, 4, 5]", "normal_concat=[2, 6]"), r"normal_concat \[2, 6\] must list distinct intermediate nodes in 2\.\.5"),
-    (_with().replace("reduce_concat=[2, 3, 4, 5]", "reduce_concat=[2, 2]"), r"reduce_concat \[2, 2\]"),
-    ("Genotype(normal=[('sep_conv_3x3', 0)", r"not valid Python syntax"),
-    ("Network(normal=[])", r"expected a single Genotype\(...\) call"),
-    ("Genotype(normal=foo, reduce=[])", r"'foo' is not a literal"),
-    ("Genotype(normal=[], reduce=[], extra=[])", r"unknown field 'extra'"),
-    ("Genotype([], [2], [], [2], [3])", r"at most 4 arguments"),
-    ("Genotype([], normal=[], reduce=[])", r"field 'normal' is given twice"),
-    ("Genotype(normal=[])", r"missing field\(s\) reduce"),
-    ("Genotype(normal='sep_conv_3x3', reduce=[])", r"normal must be a list of \(op, input\) pairs"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            _with(normal=[("sep_conv_7x7", 0)] + list(DARTS_V2.normal[1:])),
+            r"normal node 2 has op 'sep_conv_7x7'; expected one of skip_connect, sep_conv_3x3",
+        ),
+        (
+            _with(
+                reduce=list(DARTS_V2.reduce[:2]) + [("skip_connect", 3)] + list(DARTS_V2.reduce[3:])
+            ),
+            r"reduce node 3 takes input 3; node 3 accepts inputs 0\.\.2",
+        ),
+        (
+            _with(normal=[("sep_conv_3x3", -1)] + list(DARTS_V2.normal[1:])),
+            r"normal node 2 takes input -1",
+        ),
+        (
+            _with(normal=list(DARTS_V2.normal[:7])),
+            r"normal has 7 \(op, input\) pairs; .* exactly 8 pairs",
+        ),
+        (
+            _with(reduce=list(DARTS_V2.reduce) + [("skip_connect", 0), ("skip_connect", 1)]),
+            r"reduce has 10",
+        ),
+        (
+            _with(normal=[("none", 0)] + list(DARTS_V2.normal[1:])),
+            r"normal node 2 uses 'none'; a final genotype",
+        ),
+        (
+            _with(normal=[("sep_conv_3x3",)] + list(DARTS_V2.normal[1:])),
+            r"normal entry 0 \(node 2\) must be an \(op name, input index\) pair",
+        ),
+        (
+            _with(normal=[("sep_conv_3x3", 0.0)] + list(DARTS_V2.normal[1:])),
+            r"must be an \(op name, input index\) pair",
+        ),
+        (
+            _with().replace("normal_concat=[2, 3, 4, 5]", "normal_concat=[2, 6]"),
+            r"normal_concat \[2, 6\] must list distinct intermediate nodes in 2\.\.5",
+        ),
+        (
+            _with().replace("reduce_concat=[2, 3, 4, 5]", "reduce_concat=[2, 2]"),
+            r"reduce_concat \[2, 2\]",
+        ),
+        ("Genotype(normal=[('sep_conv_3x3', 0)", r"not valid Python syntax"),
+        ("Network(normal=[])", r"expected a single Genotype\(...\) call"),
+        ("Genotype(normal=foo, reduce=[])", r"'foo' is not a literal"),
+        ("Genotype(normal=[], reduce=[], extra=[])", r"unknown field 'extra'"),
+        ("Genotype([], [2], [], [2], [3])", r"at most 4 arguments"),
+        ("Genotype([], normal=[], reduce=[])", r"field 'normal' is given twice"),
+        ("Genotype(normal=[])", r"missing field\(s\) reduce"),
+        (
+            "Genotype(normal='sep_conv_3x3', reduce=[])",
+            r"normal must be a list of \(op, input\) pairs",
+        ),
+    ],
+)
 def test_genotype_errors(text, message):
     with pytest.raises(InputError, match=message):
         parse_genotype(text)
@@ -168,7 +245,9 @@ def test_pasted_text_is_never_executed(tmp_path):
 
 
 def test_load_genotype_names_files_and_json_errors(tmp_path):
-    with pytest.raises(InputError, match=r"unknown DARTS genotype 'DARTS_v2'\. Did you mean 'DARTS_V2'\?"):
+    with pytest.raises(
+        InputError, match=r"unknown DARTS genotype 'DARTS_v2'\. Did you mean 'DARTS_V2'\?"
+    ):
         load_genotype("DARTS_v2")
     with pytest.raises(InputError, match="not a shipped name .* an existing file"):
         load_genotype(str(tmp_path / "missing.txt"))
@@ -187,12 +266,15 @@ def test_load_genotype_names_files_and_json_errors(tmp_path):
 
 # ---- supernets (TE-NAS) ------------------------------------------------------------------------
 
+
 def test_tenas_supernets_layout():
     ntk = build_supernet("tenas_ntk", num_classes=1000)
     assert ntk.stem[0].in_channels == 3 and ntk.stem[0].out_channels == 1
     assert [c.reduction for c in ntk.cells] == [False, True]
     assert ntk.classifier.in_features == 8 and ntk.classifier.out_features == 1000
-    assert all(m.affine and m.track_running_stats for m in ntk.modules() if isinstance(m, nn.BatchNorm2d))
+    assert all(
+        m.affine and m.track_running_stats for m in ntk.modules() if isinstance(m, nn.BatchNorm2d)
+    )
     assert ntk(torch.randn(2, 3, 32, 32)).shape == (2, 1000)
     lr = build_supernet("tenas_lr")
     assert lr.stem is None and lr.cells[0].preprocess0.op[1].in_channels == 1
@@ -216,7 +298,9 @@ def _call_counter(net):
     for cell_i, cell in enumerate(net.cells):
         for name, mixed in cell.edges.items():
             for k, op in enumerate(mixed._ops):
-                op.register_forward_hook(lambda *_, key=(cell_i, name, k): calls.__setitem__(key, calls.get(key, 0) + 1))
+                op.register_forward_hook(
+                    lambda *_, key=(cell_i, name, k): calls.__setitem__(key, calls.get(key, 0) + 1)
+                )
     return calls
 
 
@@ -234,7 +318,11 @@ def test_pruned_ops_and_edges_are_not_computed():
     for cell_i, mask in ((0, normal), (1, reduce)):
         for e, name in enumerate(EDGE_NAMES):
             for k in range(8):
-                assert calls.get((cell_i, name, k), 0) == (1 if mask[e][k] else 0), (cell_i, name, OPS[k])
+                assert calls.get((cell_i, name, k), 0) == (1 if mask[e][k] else 0), (
+                    cell_i,
+                    name,
+                    OPS[k],
+                )
 
 
 def test_fully_pruned_edge_contributes_nothing():
@@ -281,7 +369,9 @@ def test_single_path_supernet_cell_equals_evaluation_cell(reduction):
     search.preprocess1.load_state_dict(cell.preprocess1.state_dict())
     pairs, _ = g.cell("reduce" if reduction else "normal")
     for k, (op, j) in enumerate(pairs):
-        search.edges[f"{k // 2}<-{j}"]._ops[OPS.index(op)].load_state_dict(cell._ops[k].state_dict())
+        search.edges[f"{k // 2}<-{j}"]._ops[OPS.index(op)].load_state_dict(
+            cell._ops[k].state_dict()
+        )
     mask = genotype_to_masks(g)[1 if reduction else 0]
     alphas = mask_to_alphas(mask)
     w = torch.softmax(alphas, -1)
@@ -291,8 +381,12 @@ def test_single_path_supernet_cell_equals_evaluation_cell(reduction):
 
 
 def test_genotype_to_masks_rejects_what_the_space_cannot_hold():
-    twice = Genotype([("sep_conv_3x3", 0), ("skip_connect", 0)] + list(DARTS_V2.normal[2:]), [2, 3, 4, 5],
-                     list(DARTS_V2.reduce), [2, 3, 4, 5])
+    twice = Genotype(
+        [("sep_conv_3x3", 0), ("skip_connect", 0)] + list(DARTS_V2.normal[2:]),
+        [2, 3, 4, 5],
+        list(DARTS_V2.reduce),
+        [2, 3, 4, 5],
+    )
     with pytest.raises(InputError, match="normal node 2 takes input 0 twice"):
         genotype_to_masks(twice)
     with pytest.raises(ValueError, match=r"must be 14 edges x 8 ops"):
@@ -300,6 +394,7 @@ def test_genotype_to_masks_rejects_what_the_space_cannot_hold():
 
 
 # ---- alphas -> genotype (DARTS parse) ----------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", sorted(GENOTYPES))
 def test_parse_of_pruned_alphas_returns_the_survivors(name):
@@ -318,12 +413,23 @@ def test_darts_parse_known_answer():
     normal[2:5, 6] = torch.tensor([1.0, 5.0, 4.0])  # node 1: inputs 1 (5.0) then 2 (4.0), avg_pool
     # Nodes 2, 3: all ties -> DARTS keeps the lowest inputs and the first non-none op (skip_connect).
     g = genotype_from_alphas(normal, torch.zeros(14, 8))
-    assert g.normal[:4] == (("sep_conv_5x5", 1), ("dil_conv_3x3", 0), ("avg_pool_3x3", 1), ("avg_pool_3x3", 2))
-    assert g.normal[4:] == (("skip_connect", 0), ("skip_connect", 1), ("skip_connect", 0), ("skip_connect", 1))
+    assert g.normal[:4] == (
+        ("sep_conv_5x5", 1),
+        ("dil_conv_3x3", 0),
+        ("avg_pool_3x3", 1),
+        ("avg_pool_3x3", 2),
+    )
+    assert g.normal[4:] == (
+        ("skip_connect", 0),
+        ("skip_connect", 1),
+        ("skip_connect", 0),
+        ("skip_connect", 1),
+    )
     assert g.normal_concat == g.reduce_concat == (2, 3, 4, 5)
 
 
 # ---- ops ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("size", [8, 7])
 def test_factorized_reduce_matches_darts_and_handles_odd_sizes(size):
@@ -341,8 +447,12 @@ def test_factorized_reduce_matches_darts_and_handles_odd_sizes(size):
 def test_op_structure_follows_darts():
     sep = darts.DARTS_OPS["sep_conv_5x5"](8, 8, 2, False, True)
     convs = [m for m in sep.modules() if isinstance(m, nn.Conv2d)]
-    assert [(c.kernel_size, c.stride, c.groups) for c in convs] == [((5, 5), (2, 2), 8), ((1, 1), (1, 1), 1),
-                                                                    ((5, 5), (1, 1), 8), ((1, 1), (1, 1), 1)]
+    assert [(c.kernel_size, c.stride, c.groups) for c in convs] == [
+        ((5, 5), (2, 2), 8),
+        ((1, 1), (1, 1), 1),
+        ((5, 5), (1, 1), 8),
+        ((1, 1), (1, 1), 1),
+    ]
     assert all(c.bias is None for c in convs)
     assert all(not b.affine for b in sep.modules() if isinstance(b, nn.BatchNorm2d))
     dil = darts.DARTS_OPS["dil_conv_5x5"](8, 8, 1, True, True)
@@ -351,32 +461,54 @@ def test_op_structure_follows_darts():
     x = torch.randn(1, 8, 8, 8)
     for name, factory in darts.DARTS_OPS.items():
         for stride in (1, 2):
-            assert factory(8, 8, stride, True, True)(x).shape == (1, 8, 8 // stride, 8 // stride), name
+            assert factory(8, 8, stride, True, True)(x).shape == (1, 8, 8 // stride, 8 // stride), (
+                name
+            )
 
 
 # ---- evaluation networks -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, dataset, millions", [
-    ("DARTS_V2", "cifar10", 3.3),  # DARTS paper: 3.3 M
-    ("DARTS_V2", "imagenet", 4.7),  # DARTS paper: 4.7 M
-    ("TENAS_imagenet", "imagenet", 5.4),  # TE-NAS paper: 5.4 M
-    pytest.param("TENAS_cifar10", "cifar10", 3.8, marks=pytest.mark.xfail(strict=True, reason=(
-        "TE-NAS reports 3.8 M, but its published TENAS_cifar10 genotype (verified verbatim above) gives "
-        "4.14 M in DARTS's CIFAR network; TENAS_imagenet gives 3.78 M there"))),
-])
+
+@pytest.mark.parametrize(
+    "name, dataset, millions",
+    [
+        ("DARTS_V2", "cifar10", 3.3),  # DARTS paper: 3.3 M
+        ("DARTS_V2", "imagenet", 4.7),  # DARTS paper: 4.7 M
+        ("TENAS_imagenet", "imagenet", 5.4),  # TE-NAS paper: 5.4 M
+        pytest.param(
+            "TENAS_cifar10",
+            "cifar10",
+            3.8,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason=(
+                    "TE-NAS reports 3.8 M, but its published TENAS_cifar10 genotype (verified verbatim above) gives "
+                    "4.14 M in DARTS's CIFAR network; TENAS_imagenet gives 3.78 M there"
+                ),
+            ),
+        ),
+    ],
+)
 def test_parameter_counts_match_the_papers(name, dataset, millions):
     params = count_parameters(build_network(name, dataset))
     assert abs(params / 1e6 - millions) <= (0.05 if name == "DARTS_V2" else 0.1)
 
 
-def _darts_cifar_params_by_hand(genotype: Genotype, C: int = 36, layers: int = 20, classes: int = 10) -> int:
+def _darts_cifar_params_by_hand(
+    genotype: Genotype, C: int = 36, layers: int = 20, classes: int = 10
+) -> int:
     """DARTS's CIFAR network counted from its op definitions (affine BN, no auxiliary head):
     sep k: 2(Ck^2 + C^2 + 2C); dil k: Ck^2 + C^2 + 2C; stride-2 skip (FactorizedReduce): C^2 + 2C;
     each cell's two 1x1 preprocessing convs; a 3C-channel 3x3 stem; a linear classifier."""
+
     def op(name, c, stride):
         k = int(name[-1]) if "conv" in name else 0
-        return {"sep": 2 * (c * k * k + c * c + 2 * c), "dil": c * k * k + c * c + 2 * c,
-                "ski": 0 if stride == 1 else c * c + 2 * c}.get(name[:3], 0)
+        return {
+            "sep": 2 * (c * k * k + c * c + 2 * c),
+            "dil": c * k * k + c * c + 2 * c,
+            "ski": 0 if stride == 1 else c * c + 2 * c,
+        }.get(name[:3], 0)
+
     stem = 3 * C
     total, c_pp, c_p, c = 27 * stem + 2 * stem, stem, stem, C
     for i in range(layers):
@@ -392,7 +524,9 @@ def _darts_cifar_params_by_hand(genotype: Genotype, C: int = 36, layers: int = 2
 @pytest.mark.parametrize("name", sorted(GENOTYPES))
 def test_cifar_parameter_count_equals_the_count_by_hand(name):
     # An independent count from DARTS's op formulas: TENAS_cifar10's 4.14 M is the genotype's, not ours.
-    assert count_parameters(build_network(name, "cifar10")) == _darts_cifar_params_by_hand(GENOTYPES[name])
+    assert count_parameters(build_network(name, "cifar10")) == _darts_cifar_params_by_hand(
+        GENOTYPES[name]
+    )
 
 
 def test_imagenet_networks_are_mobile_setting():
@@ -409,7 +543,9 @@ def test_macs_are_conv_and_linear_multiply_adds():
 
     def hook(mod, _, out):
         nonlocal total
-        total += out.numel() * (mod.weight[0].numel() if isinstance(mod, nn.Conv2d) else mod.in_features)
+        total += out.numel() * (
+            mod.weight[0].numel() if isinstance(mod, nn.Conv2d) else mod.in_features
+        )
 
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -423,8 +559,14 @@ def test_cifar_network_layout_and_darts_parameter_names():
     assert len(net.cells) == 20 and net.reduction_layers == (6, 13)
     assert [c.reduction for c in net.cells].count(True) == 2
     keys = set(net.state_dict())
-    for key in ("stem.0.weight", "cells.0.preprocess0.op.1.weight", "cells.0._ops.0.op.1.weight",
-                "cells.7.preprocess0.conv_1.weight", "auxiliary_head.features.2.weight", "classifier.weight"):
+    for key in (
+        "stem.0.weight",
+        "cells.0.preprocess0.op.1.weight",
+        "cells.0._ops.0.op.1.weight",
+        "cells.7.preprocess0.conv_1.weight",
+        "auxiliary_head.features.2.weight",
+        "classifier.weight",
+    ):
         assert key in keys
     assert count_parameters(net, include_auxiliary=True) > count_parameters(net)
 

@@ -313,7 +313,9 @@ def test_data_roots_precedence(tmp_path, monkeypatch):
     assert data_roots(flag) == [DataRoot(flag.resolve(), "--data-dir")]
     assert data_roots() == [DataRoot(env.resolve(), "$HARNESS_DATA_DIR")]
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path / "missing"))
-    with pytest.raises(DataNotFoundError, match=r"^HARNESS_DATA_DIR='.*missing' is not a directory\.$"):
+    with pytest.raises(
+        DataNotFoundError, match=r"^HARNESS_DATA_DIR='.*missing' is not a directory\.$"
+    ):
         data_roots()
     with pytest.raises(DataNotFoundError, match=r"^--data-dir '.*nope' is not a directory\.$"):
         data_roots(tmp_path / "nope")
@@ -340,7 +342,10 @@ def test_embedded_sample_serves_cifar10_when_nothing_else_is_there(cifar10_tree,
     monkeypatch.setenv("HARNESS_CACHE", str(root / "empty-cache"))
     images = load_images("cifar10")
     assert (len(images), images.origin) == (4000, "embedded")
-    assert images.source == "images/cifar10_train_4000.npz (exact pixels, CIFAR-10 train images 0-3999)"
+    assert (
+        images.source
+        == "images/cifar10_train_4000.npz (exact pixels, CIFAR-10 train images 0-3999)"
+    )
     assert images.checksum == _SHA256SUMS["images/cifar10_train_4000.npz"]
     # The cache comes first, per dataset: a cached official batch folder wins over the sample.
     monkeypatch.setenv("HARNESS_CACHE", str(root))

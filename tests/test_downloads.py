@@ -28,8 +28,11 @@ def _cifar10_archive(images_per_batch: int = 3) -> bytes:
         entries = {f"data_batch_{k}": images_per_batch for k in range(1, 6)}
         entries["test_batch"] = images_per_batch
         for name, n in entries.items():
-            batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                     b"labels": (np.arange(n) % 10).tolist(), b"batch_label": name.encode()}
+            batch = {
+                b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                b"labels": (np.arange(n) % 10).tolist(),
+                b"batch_label": name.encode(),
+            }
             _add(tar, f"cifar-10-batches-py/{name}", pickle.dumps(batch, protocol=2))
         _add(tar, "cifar-10-batches-py/batches.meta", pickle.dumps({b"label_names": [b"x"] * 10}))
     return buf.getvalue()
@@ -98,8 +101,9 @@ def cache(tmp_path, monkeypatch):
 
 def _serve_cifar10(server, monkeypatch, archive: bytes, path: str = "/cifar-10-python.tar.gz"):
     server.files[path] = archive
-    spec = dataclasses.replace(downloads.ARCHIVES["cifar10"], url=server.url(path),
-                               md5=hashlib.md5(archive).hexdigest())
+    spec = dataclasses.replace(
+        downloads.ARCHIVES["cifar10"], url=server.url(path), md5=hashlib.md5(archive).hexdigest()
+    )
     monkeypatch.setitem(downloads.ARCHIVES, "cifar10", spec)
     return spec
 
@@ -113,7 +117,9 @@ def test_good_download_is_verified_extracted_and_read_from_the_cache(server, cac
     result = _download("cifar10")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(cache / "cifar-10-batches-py")
-    assert sorted(p.name for p in cache.iterdir()) == ["cifar-10-batches-py"]  # no staging, no .part
+    assert sorted(p.name for p in cache.iterdir()) == [
+        "cifar-10-batches-py"
+    ]  # no staging, no .part
     images = load_images("cifar10")
     assert (len(images), images.origin) == (15, "cache")
     status = json.loads(CliRunner().invoke(cli, ["data", "status", "--json"]).stdout)
@@ -144,7 +150,9 @@ def test_interrupted_download_resumes_with_a_range_request(server, cache, monkey
     server.cut["/cifar-10-python.tar.gz"] = half
     first = _download("cifar10")
     assert first.exit_code == 1
-    assert "broke off after" in first.output and "run the same command again to resume" in first.output
+    assert (
+        "broke off after" in first.output and "run the same command again to resume" in first.output
+    )
     partial = cache / "downloads" / "cifar-10-python.tar.gz.part"
     assert partial.stat().st_size == half
     assert not (cache / "cifar-10-batches-py").exists()
@@ -157,11 +165,19 @@ def test_interrupted_download_resumes_with_a_range_request(server, cache, monkey
 
 def test_missing_file_is_one_line_and_exit_2(server, cache, monkeypatch):
     _serve_cifar10(server, monkeypatch, _cifar10_archive(), path="/elsewhere.tar.gz")
-    monkeypatch.setitem(downloads.ARCHIVES, "cifar10", dataclasses.replace(
-        downloads.ARCHIVES["cifar10"], url=server.url("/cifar-10-python.tar.gz")))
+    monkeypatch.setitem(
+        downloads.ARCHIVES,
+        "cifar10",
+        dataclasses.replace(
+            downloads.ARCHIVES["cifar10"], url=server.url("/cifar-10-python.tar.gz")
+        ),
+    )
     result = _download("cifar10")
     assert result.exit_code == 2
-    assert result.output == f"Error: download of {server.url('/cifar-10-python.tar.gz')} failed: HTTP 404 Not Found.\n"
+    assert (
+        result.output
+        == f"Error: download of {server.url('/cifar-10-python.tar.gz')} failed: HTTP 404 Not Found.\n"
+    )
     # --url names a mirror; the official checksum still applies.
     mirrored = _download("cifar10", "--url", server.url("/elsewhere.tar.gz"))
     assert mirrored.exit_code == 0, mirrored.output
@@ -173,8 +189,13 @@ def test_data_without_a_direct_url_says_where_to_get_it(name, cache):
     result = _download(name)
     assert result.exit_code == 2
     assert result.output == f"Error: {downloads.where_to_get(name)}\n"
-    where = str(cache / "ImageNet16") if name == "ImageNet16-120" else str(cache / "imagenet") \
-        if name == "imagenet" else "--bench PATH/"
+    where = (
+        str(cache / "ImageNet16")
+        if name == "ImageNet16-120"
+        else str(cache / "imagenet")
+        if name == "imagenet"
+        else "--bench PATH/"
+    )
     assert where in result.output  # where to put it
 
 

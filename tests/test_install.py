@@ -19,22 +19,52 @@ from cli import cli
 from harness.paths import EMBEDDED_DIR
 from tests.conftest import HAS_SHARED, REPO, SHARED_DATA
 
-EMBEDDED = ["harness/sample_data/images/cifar10_train_4000.npz",
-            "harness/sample_data/nb201/nb201_accuracy.csv.gz",
-            "harness/sample_data/SHA256SUMS", "harness/sample_data/README.md"]
+EMBEDDED = [
+    "harness/sample_data/images/cifar10_train_4000.npz",
+    "harness/sample_data/nb201/nb201_accuracy.csv.gz",
+    "harness/sample_data/SHA256SUMS",
+    "harness/sample_data/README.md",
+]
 
 
 def test_the_wheel_carries_the_embedded_data(tmp_path):
     """Build the wheel from the tracked files (as a clone has them) and look inside."""
-    tracked = subprocess.run(["git", "ls-files", "pyproject.toml", "README.md", "harness", "proxies",
-                              "search", "reports/*.py"], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.split()
+    tracked = subprocess.run(
+        [
+            "git",
+            "ls-files",
+            "pyproject.toml",
+            "README.md",
+            "harness",
+            "proxies",
+            "search",
+            "reports/*.py",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     src = tmp_path / "src"
     for name in tracked:
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, src / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp_path / "dist"), str(src)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = (tmp_path / "dist").glob("tenas_harness-*.whl")
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
@@ -55,25 +85,52 @@ def test_main_job_runs_on_a_fresh_machine_and_reproduces_the_published_values(tm
     embedded images serve, and the values are the committed ones (R exactly; kappa of the cells that
     are their class's representative in the published sweep, to the engines' agreement)."""
     harness = [sys.executable, "-m", "cli"]
-    run = subprocess.run([*harness, "run-proxies", "--space", "nb201", "--proxies", "tenas,naswot,params",
-                          "--profile", "tenas", "--sample", "1", "--out", "x.sqlite", "--quiet"],
-                         cwd=tmp_path, env=_fresh_env(tmp_path), capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            *harness,
+            "run-proxies",
+            "--space",
+            "nb201",
+            "--proxies",
+            "tenas,naswot,params",
+            "--profile",
+            "tenas",
+            "--sample",
+            "1",
+            "--out",
+            "x.sqlite",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=_fresh_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
-    corr = subprocess.run([*harness, "correlate", "--results", "x.sqlite", "--dataset", "all", "--bootstrap", "0"],
-                          cwd=tmp_path, env=_fresh_env(tmp_path), capture_output=True, text=True)
+    corr = subprocess.run(
+        [*harness, "correlate", "--results", "x.sqlite", "--dataset", "all", "--bootstrap", "0"],
+        cwd=tmp_path,
+        env=_fresh_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
     assert corr.returncode == 0, corr.stderr
     assert corr.stdout.startswith("benchmark: table embedded:nb201/nb201_accuracy.csv.gz\n")
     with sqlite3.connect(tmp_path / "x.sqlite") as conn:
         (config,) = conn.execute("SELECT config FROM configs").fetchone()
         mine = pd.read_sql("SELECT cell AS 'index', proxy, repeat, value FROM results", conn)
     assert json.loads(config)["data"]["origin"] == "embedded"
-    published = pd.read_csv(REPO / "results" / "nb201" / "results.csv.gz",
-                            usecols=["index", "proxy", "profile", "repeat", "value", "filled_from"])
+    published = pd.read_csv(
+        REPO / "results" / "nb201" / "results.csv.gz",
+        usecols=["index", "proxy", "profile", "repeat", "value", "filled_from"],
+    )
     published = published[published["profile"] == "tenas"]
     both = mine.merge(published, on=["index", "proxy", "repeat"], suffixes=("", "_pub"))
     regions = both[both["proxy"] == "linear_regions"]
     assert len(regions) == 3 and (regions["value"] == regions["value_pub"]).all()
-    kappa = both[(both["proxy"] == "ntk_cond") & both["filled_from"].isna()].dropna(subset=["value"])
+    kappa = both[(both["proxy"] == "ntk_cond") & both["filled_from"].isna()].dropna(
+        subset=["value"]
+    )
     assert (abs(kappa["value"] / kappa["value_pub"] - 1) < 1e-4).all()
 
 
@@ -90,7 +147,18 @@ def test_the_config_hash_follows_the_images_not_their_folder(tmp_path, monkeypat
         pytest.skip("needs the shared data folder")
     monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
     store = tmp_path / "s.sqlite"
-    args = ["run-proxies", "--proxies", "params", "--profile", "bench", "--indices", "0", "--out", str(store), "--quiet"]
+    args = [
+        "run-proxies",
+        "--proxies",
+        "params",
+        "--profile",
+        "bench",
+        "--indices",
+        "0",
+        "--out",
+        str(store),
+        "--quiet",
+    ]
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
     if where == "copy":
@@ -108,9 +176,13 @@ def test_the_config_hash_follows_the_images_not_their_folder(tmp_path, monkeypat
 def test_the_embedded_data_match_the_shared_originals():
     if not HAS_SHARED:
         pytest.skip("needs the shared data folder")
-    assert (EMBEDDED_DIR / "images" / "cifar10_train_4000.npz").read_bytes() == \
-        (SHARED_DATA / "images" / "cifar10_train_4000.npz").read_bytes()
-    embedded = pd.read_csv(EMBEDDED_DIR / "nb201" / "nb201_accuracy.csv.gz", dtype=str, keep_default_na=False)
-    shared = pd.read_csv(SHARED_DATA / "nb201" / "nb201_accuracy.csv", dtype=str, keep_default_na=False)
+    assert (EMBEDDED_DIR / "images" / "cifar10_train_4000.npz").read_bytes() == (
+        SHARED_DATA / "images" / "cifar10_train_4000.npz"
+    ).read_bytes()
+    embedded = pd.read_csv(
+        EMBEDDED_DIR / "nb201" / "nb201_accuracy.csv.gz", dtype=str, keep_default_na=False
+    )
+    shared = pd.read_csv(
+        SHARED_DATA / "nb201" / "nb201_accuracy.csv", dtype=str, keep_default_na=False
+    )
     assert embedded.equals(shared[embedded.columns])  # the same strings, column for column
-

@@ -32,7 +32,9 @@ def _module_name(path: Path) -> str:
 def _imports(path: Path) -> list[tuple[str, bool]]:
     """(imported module, at module level) for every import in the file, relative ones resolved."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    package = (
+        _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    )
     top_level = {id(node) for node in tree.body}
     found = []
     for node in ast.walk(tree):
@@ -67,13 +69,18 @@ def _allowed(importer: str, imported: str) -> bool:
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
 def test_imports_point_down(path):
     importer = _module_name(path)
-    bad = sorted({m for name, _ in _imports(path) if (m := _project(name)) and not _allowed(importer, m)})
+    bad = sorted(
+        {m for name, _ in _imports(path) if (m := _project(name)) and not _allowed(importer, m)}
+    )
     assert not bad, f"{importer} imports {', '.join(bad)} (docs/architecture.md)"
 
 
 def test_module_level_imports_form_no_cycle():
-    graph = {_module_name(p): {m for name, top in _imports(p) if top and (m := _project(name))} - {_module_name(p)}
-             for p in SOURCES}
+    graph = {
+        _module_name(p): {m for name, top in _imports(p) if top and (m := _project(name))}
+        - {_module_name(p)}
+        for p in SOURCES
+    }
     # A package's __init__ importing its own submodules is how a package exports them, and Python
     # resolves it; cycles through other modules are what breaks a cold import.
     state: dict[str, int] = {}
@@ -85,7 +92,7 @@ def test_module_level_imports_form_no_cycle():
             if nxt.startswith(node + "."):
                 continue
             if state.get(nxt) == 1:
-                cycle.extend([*stack[stack.index(nxt):], nxt] if nxt in stack else [node, nxt])
+                cycle.extend([*stack[stack.index(nxt) :], nxt] if nxt in stack else [node, nxt])
                 return True
             if state.get(nxt) is None and visit(nxt, [*stack, nxt]):
                 return True

@@ -56,9 +56,13 @@ def test_one_hidden_layer_has_k_plus_one_regions():
 
 def test_count_matches_brute_force_on_the_thin_nb201_net():
     torch.manual_seed(0)
-    net = build_network("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
-                        "tenas_lr")
-    batches = [torch.randn(300, 1, 3, 3, generator=torch.Generator().manual_seed(s)) for s in range(3)]
+    net = build_network(
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
+        "tenas_lr",
+    )
+    batches = [
+        torch.randn(300, 1, 3, 3, generator=torch.Generator().manual_seed(s)) for s in range(3)
+    ]
     patterns = activation_patterns(net, batches)
     assert patterns.shape[0] == 900 and patterns.dtype == torch.bool
     assert count_linear_regions(net, batches) == brute_force(patterns)
@@ -93,7 +97,9 @@ def test_degenerate_shapes():
 def test_repeated_calls_leave_no_hooks_and_give_the_same_count():
     torch.manual_seed(1)
     net = build_network(6111, "tenas_lr")
-    batches = [torch.randn(200, 1, 3, 3, generator=torch.Generator().manual_seed(s)) for s in range(3)]
+    batches = [
+        torch.randn(200, 1, 3, 3, generator=torch.Generator().manual_seed(s)) for s in range(3)
+    ]
     first = proxies.compute("linear_regions", net, batches)
     second = proxies.compute("linear_regions", net, batches)
     third = count_linear_regions(net, batches)

@@ -18,7 +18,9 @@ RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_c
 
 
 def test_index_to_arch_str_equals_the_benchmark_table_for_all_cells():
-    table = pd.read_csv(EMBEDDED_DIR / "nb201" / "nb201_accuracy.csv.gz", usecols=["index", "arch_str"])
+    table = pd.read_csv(
+        EMBEDDED_DIR / "nb201" / "nb201_accuracy.csv.gz", usecols=["index", "arch_str"]
+    )
     ours = [str(a) for a in nb201.all_archs()]
     assert ours == table.sort_values("index")["arch_str"].tolist()
 
@@ -26,7 +28,8 @@ def test_index_to_arch_str_equals_the_benchmark_table_for_all_cells():
 def test_known_cells():
     assert Nb201Arch.from_str(RESNET).index == 11472
     assert str(Nb201Arch.from_index(0)) == (
-        "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|")
+        "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
+    )
 
 
 @given(st.integers(0, nb201.NUM_CELLS - 1))
@@ -38,14 +41,22 @@ def test_round_trips(index):
     assert nb201.parse_arch(str(index)) == nb201.parse_arch(index) == arch
 
 
-@pytest.mark.parametrize("text, message", [
-    ("|nor_conv_3x3~0|+|none~0|", "expected 3 nodes joined by '+'"),
-    ("|conv3~0|+|none~0|none~1|+|none~0|none~1|none~2|",
-     "edge 1<-0 has op 'conv3'; expected one of none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3."),
-    ("|none~0|+|none~0|none~1|+|none~0|none~1|bogus~2|", "edge 3<-2 has op 'bogus'"),
-    ("|none~0|+|none~1|none~0|+|none~0|none~1|none~2|", "node 2 must list inputs ~0, ~1 in order"),
-    ("|none~0|+|none~0|+|none~0|none~1|none~2|", "node 2 must list inputs"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("|nor_conv_3x3~0|+|none~0|", "expected 3 nodes joined by '+'"),
+        (
+            "|conv3~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+            "edge 1<-0 has op 'conv3'; expected one of none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3.",
+        ),
+        ("|none~0|+|none~0|none~1|+|none~0|none~1|bogus~2|", "edge 3<-2 has op 'bogus'"),
+        (
+            "|none~0|+|none~1|none~0|+|none~0|none~1|none~2|",
+            "node 2 must list inputs ~0, ~1 in order",
+        ),
+        ("|none~0|+|none~0|+|none~0|none~1|none~2|", "node 2 must list inputs"),
+    ],
+)
 def test_malformed_strings_give_precise_errors(text, message):
     with pytest.raises(InputError) as err:
         Nb201Arch.from_str(text)
@@ -54,7 +65,9 @@ def test_malformed_strings_give_precise_errors(text, message):
 
 @pytest.mark.parametrize("index", [-1, 15625, 1.5, True])
 def test_index_out_of_range(index):
-    with pytest.raises(InputError, match=r"NB201 index .* is out of range; expected an integer in 0\.\.15624"):
+    with pytest.raises(
+        InputError, match=r"NB201 index .* is out of range; expected an integer in 0\.\.15624"
+    ):
         Nb201Arch.from_index(index)
 
 
@@ -63,7 +76,9 @@ def test_naslib_encoding_matches_analognas_bench(shared_data):
     path = shared_data / "nb201" / "sources" / "analognasbench-0.1.3__data_anb__by_arch_str.csv"
     if not path.is_file():
         pytest.skip(f"{path} not found")
-    table = pd.read_csv(path, usecols=["arch_str", "index", "anb_tuple"]).sample(500, random_state=0)
+    table = pd.read_csv(path, usecols=["arch_str", "index", "anb_tuple"]).sample(
+        500, random_state=0
+    )
     for arch_str, index, encoding in table.itertuples(index=False):
         arch = Nb201Arch.from_naslib(encoding)
         assert str(arch) == arch_str and arch.index == index
@@ -76,7 +91,9 @@ def test_unique_count_and_agreement_with_nats_bench():
 
     assert nb201.num_unique() == 6466
     # Our key partitions the space exactly as NB201's own to_unique_str(consider_zero=True).
-    theirs = [topology_str2structure(str(a)).to_unique_str(consider_zero=True) for a in nb201.all_archs()]
+    theirs = [
+        topology_str2structure(str(a)).to_unique_str(consider_zero=True) for a in nb201.all_archs()
+    ]
     pairs = set(zip(nb201.unique_keys(), theirs))
     assert len(pairs) == len(set(theirs)) == 6466
 
@@ -95,7 +112,9 @@ def test_connectivity():
     assert not Nb201Arch(("none",) * 6).is_connected()
     assert Nb201Arch(("none", "none", "none", "skip_connect", "none", "none")).is_connected()
     # input -> 1 only, then nothing leaves node 1 or 2 toward the output
-    assert not Nb201Arch(("nor_conv_3x3", "none", "none", "none", "none", "avg_pool_3x3")).is_connected()
+    assert not Nb201Arch(
+        ("nor_conv_3x3", "none", "none", "none", "none", "avg_pool_3x3")
+    ).is_connected()
     disconnected = sum(not a.is_connected() for a in nb201.all_archs())
     # brute force over edge on/off patterns: reachable(3) via non-none edges
     brute = 0

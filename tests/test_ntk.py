@@ -39,7 +39,9 @@ def tiny_net(arch, seed: int = 0) -> nn.Module:
 
 
 def batch(n: int = 6, size: int = 8, channels: int = 3, seed: int = 1) -> torch.Tensor:
-    return torch.randn(n, channels, size, size, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return torch.randn(
+        n, channels, size, size, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -131,9 +133,15 @@ def freeze_batch_norm(net: nn.Module, x: torch.Tensor) -> nn.Module:
     """A copy whose BN layers use this batch's statistics as constants (eval mode)."""
     frozen = copy.deepcopy(net).train()
     stats = {}
-    hooks = [m.register_forward_pre_hook(lambda m, inp: stats.__setitem__(m, (
-        inp[0].mean((0, 2, 3)), inp[0].var((0, 2, 3), unbiased=False))))
-        for m in frozen.modules() if isinstance(m, nn.BatchNorm2d)]
+    hooks = [
+        m.register_forward_pre_hook(
+            lambda m, inp: stats.__setitem__(
+                m, (inp[0].mean((0, 2, 3)), inp[0].var((0, 2, 3), unbiased=False))
+            )
+        )
+        for m in frozen.modules()
+        if isinstance(m, nn.BatchNorm2d)
+    ]
     with torch.no_grad():
         frozen(x)
     for h in hooks:
@@ -167,7 +175,9 @@ def test_out_of_memory_halves_the_chunk(monkeypatch):
     def fake(walk, start, stop, G):
         seen.append(stop - start)
         if stop - start > 2:
-            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes")
+            raise RuntimeError(
+                "DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes"
+            )
         return real(walk, start, stop, G)
 
     monkeypatch.setattr(ntk_engine, "_backward_chunk", fake)
@@ -200,7 +210,9 @@ def test_condition_number_on_known_matrices(matrix, policy, expected):
 
 
 def test_condition_number_of_a_rotated_kernel():
-    q, _ = torch.linalg.qr(torch.randn(4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+    q, _ = torch.linalg.qr(
+        torch.randn(4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    )
     kernel = q @ torch.diag(torch.tensor([2.0, 3.0, 5.0, 10.0], dtype=torch.float64)) @ q.T
     assert condition_number(kernel) == pytest.approx(5.0, rel=1e-12)
 
@@ -253,9 +265,15 @@ def test_relu_before_a_conv_without_a_rule_keeps_its_mask():
     """A grouped (depthwise) conv has no rule and falls back to its autograd node; the ReLU in
     front of it must then apply its own mask (regression: DARTS sep_conv)."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
-                        nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=False), nn.BatchNorm2d(4),
-                        nn.Flatten(), nn.Linear(4 * 8 * 8, 3)).double()
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=False),
+        nn.BatchNorm2d(4),
+        nn.Flatten(),
+        nn.Linear(4 * 8 * 8, 3),
+    ).double()
     x = batch()
     oracle = empirical_ntk_oracle(copy.deepcopy(net).train(), x)
     assert rel(empirical_ntk(copy.deepcopy(net), x, "graph", chunk=4), oracle) < 1e-10

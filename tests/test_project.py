@@ -14,7 +14,10 @@ from tests.conftest import REPO, load_script
 
 IMPORT_RULES = [
     # (module imported, prefixes that must stay out of sys.modules)
-    ("proxies", ("harness.bench", "harness.data", "harness.spaces", "harness.store", "search", "reports")),
+    (
+        "proxies",
+        ("harness.bench", "harness.data", "harness.spaces", "harness.store", "search", "reports"),
+    ),
     ("harness.store", ("torch", "proxies", "search")),
     ("harness.bench", ("torch", "proxies", "search")),
     ("harness.spaces.nb201", ("torch",)),
@@ -25,25 +28,33 @@ IMPORT_RULES = [
 
 @pytest.mark.parametrize("module, forbidden", IMPORT_RULES)
 def test_imports_point_one_way(module, forbidden):
-    code = (f"import sys, {module}\n"
-            f"bad = sorted(m for m in sys.modules if m.startswith({forbidden!r}))\n"
-            "print(','.join(bad)); sys.exit(1 if bad else 0)")
+    code = (
+        f"import sys, {module}\n"
+        f"bad = sorted(m for m in sys.modules if m.startswith({forbidden!r}))\n"
+        "print(','.join(bad)); sys.exit(1 if bad else 0)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 0, f"import {module} pulled in {result.stdout.strip()} {result.stderr[-300:]}"
+    assert result.returncode == 0, (
+        f"import {module} pulled in {result.stdout.strip()} {result.stderr[-300:]}"
+    )
 
 
 def test_ci_runs_exactly_the_readme_test_command():
     readme = (REPO / "README.md").read_text()
-    ci_line = [line for line in (REPO / ".ci" / "run").read_text().splitlines()
-               if line.startswith("python3 -m venv")]
+    ci_line = [
+        line
+        for line in (REPO / ".ci" / "run").read_text().splitlines()
+        if line.startswith("python3 -m venv")
+    ]
     assert len(ci_line) == 1 and ci_line[0] in readme and "pytest" in ci_line[0]
 
 
 def test_generated_proxy_docs_are_up_to_date():
     result = CliRunner().invoke(cli, ["proxies", "--format", "markdown"])
     assert result.exit_code == 0
-    assert (REPO / "docs" / "proxies.md").read_text() == result.output, \
+    assert (REPO / "docs" / "proxies.md").read_text() == result.output, (
         "docs/proxies.md is stale: run `harness proxies --format markdown > docs/proxies.md`"
+    )
 
 
 def test_every_subcommand_has_help():
@@ -62,8 +73,9 @@ def test_unknown_proxy_suggests_a_name():
 def test_readme_proxy_table_is_the_committed_leaderboard():
     table = load_script("scripts/readme_proxy_table.py").table
     expected = table(str(REPO / "results" / "nb201" / "leaderboard.csv"))
-    assert expected in (REPO / "README.md").read_text(), \
+    assert expected in (REPO / "README.md").read_text(), (
         "README's proxy table is stale: python scripts/readme_proxy_table.py results/nb201/leaderboard.csv"
+    )
 
 
 @pytest.mark.slow
@@ -71,9 +83,18 @@ def test_committed_leaderboard_regenerates_byte_for_byte(tmp_path, monkeypatch):
     """`harness report` on the committed CSV, with the --indices its footer records, rewrites
     results/nb201/leaderboard.csv, .md and repeats.csv exactly (the issue's reproducibility promise)."""
     committed = REPO / "results" / "nb201"
-    footer = re.search(r"^Cells: only --indices (\S+),", (committed / "leaderboard.md").read_text(), re.M)
-    args = ["report", "--results", "results/nb201/results.csv.gz", "--results", "results/nb201/az_nas.csv.gz",
-            "--out", str(tmp_path)]
+    footer = re.search(
+        r"^Cells: only --indices (\S+),", (committed / "leaderboard.md").read_text(), re.M
+    )
+    args = [
+        "report",
+        "--results",
+        "results/nb201/results.csv.gz",
+        "--results",
+        "results/nb201/az_nas.csv.gz",
+        "--out",
+        str(tmp_path),
+    ]
     if footer:
         args += ["--indices", footer.group(1)]
     monkeypatch.chdir(REPO)  # the footer names the results path as given

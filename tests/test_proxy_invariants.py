@@ -18,8 +18,14 @@ from tests.conftest import REPO
 
 EVERY_OP = "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 PLUGIN = "plugin:logit_var"  # examples/my_proxy.py, loaded for its case only
-CASES = [n for n in list_proxies() if get_proxy(n).fn is not None and not
-         getattr(get_proxy(n).fn, "func", get_proxy(n).fn).__module__.startswith("proxies.zero_cost")] + [PLUGIN]
+CASES = [
+    n
+    for n in list_proxies()
+    if get_proxy(n).fn is not None
+    and not getattr(get_proxy(n).fn, "func", get_proxy(n).fn).__module__.startswith(
+        "proxies.zero_cost"
+    )
+] + [PLUGIN]
 
 
 def _inputs(kind: str):
@@ -32,7 +38,9 @@ def _inputs(kind: str):
 
 
 def _state(model) -> list[tuple[str, float]]:
-    return [(k, float(v.double().abs().sum() + v.double().sum())) for k, v in model.state_dict().items()]
+    return [
+        (k, float(v.double().abs().sum() + v.double().sum())) for k, v in model.state_dict().items()
+    ]
 
 
 @pytest.fixture

@@ -148,8 +148,14 @@ def test_correlate_json_tau_equals_scipy_on_the_hand_joined_csv(inputs):
 def test_correlate_ranks_undefined_scores_worst_by_default(inputs):
     """TE-NAS maps a NaN kappa to 1e5: NaN goes to the worst end, +-inf to their own ends."""
     result = invoke(
-        "correlate", "--results", inputs["results"], "--bench", inputs["table"],
-        "--bootstrap", "0", "--json",
+        "correlate",
+        "--results",
+        inputs["results"],
+        "--bench",
+        inputs["table"],
+        "--bootstrap",
+        "0",
+        "--json",
     )
     assert result.exit_code == 0, result.output
     rec = next(r for r in json.loads(result.stdout) if r["label"] == "ntk_cond/tenas")
@@ -167,8 +173,15 @@ def test_correlate_ranks_undefined_scores_worst_by_default(inputs):
 
 
 def test_correlate_rejects_an_unknown_undefined_policy(inputs):
-    result = invoke("correlate", "--results", inputs["results"], "--bench", inputs["table"],
-                    "--undefined", "zero")
+    result = invoke(
+        "correlate",
+        "--results",
+        inputs["results"],
+        "--bench",
+        inputs["table"],
+        "--undefined",
+        "zero",
+    )
     assert result.exit_code == 2 and "'zero'" in result.output and "worst" in result.output
 
 
@@ -193,8 +206,16 @@ def test_correlate_table_and_all_datasets(inputs):
     assert "params+linear_regions/" not in out  # different profiles: no common rank sum
     assert max(map(len, out.splitlines())) <= 100  # fits a terminal
     assert out.rstrip().endswith("  400  constant") and re.search(r"rho +n  note\n", out)
-    wide = invoke("correlate", "--results", inputs["results"], "--bench", inputs["table"], "--wide",
-                  "--bootstrap", "0")
+    wide = invoke(
+        "correlate",
+        "--results",
+        inputs["results"],
+        "--bench",
+        inputs["table"],
+        "--wide",
+        "--bootstrap",
+        "0",
+    )
     assert wide.exit_code == 0, wide.output
     assert "constant proxy: correlations undefined" in wide.stdout and "P@10%" in wide.stdout
 
@@ -390,11 +411,22 @@ def test_correlate_indices_keep_only_those_cells(inputs):
     cells = sorted(res.loc[res["proxy"] == "params", "index"].unique())
     spec = f"{cells[0]}-{cells[9]}"
     wanted = res[(res["proxy"] == "params") & res["index"].between(cells[0], cells[9])]
-    result = invoke("correlate", "--results", inputs["results"], "--bench", inputs["table"],
-                    "--indices", spec, "--bootstrap", "0", "--json")
+    result = invoke(
+        "correlate",
+        "--results",
+        inputs["results"],
+        "--bench",
+        inputs["table"],
+        "--indices",
+        spec,
+        "--bootstrap",
+        "0",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     rec = next(r for r in json.loads(result.stdout) if r["label"] == "params/bench")
     assert rec["n"] + rec["n_excluded"] == len(wanted) == 10
-    bad = invoke("correlate", "--results", inputs["results"], "--bench", inputs["table"],
-                 "--indices", "3-1")
+    bad = invoke(
+        "correlate", "--results", inputs["results"], "--bench", inputs["table"], "--indices", "3-1"
+    )
     assert bad.exit_code == 2 and "'3-1'" in bad.output

@@ -75,8 +75,11 @@ def test_merge_drops_repeated_rows_and_keeps_configs(tmp_path):
 def test_one_configuration_read_from_two_places_merges(tmp_path):
     """Runs of one configuration differ in what is not hashed (environment, where the images were
     read from); a changed hashed setting under the same hash is an error."""
-    config = {"profile": {"name": "bench"}, "data": {"checksum": "ab", "source": "images/x.npz",
-                                                     "origin": "embedded"}, "environment": {"host": "a"}}
+    config = {
+        "profile": {"name": "bench"},
+        "data": {"checksum": "ab", "source": "images/x.npz", "origin": "embedded"},
+        "environment": {"host": "a"},
+    }
     moved = {**config, "data": {**config["data"], "origin": "cache"}, "environment": {"host": "b"}}
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     write_export(export_frame(), a, {"c1": config})
@@ -217,8 +220,12 @@ def test_per_repeat_export_is_aggregated_like_the_store(tmp_path):
     with ResultStore(store) as s:
         digest = s.add_config({"profile": {"name": "tenas"}, "data": {"dataset": "cifar10"}})
         s.add_proxies([{"name": "ntk_cond", "direction": "lower"}])
-        s.write_rows(digest, "nb201", [ResultRow(3, arch, "ntk_cond", r, v, "ok") for r, v in enumerate((1.0, 2.0, 6.0))],
-                     None)
+        s.write_rows(
+            digest,
+            "nb201",
+            [ResultRow(3, arch, "ntk_cond", r, v, "ok") for r, v in enumerate((1.0, 2.0, 6.0))],
+            None,
+        )
     table = tmp_path / "x.csv.gz"
     read_results(store, per_repeat=True).to_csv(table, index=False)
     (tmp_path / "x.configs.json").write_text("{}")

@@ -29,13 +29,33 @@ def _sweep(out, cells, proxies=CHEAP, **options):
 
 def _rows(path) -> pd.DataFrame:
     with sqlite3.connect(path) as conn:
-        return pd.read_sql_query("SELECT cell, proxy, repeat, value, status, filled_from FROM results "
-                                 "ORDER BY cell, proxy, repeat", conn)
+        return pd.read_sql_query(
+            "SELECT cell, proxy, repeat, value, status, filled_from FROM results "
+            "ORDER BY cell, proxy, repeat",
+            conn,
+        )
 
 
 def _cli_args(out, cells="0-29", proxies="linear_regions,naswot"):
-    return [sys.executable, "-m", "cli", "run-proxies", "--proxies", proxies, "--profile", "tenas",
-            "--repeats", "1", "--indices", cells, "--out", str(out), "--quiet", "--threads", "1"]
+    return [
+        sys.executable,
+        "-m",
+        "cli",
+        "run-proxies",
+        "--proxies",
+        proxies,
+        "--profile",
+        "tenas",
+        "--repeats",
+        "1",
+        "--indices",
+        cells,
+        "--out",
+        str(out),
+        "--quiet",
+        "--threads",
+        "1",
+    ]
 
 
 def _wait_for_rows(path, n, proc, timeout=120):
@@ -63,24 +83,35 @@ def test_sigkill_midway_then_rerun_equals_uninterrupted(tmp_path):
     assert 0 < partial["cell"].nunique() < 30
     # Every cell present is complete: both proxies, never a partial cell.
     assert (partial.groupby("cell")["proxy"].nunique() == 2).all()
-    subprocess.run(_cli_args(killed), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    subprocess.run(_cli_args(clean), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        _cli_args(killed), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    subprocess.run(
+        _cli_args(clean), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     resumed, reference = _rows(killed), _rows(clean)
     assert len(resumed) == 60 and not resumed.duplicated(["cell", "proxy", "repeat"]).any()
     pd.testing.assert_frame_equal(resumed, reference)
 
 
-@pytest.mark.parametrize(("signum", "workers"), [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGTERM, 2)],
-                         ids=["ctrl-c", "sigterm", "sigterm-2-workers"])
+@pytest.mark.parametrize(
+    ("signum", "workers"),
+    [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGTERM, 2)],
+    ids=["ctrl-c", "sigterm", "sigterm-2-workers"],
+)
 def test_interrupt_stops_cleanly_and_keeps_finished_cells(tmp_path, signum, workers):
     """Ctrl-C, and the SIGTERM a job scheduler sends, stop the sweep with its run recorded."""
     out = tmp_path / "int.sqlite"
     # Long enough (600 cells) that the signal always lands mid-sweep; it stops after a few cells.
     # A shell starting the tests in the background ignores SIGINT, and children inherit that: give
     # the sweep the default disposition a terminal's Ctrl-C meets.
-    proc = subprocess.Popen(_cli_args(out, cells="0-599") + ["--workers", str(workers)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        _cli_args(out, cells="0-599") + ["--workers", str(workers)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     _wait_for_rows(out, 3, proc)
     assert proc.poll() is None
     proc.send_signal(signum)
@@ -135,7 +166,9 @@ def test_unique_scores_representatives_and_fills_members(tmp_path):
     rows = _rows(out).set_index("cell")
     for rep, members in groups.items():
         for m in members[1:]:
-            assert rows.loc[m, "value"] == rows.loc[rep, "value"] and rows.loc[m, "filled_from"] == rep
+            assert (
+                rows.loc[m, "value"] == rows.loc[rep, "value"] and rows.loc[m, "filled_from"] == rep
+            )
     # A full run of the same configuration then computes the filled cells itself.
     full = _sweep(out, cells, proxies=("params",))
     assert full.config_hash == summary.config_hash and full.scored == 300 - len(groups)
@@ -148,8 +181,11 @@ def test_unique_fills_classes_already_scored_on_other_cells_instead_of_rescoring
     later = list(range(300, 600))
     groups = representatives(later)
     scored_before = set(representatives(range(300)))
-    known = {rep for rep, members in groups.items()
-             if any(_class_of(c) in {_class_of(r) for r in scored_before} for c in members)}
+    known = {
+        rep
+        for rep, members in groups.items()
+        if any(_class_of(c) in {_class_of(r) for r in scored_before} for c in members)
+    }
     assert 0 < len(known) < len(groups)
     second = _sweep(out, later, proxies=("params",), unique=True)
     assert second.config_hash == first.config_hash
@@ -168,6 +204,7 @@ def test_unique_fills_classes_already_scored_on_other_cells_instead_of_rescoring
 
 def _class_of(cell: int) -> str:
     from harness.spaces.nb201 import unique_keys
+
     return unique_keys()[cell]
 
 
@@ -175,6 +212,7 @@ def test_failing_proxy_is_recorded_and_the_sweep_goes_on(tmp_path):
     from proxies.registry import PROXIES, register_proxy
 
     if "test_fails_on_avg_pool" not in PROXIES:
+
         @register_proxy("test_fails_on_avg_pool", higher_is_better=True, inputs="shape")
         def _fails(model, inputs, labels=None):
             """Raises for cells with a 3x3 average pooling edge (test only)."""
@@ -215,24 +253,44 @@ def test_export_tidy_table(tmp_path):
     result = CliRunner().invoke(cli, ["export", "--results", str(out), "--out", str(csv)])
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(csv)
-    for column in ("space", "index", "arch_str", "proxy", "profile", "value", "status", "seconds", "repeats",
-                   "config_hash", "higher_is_better"):
+    for column in (
+        "space",
+        "index",
+        "arch_str",
+        "proxy",
+        "profile",
+        "value",
+        "status",
+        "seconds",
+        "repeats",
+        "config_hash",
+        "higher_is_better",
+    ):
         assert column in frame.columns
     assert len(frame) == 8 and set(frame["status"]) == {"ok"}
     assert (tmp_path / "x.configs.json").is_file()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--proxies", "nope"], "unknown proxy 'nope'"),
-    (["--proxies", "params", "--profile", "fast"], "unknown profile 'fast'"),
-    (["--proxies", "params", "--space", "nb101"], "supports --space nb201"),
-    (["--proxies", "params", "--shard", "2"], "invalid --shard '2'"),
-    (["--proxies", "params", "--indices", "5-2"], "invalid --indices range '5-2'"),
-    (["--proxies", "params", "--arch", "|nor_conv_3x3~0|+|none~0|"], "invalid NB201 arch string"),
-    (["--proxies", "params", "--device", "tpu"], "invalid --device 'tpu'"),
-    (["--proxies", "params", "--data-dir", "/nonexistent/dir"], "/nonexistent/dir"),
-    (["--proxies", "params", "--out", "/proc/none/x.sqlite"], "cannot use '/proc/none/x.sqlite'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--proxies", "nope"], "unknown proxy 'nope'"),
+        (["--proxies", "params", "--profile", "fast"], "unknown profile 'fast'"),
+        (["--proxies", "params", "--space", "nb101"], "supports --space nb201"),
+        (["--proxies", "params", "--shard", "2"], "invalid --shard '2'"),
+        (["--proxies", "params", "--indices", "5-2"], "invalid --indices range '5-2'"),
+        (
+            ["--proxies", "params", "--arch", "|nor_conv_3x3~0|+|none~0|"],
+            "invalid NB201 arch string",
+        ),
+        (["--proxies", "params", "--device", "tpu"], "invalid --device 'tpu'"),
+        (["--proxies", "params", "--data-dir", "/nonexistent/dir"], "/nonexistent/dir"),
+        (
+            ["--proxies", "params", "--out", "/proc/none/x.sqlite"],
+            "cannot use '/proc/none/x.sqlite'",
+        ),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path):
     full = ["run-proxies", *args]
     if "--out" not in args:
@@ -247,13 +305,17 @@ def test_more_repeats_extend_the_same_configuration(tmp_path):
     out = tmp_path / "rep.sqlite"
     spec = SweepSpec(("linear_regions",), get_profile("tenas", repeats=1), "cifar10")
     first = run_sweep(spec, SweepOptions([1, 2], quiet=True), str(out))
-    spec3 = SweepSpec(("linear_regions",), get_profile("tenas", repeats=3, ntk_engine="oracle"), "cifar10")
+    spec3 = SweepSpec(
+        ("linear_regions",), get_profile("tenas", repeats=3, ntk_engine="oracle"), "cifar10"
+    )
     second = run_sweep(spec3, SweepOptions([1, 2], quiet=True), str(out))
     assert first.config_hash == second.config_hash and second.scored == 2
     rows = _rows(out)
     assert sorted(rows["repeat"].unique()) == [0, 1, 2] and len(rows) == 6
     other = SweepSpec(("linear_regions",), get_profile("tenas", repeats=1, batch_size=8), "cifar10")
-    assert run_sweep(other, SweepOptions([1], quiet=True), str(out)).config_hash != first.config_hash
+    assert (
+        run_sweep(other, SweepOptions([1], quiet=True), str(out)).config_hash != first.config_hash
+    )
 
 
 def test_export_per_repeat_then_import_continues_the_sweep(tmp_path):
@@ -261,7 +323,12 @@ def test_export_per_repeat_then_import_continues_the_sweep(tmp_path):
     _sweep(first, range(5))
     table = tmp_path / "part.csv.gz"
     runner = CliRunner()
-    assert runner.invoke(cli, ["export", "--results", str(first), "--per-repeat", "--out", str(table)]).exit_code == 0
+    assert (
+        runner.invoke(
+            cli, ["export", "--results", str(first), "--per-repeat", "--out", str(table)]
+        ).exit_code
+        == 0
+    )
     resumed = tmp_path / "resumed.sqlite"
     result = runner.invoke(cli, ["import", "--results", str(table), "--out", str(resumed)])
     assert result.exit_code == 0, result.output
@@ -272,7 +339,9 @@ def test_export_per_repeat_then_import_continues_the_sweep(tmp_path):
     pd.testing.assert_frame_equal(_rows(resumed), _rows(clean))
     aggregated = tmp_path / "agg.csv"
     runner.invoke(cli, ["export", "--results", str(first), "--out", str(aggregated)])
-    bad = runner.invoke(cli, ["import", "--results", str(aggregated), "--out", str(tmp_path / "x.sqlite")])
+    bad = runner.invoke(
+        cli, ["import", "--results", str(aggregated), "--out", str(tmp_path / "x.sqlite")]
+    )
     assert bad.exit_code == 2 and "needs `harness export --per-repeat`" in bad.output
 
 
@@ -288,11 +357,19 @@ def test_proxies_sharing_a_pass_score_as_they_would_alone(monkeypatch):
     arch = Nb201Arch.from_index(6111)
     calls = []
     for kind, build in list(SHARED_PASSES.items()):
-        monkeypatch.setitem(SHARED_PASSES, kind, lambda *a, kind=kind, build=build: calls.append(kind) or build(*a))
-    names = [n for n in list_proxies() if get_proxy(n).shared_pass is not None]  # every sharing proxy
+        monkeypatch.setitem(
+            SHARED_PASSES, kind, lambda *a, kind=kind, build=build: calls.append(kind) or build(*a)
+        )
+    names = [
+        n for n in list_proxies() if get_proxy(n).shared_pass is not None
+    ]  # every sharing proxy
     assert {get_proxy(n).shared_pass for n in names} == set(SHARED_PASSES)
-    together = CellScorer(profile, names, images).score(arch, [(n, r) for n in names for r in (0, 1)])
-    assert sorted(calls) == sorted(list(SHARED_PASSES) * 2)  # each pass once per repeat, not per proxy
+    together = CellScorer(profile, names, images).score(
+        arch, [(n, r) for n in names for r in (0, 1)]
+    )
+    assert sorted(calls) == sorted(
+        list(SHARED_PASSES) * 2
+    )  # each pass once per repeat, not per proxy
     calls.clear()
     for row in together:
         alone = CellScorer(profile, [row.proxy], images).score(arch, [(row.proxy, row.repeat)])[0]

@@ -74,12 +74,15 @@ def test_best_of_n_tenas_is_the_rank_sum_minimum(images):
 
 
 def test_evolution_spends_exactly_its_budget_and_returns_the_best_queried(images):
-    config = BaselineConfig(proxy="params", profile="tenas", budget=15, population=5,
-                            sample_size=3).resolved("evolution")
+    config = BaselineConfig(
+        proxy="params", profile="tenas", budget=15, population=5, sample_size=3
+    ).resolved("evolution")
     out = evolution(config, make_evaluator(config, images, seed=5), seed=5)
     assert len(out.history) == 15 and out.counts["fitness_queries"] == 15
     assert out.counts["unique_cells"] <= 15
-    assert out.counts["proxy_evaluations"] == 3 * out.counts["unique_cells"]  # re-queries come from the cache
+    assert (
+        out.counts["proxy_evaluations"] == 3 * out.counts["unique_cells"]
+    )  # re-queries come from the cache
     assert all(h["parent"] is None for h in out.history[:5])
     assert all(h["parent"] is not None for h in out.history[5:])
     values = [h["value"] for h in out.history]
@@ -115,6 +118,9 @@ def test_baseline_ntk_engine_and_seeds_reach_the_profile():
     config = BaselineConfig(proxy="ntk_cond", ntk_engine="oracle").resolved("best-of-n")
     profile = config.profile_for_seed(3)
     assert (profile.ntk_engine, profile.data_seed, profile.weight_seed) == ("oracle", 3, 3000)
-    assert BaselineConfig(proxy="ntk_cond").resolved("best-of-n").profile_for_seed(0).ntk_engine == "graph"
+    assert (
+        BaselineConfig(proxy="ntk_cond").resolved("best-of-n").profile_for_seed(0).ntk_engine
+        == "graph"
+    )
     with pytest.raises(InputError, match="NTK engine"):
         BaselineConfig(proxy="ntk_cond", ntk_engine="fast").resolved("best-of-n")

@@ -23,25 +23,37 @@ def _one_error_line(result) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--algo", "tenass"], "unknown algorithm 'tenass'. Did you mean 'tenas'?"),
-    (["--algo", "tenas", "--space", "nb101"], "unknown space 'nb101'"),
-    (["--algo", "random", "--space", "darts"], "--space darts supports --algo tenas only"),
-    (["--algo", "tenas", "--dataset", "cifar1O"], "unknown dataset 'cifar1O'. Did you mean 'cifar10'?"),
-    (["--algo", "tenas", "--seeds", "0-"], "invalid seed spec '0-'"),
-    (["--algo", "tenas", "--seeds", "4-1"], "runs backwards"),
-    (["--algo", "tenas", "--seeds", "a"], "invalid seed spec 'a'"),
-    (["--algo", "random", "--batch-size", "8"], "--batch-size applies to --algo tenas only"),
-    (["--algo", "random", "--fixed-inputs"], "--fixed-inputs applies to --algo tenas only"),
-    (["--algo", "tenas", "--proxy", "naswot"], "--proxy applies to --algo best-of-n / evolution only"),
-    (["--algo", "best-of-n", "--budget", "5", "--proxy", "naswot"], "--budget applies to --algo evolution only"),
-    (["--algo", "best-of-n"], "--algo best-of-n needs --proxy NAME"),
-    (["--algo", "evolution", "--proxy", "tenas"], "population-level rank sum"),
-    (["--algo", "tenas", "--init", "xavier"], "unknown init 'xavier'"),
-    (["--algo", "tenas", "--repeats", "0"], "repeats must be a positive integer"),
-    (["--algo", "tenas", "--device", "tpu"], "invalid --device 'tpu'"),
-    ([], "--algo is required"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--algo", "tenass"], "unknown algorithm 'tenass'. Did you mean 'tenas'?"),
+        (["--algo", "tenas", "--space", "nb101"], "unknown space 'nb101'"),
+        (["--algo", "random", "--space", "darts"], "--space darts supports --algo tenas only"),
+        (
+            ["--algo", "tenas", "--dataset", "cifar1O"],
+            "unknown dataset 'cifar1O'. Did you mean 'cifar10'?",
+        ),
+        (["--algo", "tenas", "--seeds", "0-"], "invalid seed spec '0-'"),
+        (["--algo", "tenas", "--seeds", "4-1"], "runs backwards"),
+        (["--algo", "tenas", "--seeds", "a"], "invalid seed spec 'a'"),
+        (["--algo", "random", "--batch-size", "8"], "--batch-size applies to --algo tenas only"),
+        (["--algo", "random", "--fixed-inputs"], "--fixed-inputs applies to --algo tenas only"),
+        (
+            ["--algo", "tenas", "--proxy", "naswot"],
+            "--proxy applies to --algo best-of-n / evolution only",
+        ),
+        (
+            ["--algo", "best-of-n", "--budget", "5", "--proxy", "naswot"],
+            "--budget applies to --algo evolution only",
+        ),
+        (["--algo", "best-of-n"], "--algo best-of-n needs --proxy NAME"),
+        (["--algo", "evolution", "--proxy", "tenas"], "population-level rank sum"),
+        (["--algo", "tenas", "--init", "xavier"], "unknown init 'xavier'"),
+        (["--algo", "tenas", "--repeats", "0"], "repeats must be a positive integer"),
+        (["--algo", "tenas", "--device", "tpu"], "invalid --device 'tpu'"),
+        ([], "--algo is required"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(args, needle, tmp_path):
     result = _run(*args, "--out", tmp_path)
     assert result.exit_code == 2, result.output
@@ -51,7 +63,9 @@ def test_bad_input_exits_2_with_one_line(args, needle, tmp_path):
 
 @pytest.mark.data
 def test_cifar100_without_official_files_says_what_is_missing(tmp_path, shared_data):
-    result = _run("--algo", "random", "--dataset", "cifar100", "--data-dir", shared_data, "--out", tmp_path)
+    result = _run(
+        "--algo", "random", "--dataset", "cifar100", "--data-dir", shared_data, "--out", tmp_path
+    )
     assert result.exit_code == 2
     line = _one_error_line(result)
     assert "CIFAR-100" in line and "cifar-100-python" in line
@@ -91,7 +105,10 @@ def test_same_folder_other_settings_is_refused(tmp_path):
     path.write_text(json.dumps(doc))
     result = _run("--algo", "random", "--seeds", "0", "--out", tmp_path, "--quiet")
     assert result.exit_code == 2 and "--force" in _one_error_line(result)
-    assert _run("--algo", "random", "--seeds", "0", "--out", tmp_path, "--quiet", "--force").exit_code == 0
+    assert (
+        _run("--algo", "random", "--seeds", "0", "--out", tmp_path, "--quiet", "--force").exit_code
+        == 0
+    )
 
 
 def test_leaderboard_without_runs_is_an_input_error(tmp_path):
@@ -108,7 +125,19 @@ def test_parse_seeds():
 def test_resume_ignores_speed_only_settings():
     from search.algorithms import comparable_identity as _comparable
 
-    a = {"algo": "tenas", "seed": 0, "settings": {"batch_size": 72, "ntk_engine": "oracle", "trajectory": True}}
-    b = {"algo": "tenas", "seed": 0, "settings": {"batch_size": 72, "ntk_engine": "graph", "trajectory": True}}
-    c = {"algo": "tenas", "seed": 0, "settings": {"batch_size": 8, "ntk_engine": "oracle", "trajectory": True}}
+    a = {
+        "algo": "tenas",
+        "seed": 0,
+        "settings": {"batch_size": 72, "ntk_engine": "oracle", "trajectory": True},
+    }
+    b = {
+        "algo": "tenas",
+        "seed": 0,
+        "settings": {"batch_size": 72, "ntk_engine": "graph", "trajectory": True},
+    }
+    c = {
+        "algo": "tenas",
+        "seed": 0,
+        "settings": {"batch_size": 8, "ntk_engine": "oracle", "trajectory": True},
+    }
     assert _comparable(a) == _comparable(b) and _comparable(a) != _comparable(c)

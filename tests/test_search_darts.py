@@ -32,9 +32,28 @@ from search.darts_runs import darts_config, load_search_images, method_label
 from search.tenas import NONE_INDEX, TenasConfig, TenasMeter, prune_edge_groups, run_tenas
 
 # Tiny but complete: 2-4 image NTK batches, 1 repeat, 2 x 16 crops.
-QUICK = {"batch_size": 2, "repeats": 1, "lr_samples": 16, "lr_batches": 2, "ntk_engine": "batched", "trajectory": False}
-QUICK_CLI = ["--batch-size", "2", "--repeats", "1", "--lr-samples", "16", "--lr-batches", "2",
-             "--ntk-engine", "batched", "--threads", "1"]
+QUICK = {
+    "batch_size": 2,
+    "repeats": 1,
+    "lr_samples": 16,
+    "lr_batches": 2,
+    "ntk_engine": "batched",
+    "trajectory": False,
+}
+QUICK_CLI = [
+    "--batch-size",
+    "2",
+    "--repeats",
+    "1",
+    "--lr-samples",
+    "16",
+    "--lr-batches",
+    "2",
+    "--ntk-engine",
+    "batched",
+    "--threads",
+    "1",
+]
 N_EDGES, N_OPS = len(EDGES), len(OPS)
 
 
@@ -137,23 +156,38 @@ def test_unfinished_states_are_refused_with_the_reason():
     with_none[0, 0, NONE_INDEX] = True
     one_input = good.copy()
     one_input[1, 13] = False
-    for masks, message in [(three_inputs, "normal node 3 has 3 incoming edges"),
-                           (two_ops, "reduce edge 0<-0 still has 2 ops"),
-                           (with_none, "keeps 'none'"),
-                           (one_input, "reduce node 5 has 1 incoming edges")]:
+    for masks, message in [
+        (three_inputs, "normal node 3 has 3 incoming edges"),
+        (two_ops, "reduce edge 0<-0 still has 2 ops"),
+        (with_none, "keeps 'none'"),
+        (one_input, "reduce node 5 has 1 incoming edges"),
+    ]:
         with pytest.raises(InputError, match=message):
             check_final(masks)
     check_final(good)
 
 
 def test_official_settings_per_dataset():
-    assert DARTS_DEFAULTS["cifar10"]["prune_number"] == 3 and DARTS_DEFAULTS["cifar10"]["batch_size"] == 14
-    assert DARTS_DEFAULTS["imagenet"]["prune_number"] == 2 and DARTS_DEFAULTS["imagenet"]["batch_size"] == 24
+    assert (
+        DARTS_DEFAULTS["cifar10"]["prune_number"] == 3
+        and DARTS_DEFAULTS["cifar10"]["batch_size"] == 14
+    )
+    assert (
+        DARTS_DEFAULTS["imagenet"]["prune_number"] == 2
+        and DARTS_DEFAULTS["imagenet"]["batch_size"] == 24
+    )
     official = darts_config("cifar10")
-    assert (official.repeats, official.lr_samples, official.lr_batches, official.precision) == (3, 1000, 3, 3)
+    assert (official.repeats, official.lr_samples, official.lr_batches, official.precision) == (
+        3,
+        1000,
+        3,
+        3,
+    )
     assert method_label(official, "cifar10") == "TE-NAS (ours)"
     assert method_label(darts_config("cifar10", ntk_engine="oracle"), "cifar10") == "TE-NAS (ours)"
-    assert method_label(darts_config("imagenet", repeats=1), "imagenet") == "TE-NAS (ours) [repeats=1]"
+    assert (
+        method_label(darts_config("imagenet", repeats=1), "imagenet") == "TE-NAS (ours) [repeats=1]"
+    )
     with pytest.raises(InputError, match="unknown dataset for --space darts 'cifar100'"):
         darts_config("cifar100")
 
@@ -175,7 +209,8 @@ def _check_edge_phase(before, after, groups):
     assert np.array_equal(after[live], before[live])  # survivors keep their op
     # groups of 3, 4, 5 incoming edges (node 2 has only 2), normal then reduce, in order
     assert [(g["cell_type"], tuple(g["group"])) for g in groups] == [
-        (kind, g) for kind in CELL_TYPES for g in NODE_EDGE_GROUPS[1:]]
+        (kind, g) for kind in CELL_TYPES for g in NODE_EDGE_GROUPS[1:]
+    ]
     for g in groups:
         start, stop = g["group"]
         assert len(g["candidates"]) == stop - start
@@ -193,8 +228,9 @@ def test_edge_pruning_keeps_two_inputs_per_node_and_is_seeded(cifar, tmp_path):
     _check_genotype(space.final_genotype(after), tmp_path)
     again, groups_again = _edge_phase(space, cifar, before, seed=5)
     assert np.array_equal(again, after)
-    assert [c["dkappa"] for g in groups_again for c in g["candidates"]] == \
-        [c["dkappa"] for g in groups for c in g["candidates"]]
+    assert [c["dkappa"] for g in groups_again for c in g["candidates"]] == [
+        c["dkappa"] for g in groups for c in g["candidates"]
+    ]
 
 
 def test_imagenet_folder_feeds_the_search(tmp_path):
@@ -222,19 +258,30 @@ def _one_error_line(result) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--algo", "tenas", "--dataset", "ImageNet16-120"],
-     "unknown dataset for --space darts 'ImageNet16-120'. Available: cifar10, imagenet."),
-    (["--algo", "tenas", "--dataset", "cifar100"], "unknown dataset for --space darts 'cifar100'"),
-    (["--algo", "random"], "--space darts supports --algo tenas only; got --algo random"),
-    (["--algo", "tenass"], "unknown algorithm 'tenass'"),
-    ([], "--algo is required"),
-    (["--algo", "tenas", "--leaderboard"], "DARTS has no benchmark"),
-    (["--algo", "tenas", "--bench", "x.csv"], "--bench applies to --space nb201 only"),
-    (["--algo", "tenas", "--proxy", "naswot"], "--proxy applies to --algo best-of-n / evolution only"),
-    (["--algo", "tenas", "--repeats", "0"], "repeats must be a positive integer"),
-    (["--algo", "tenas", "--seeds", "x"], "invalid seed spec 'x'"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (
+            ["--algo", "tenas", "--dataset", "ImageNet16-120"],
+            "unknown dataset for --space darts 'ImageNet16-120'. Available: cifar10, imagenet.",
+        ),
+        (
+            ["--algo", "tenas", "--dataset", "cifar100"],
+            "unknown dataset for --space darts 'cifar100'",
+        ),
+        (["--algo", "random"], "--space darts supports --algo tenas only; got --algo random"),
+        (["--algo", "tenass"], "unknown algorithm 'tenass'"),
+        ([], "--algo is required"),
+        (["--algo", "tenas", "--leaderboard"], "DARTS has no benchmark"),
+        (["--algo", "tenas", "--bench", "x.csv"], "--bench applies to --space nb201 only"),
+        (
+            ["--algo", "tenas", "--proxy", "naswot"],
+            "--proxy applies to --algo best-of-n / evolution only",
+        ),
+        (["--algo", "tenas", "--repeats", "0"], "repeats must be a positive integer"),
+        (["--algo", "tenas", "--seeds", "x"], "invalid seed spec 'x'"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(args, needle, tmp_path):
     result = _run(*args, "--out", tmp_path)
     assert result.exit_code == 2, result.output
@@ -244,7 +291,16 @@ def test_bad_input_exits_2_with_one_line(args, needle, tmp_path):
 
 def test_imagenet_without_a_folder_says_where_it_looked(tmp_path):
     (tmp_path / "data").mkdir()
-    result = _run("--algo", "tenas", "--dataset", "imagenet", "--data-dir", tmp_path / "data", "--out", tmp_path / "out")
+    result = _run(
+        "--algo",
+        "tenas",
+        "--dataset",
+        "imagenet",
+        "--data-dir",
+        tmp_path / "data",
+        "--out",
+        tmp_path / "out",
+    )
     assert result.exit_code == 2
     line = _one_error_line(result)
     assert "imagenet/train" in line and "ImageFolder" in line
@@ -255,8 +311,24 @@ def test_imagenet_without_a_folder_says_where_it_looked(tmp_path):
 
 
 def _search_cli(out, *args):
-    result = CliRunner().invoke(cli, ["search", "--algo", "tenas", "--space", "darts", "--seeds", "0",
-                                      "--out", str(out), "--quiet", "--json", *QUICK_CLI, *map(str, args)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "search",
+            "--algo",
+            "tenas",
+            "--space",
+            "darts",
+            "--seeds",
+            "0",
+            "--out",
+            str(out),
+            "--quiet",
+            "--json",
+            *QUICK_CLI,
+            *map(str, args),
+        ],
+    )
     assert result.exit_code == 0, result.output
     (record,) = json.loads(result.output)
     return record
@@ -278,15 +350,22 @@ def _check_record(record, ops_per_round, tmp_path):
         assert len(r["pruned"]) == 2 * N_EDGES * (n_before - n_ops)
     last = rounds[-1]
     assert len(last["edge_groups"]) == 6 and last["candidates"] == []
-    degrees = [[sum(bool(cell[e]) for e in range(a, b)) for a, b in NODE_EDGE_GROUPS] for cell in last["active_ops"]]
+    degrees = [
+        [sum(bool(cell[e]) for e in range(a, b)) for a, b in NODE_EDGE_GROUPS]
+        for cell in last["active_ops"]
+    ]
     assert degrees == [[2, 2, 2, 2], [2, 2, 2, 2]]
     genotype = parse_genotype(record["genotype"])
     assert Genotype.from_dict(record["genotype_json"]) == genotype
     assert last["genotype"] == record["genotype"]
     _check_genotype(genotype, tmp_path)
     assert load_genotype(record["_path"]) == genotype  # the result.json itself
-    assert record["sizes"]["cifar10"]["layers"] == 20 and record["sizes"]["imagenet"]["layers"] == 14
-    assert record["search_seconds"] > 0 and record["search_days"] == record["search_seconds"] / 86400
+    assert (
+        record["sizes"]["cifar10"]["layers"] == 20 and record["sizes"]["imagenet"]["layers"] == 14
+    )
+    assert (
+        record["search_seconds"] > 0 and record["search_days"] == record["search_seconds"] / 86400
+    )
     assert record["schema"] == "harness.search.darts/1" and record["space"] == "darts"
     return genotype
 
@@ -307,19 +386,65 @@ def test_cifar10_search_end_to_end(cifar_run, tmp_path):
     folder = out / "darts" / "cifar10" / "tenas" / "seed0"
     assert {p.name for p in folder.iterdir()} == {"result.json", "config.json", "log.txt"}
     # harness train reads the result file and sizes the same network the record reports
-    result = CliRunner().invoke(cli, ["train", "--space", "darts", "--genotype", str(folder / "result.json"),
-                                      "--dataset", "cifar10", "--summary", "--json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--space",
+            "darts",
+            "--genotype",
+            str(folder / "result.json"),
+            "--dataset",
+            "cifar10",
+            "--summary",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["params"] == record["sizes"]["cifar10"]["params"]
     assert parse_genotype(summary["genotype"]) == genotype
     # the same command again finds the finished run and does not rerun it
-    again = CliRunner().invoke(cli, ["search", "--algo", "tenas", "--space", "darts", "--seeds", "0", "--out",
-                                     str(out), "--source", "npz", "--quiet", *QUICK_CLI])
+    again = CliRunner().invoke(
+        cli,
+        [
+            "search",
+            "--algo",
+            "tenas",
+            "--space",
+            "darts",
+            "--seeds",
+            "0",
+            "--out",
+            str(out),
+            "--source",
+            "npz",
+            "--quiet",
+            *QUICK_CLI,
+        ],
+    )
     assert again.exit_code == 0 and "already done; not rerun" in again.output
     # ... also with another NTK engine (speed only), as an NB201 search resumes
-    other = CliRunner().invoke(cli, ["search", "--algo", "tenas", "--space", "darts", "--seeds", "0", "--out",
-                                     str(out), "--source", "npz", "--quiet", *QUICK_CLI, "--ntk-engine", "oracle"])
+    other = CliRunner().invoke(
+        cli,
+        [
+            "search",
+            "--algo",
+            "tenas",
+            "--space",
+            "darts",
+            "--seeds",
+            "0",
+            "--out",
+            str(out),
+            "--source",
+            "npz",
+            "--quiet",
+            *QUICK_CLI,
+            "--ntk-engine",
+            "oracle",
+        ],
+    )
     assert other.exit_code == 0 and "already done; not rerun" in other.output, other.output
 
 
@@ -336,9 +461,20 @@ def test_same_seed_same_genotype(cifar_run, cifar):
 @pytest.mark.slow
 def test_imagenet_folder_search_end_to_end(tmp_path):
     make_image_folder(tmp_path / "data")
-    record = _search_cli(tmp_path / "out", "--dataset", "imagenet", "--data-dir", tmp_path / "data",
-                         "--batch-size", "4", "--lr-samples", "8")
-    record["_path"] = str(tmp_path / "out" / "darts" / "imagenet" / "tenas" / "seed0" / "result.json")
+    record = _search_cli(
+        tmp_path / "out",
+        "--dataset",
+        "imagenet",
+        "--data-dir",
+        tmp_path / "data",
+        "--batch-size",
+        "4",
+        "--lr-samples",
+        "8",
+    )
+    record["_path"] = str(
+        tmp_path / "out" / "darts" / "imagenet" / "tenas" / "seed0" / "result.json"
+    )
     assert record["settings"]["prune_number"] == 2 and record["settings"]["batch_size"] == 4
     assert record["options"]["ntk_num_classes"] == 1000 and record["data"]["num_classes"] == 5
     _check_record(record, [7, 5, 3, 1], tmp_path)

@@ -30,10 +30,18 @@ def _keys(n: int, edge_of=lambda i: i // 3):
 # ----------------------------------------------------------------------------- round_to
 
 
-@pytest.mark.parametrize("value, expected", [
-    (0.12345, 0.123), (-0.12345, -0.123), (123.456, 123.0), (0.0009876, 0.000988), (5.0, 5.0),
-    (0.0, 0.0), (0.9996, 1.0),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (0.12345, 0.123),
+        (-0.12345, -0.123),
+        (123.456, 123.0),
+        (0.0009876, 0.000988),
+        (5.0, 5.0),
+        (0.0, 0.0),
+        (0.9996, 1.0),
+    ],
+)
 def test_round_to_keeps_three_significant_figures(value, expected):
     assert round_to(np.float64(value), P) == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
@@ -87,8 +95,12 @@ def test_official_kappa_nan_maps_to_1e5_and_negative_lambda_min_stays_raw():
 
 def test_ranks_dense_with_exact_ties():
     keys = [(0, 0, 1), (0, 0, 2), (0, 1, 1), (0, 1, 2)]
-    ntk = [[np.float64(0.1), keys[0]], [np.float64(0.3), keys[1]], [np.float64(0.1), keys[2]],
-           [np.float64(-0.2), keys[3]]]
+    ntk = [
+        [np.float64(0.1), keys[0]],
+        [np.float64(0.3), keys[1]],
+        [np.float64(0.1), keys[2]],
+        [np.float64(-0.2), keys[3]],
+    ]
     regions = [[-0.05, keys[0]], [0.0, keys[1]], [0.2, keys[2]], [0.0, keys[3]]]
     ranked = dict(rank_candidates(ntk, regions, P))
     # NTK descending: 0.3 -> 0; 0.1, 0.1 tie -> 1, 1; -0.2 -> 2 (dense, not 3)
@@ -126,7 +138,11 @@ def test_equal_values_split_by_a_same_key_value_get_different_ranks():
 def test_values_with_same_key_but_order_broken_by_rounding_up():
     """Two values whose 3-sig-fig keys differ sort apart even when closer than two equal-key ones."""
     keys = [(0, 0, 1), (0, 1, 1), (0, 2, 1)]
-    ntk = [[np.float64(0.12349), keys[0]], [np.float64(0.12351), keys[1]], [np.float64(0.1239), keys[2]]]
+    ntk = [
+        [np.float64(0.12349), keys[0]],
+        [np.float64(0.12351), keys[1]],
+        [np.float64(0.1239), keys[2]],
+    ]
     regions = [[0.0, k] for k in keys]
     ranked = rank_candidates(ntk, regions, P)
     # keys: 0.123, 0.124, 0.124 -> descending: 0.12351, 0.1239 (key ties, stable), 0.12349
@@ -135,10 +151,18 @@ def test_values_with_same_key_but_order_broken_by_rounding_up():
 
 
 def test_select_prunes_takes_first_per_edge_and_always_one():
-    ranked = [((0, 1, 2), [0, 0]), ((0, 0, 1), [0, 1]), ((0, 1, 3), [1, 1]), ((0, 0, 4), [2, 1]),
-              ((0, 0, 3), [3, 3])]
+    ranked = [
+        ((0, 1, 2), [0, 0]),
+        ((0, 0, 1), [0, 1]),
+        ((0, 1, 3), [1, 1]),
+        ((0, 0, 4), [2, 1]),
+        ((0, 0, 3), [3, 3]),
+    ]
     assert select_prunes(ranked, 1) == {(0, 1): [(0, 1, 2)], (0, 0): [(0, 0, 1)]}
-    assert select_prunes(ranked, 2) == {(0, 1): [(0, 1, 2), (0, 1, 3)], (0, 0): [(0, 0, 1), (0, 0, 4)]}
+    assert select_prunes(ranked, 2) == {
+        (0, 1): [(0, 1, 2), (0, 1, 3)],
+        (0, 0): [(0, 0, 1), (0, 0, 4)],
+    }
     # a capped prune number of 0 still removes each edge's first candidate (official behaviour)
     assert select_prunes(ranked, 0) == select_prunes(ranked, 1)
 

@@ -23,7 +23,9 @@ from search.tenas import (
 )
 
 # Tiny but complete: 4-image NTK batches, 1 repeat, 2 x 32 crops; oracle engine (fastest on CPU here).
-QUICK = TenasConfig(batch_size=4, repeats=1, lr_samples=32, lr_batches=2, ntk_engine="oracle", trajectory=False)
+QUICK = TenasConfig(
+    batch_size=4, repeats=1, lr_samples=32, lr_batches=2, ntk_engine="oracle", trajectory=False
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,9 @@ def outcome(images, space):
 def test_three_rounds_one_op_per_edge_never_none(outcome, space):
     rounds = outcome.rounds
     assert [r["round"] for r in rounds] == [0, 1, 2, 3]
-    assert rounds[0]["active_ops"] == [[list(OPS[1:])] * 6]  # `none` out before anything is measured
+    assert rounds[0]["active_ops"] == [
+        [list(OPS[1:])] * 6
+    ]  # `none` out before anything is measured
     for before, after in zip(rounds, rounds[1:]):
         pruned = after["pruned"]
         assert sorted(p["edge"] for p in pruned) == list(range(6))  # exactly one op per edge
@@ -92,11 +96,16 @@ def test_fixed_inputs_make_a_measurement_independent_of_history(images, space):
     masks = initial_masks(space)
     cand = masks.copy()
     cand[0, 0, 3] = False
-    fixed = TenasMeter(space, QUICK.__class__(**{**QUICK.to_dict(), "fixed_inputs": True}), images, seed=1)
+    fixed = TenasMeter(
+        space, QUICK.__class__(**{**QUICK.to_dict(), "fixed_inputs": True}), images, seed=1
+    )
     fixed.begin_round(masks)
     a, b = fixed.measure(cand, masks), fixed.measure(cand, masks)
     assert (a.kappa, a.regions, a.dkappa, a.dregions) == (b.kappa, b.regions, b.dkappa, b.dregions)
-    assert fixed.counts == {"ntk": 3, "linear_regions": 3}  # the origin was measured once, then reused
+    assert fixed.counts == {
+        "ntk": 3,
+        "linear_regions": 3,
+    }  # the origin was measured once, then reused
     fresh = TenasMeter(space, QUICK, images, seed=1)
     fresh.begin_round(masks)
     c, d = fresh.measure(cand, masks), fresh.measure(cand, masks)
@@ -129,7 +138,9 @@ def test_patch_stream_is_one_persistent_shuffled_iterator(images):
 
 
 def test_kaiming_init_sets_bn_and_zero_bias():
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.Linear(4, 2))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.Linear(4, 2)
+    )
     torch.nn.init.constant_(net[1].weight, 3.0)
     kaiming_init_(net, "fan_in")
     assert torch.equal(net[1].weight, torch.ones(8)) and torch.equal(net[1].bias, torch.zeros(8))
@@ -157,7 +168,7 @@ class _ScriptedMeter:
     def measure(self, cand, lr_origin):
         from search.tenas import CandidateMeasure
 
-        (ct, e, op), = [tuple(int(i) for i in k) for k in np.argwhere(cand != lr_origin)]
+        ((ct, e, op),) = [tuple(int(i) for i in k) for k in np.argwhere(cand != lr_origin)]
         dk, dr = self.table[(ct, e)]
         return CandidateMeasure(np.float64(dk), dr, [dk], [dr], [1.0], [1.0], [1.0], [1.0])
 

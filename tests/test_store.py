@@ -29,12 +29,22 @@ def _store(tmp_path, rows):
 
 def test_repeats_aggregate_to_mean_or_worst_status(tmp_path):
     arch = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
-    rows = [ResultRow(1, arch, "p", 0, 1.0, "ok"), ResultRow(1, arch, "p", 1, 3.0, "ok"),
-            ResultRow(2, arch, "p", 0, 1.0, "ok"), ResultRow(2, arch, "p", 1, -math.inf, "inf", "-inf"),
-            ResultRow(3, arch, "p", 0, None, "nan"), ResultRow(3, arch, "p", 1, -math.inf, "inf"),
-            ResultRow(4, arch, "p", 0, None, "error", "RuntimeError: x"), ResultRow(4, arch, "p", 1, 2.0, "ok")]
+    rows = [
+        ResultRow(1, arch, "p", 0, 1.0, "ok"),
+        ResultRow(1, arch, "p", 1, 3.0, "ok"),
+        ResultRow(2, arch, "p", 0, 1.0, "ok"),
+        ResultRow(2, arch, "p", 1, -math.inf, "inf", "-inf"),
+        ResultRow(3, arch, "p", 0, None, "nan"),
+        ResultRow(3, arch, "p", 1, -math.inf, "inf"),
+        ResultRow(4, arch, "p", 0, None, "error", "RuntimeError: x"),
+        ResultRow(4, arch, "p", 1, 2.0, "ok"),
+    ]
     frame = read_results(_store(tmp_path, rows)).set_index("index")
-    assert frame.loc[1, "value"] == 2.0 and frame.loc[1, "status"] == "ok" and frame.loc[1, "repeats"] == 2
+    assert (
+        frame.loc[1, "value"] == 2.0
+        and frame.loc[1, "status"] == "ok"
+        and frame.loc[1, "repeats"] == 2
+    )
     assert frame.loc[2, "value"] == -math.inf and frame.loc[2, "status"] == "inf"
     assert math.isnan(frame.loc[3, "value"]) and frame.loc[3, "status"] == "nan"
     assert math.isnan(frame.loc[4, "value"]) and frame.loc[4, "status"] == "error"
@@ -46,7 +56,10 @@ def test_repeats_aggregate_to_mean_or_worst_status(tmp_path):
 def test_bad_status_is_rejected_before_anything_is_written(tmp_path):
     arch = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
     with pytest.raises(ValueError, match="status must be one of"):
-        _store(tmp_path, [ResultRow(1, arch, "p", 0, 1.0, "ok"), ResultRow(2, arch, "p", 0, 1.0, "weird")])
+        _store(
+            tmp_path,
+            [ResultRow(1, arch, "p", 0, 1.0, "ok"), ResultRow(2, arch, "p", 0, 1.0, "weird")],
+        )
     assert read_results(tmp_path / "s.sqlite").empty
 
 

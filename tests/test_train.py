@@ -19,12 +19,20 @@ from harness.errors import InputError
 from harness.imagefolder import scan_image_folder
 from training import imagenet_data as data
 from training.train import (
-    PROTOCOLS, DistInfo, Trainer, accuracy_counts, load_checkpoint, lr_factor, make_config,
+    PROTOCOLS,
+    DistInfo,
+    Trainer,
+    accuracy_counts,
+    load_checkpoint,
+    lr_factor,
+    make_config,
 )
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
-needs_cifar = pytest.mark.skipif(not (SHARED_IMAGES / "cifar10_train_4000.npz").is_file(),
-                                 reason="shared CIFAR-10 images not present")
+needs_cifar = pytest.mark.skipif(
+    not (SHARED_IMAGES / "cifar10_train_4000.npz").is_file(),
+    reason="shared CIFAR-10 images not present",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -36,8 +44,17 @@ def _one_thread():
 
 
 def _tiny(dataset: str, out: Path, **kw):
-    base = dict(init_channels=4, layers=3, batch_size=8, epochs=2, steps_per_epoch=2, workers=0, device="cpu",
-                out_dir=str(out), eval_limit=16)
+    base = dict(
+        init_channels=4,
+        layers=3,
+        batch_size=8,
+        epochs=2,
+        steps_per_epoch=2,
+        workers=0,
+        device="cpu",
+        out_dir=str(out),
+        eval_limit=16,
+    )
     base.update(kw)
     return make_config(dataset, **base)
 
@@ -71,13 +88,40 @@ def image_folder(tmp_path_factory):
 
 # ---- configuration and schedule ------------------------------------------------------------------
 
+
 def test_protocols_are_darts_evaluation_defaults():
     c, i = PROTOCOLS["cifar10"], PROTOCOLS["imagenet"]
-    assert (c.epochs, c.batch_size, c.lr, c.momentum, c.weight_decay, c.lr_schedule) == (600, 96, 0.025, 0.9, 3e-4, "cosine")
-    assert (c.cutout, c.auxiliary, c.auxiliary_weight, c.drop_path_prob, c.grad_clip) == (16, True, 0.4, 0.3, 5.0)
+    assert (c.epochs, c.batch_size, c.lr, c.momentum, c.weight_decay, c.lr_schedule) == (
+        600,
+        96,
+        0.025,
+        0.9,
+        3e-4,
+        "cosine",
+    )
+    assert (c.cutout, c.auxiliary, c.auxiliary_weight, c.drop_path_prob, c.grad_clip) == (
+        16,
+        True,
+        0.4,
+        0.3,
+        5.0,
+    )
     assert (c.init_channels, c.layers, c.warmup_epochs, c.label_smoothing) == (36, 20, 0, 0.0)
-    assert (i.epochs, i.batch_size, i.lr, i.momentum, i.weight_decay, i.lr_schedule) == (250, 768, 0.5, 0.9, 3e-5, "cosine")
-    assert (i.label_smoothing, i.warmup_epochs, i.grad_clip, i.drop_path_prob, i.auxiliary) == (0.1, 5, 5.0, 0.0, False)
+    assert (i.epochs, i.batch_size, i.lr, i.momentum, i.weight_decay, i.lr_schedule) == (
+        250,
+        768,
+        0.5,
+        0.9,
+        3e-5,
+        "cosine",
+    )
+    assert (i.label_smoothing, i.warmup_epochs, i.grad_clip, i.drop_path_prob, i.auxiliary) == (
+        0.1,
+        5,
+        5.0,
+        0.0,
+        False,
+    )
     assert (i.init_channels, i.layers, i.image_size) == (48, 14, 224)
 
 
@@ -116,18 +160,27 @@ def test_accuracy_counts():
     logits = torch.tensor([[0.1, 0.9, 0.0, 0.0, 0.0, 0.0], [0.9, 0.1, 0.8, 0.7, 0.6, 0.5]])
     assert accuracy_counts(logits, torch.tensor([1, 5])) == [1, 2]
     assert accuracy_counts(logits, torch.tensor([0, 1])) == [0, 1]  # 1 ranks 6th in row 2
-    assert accuracy_counts(logits[:, :3], torch.tensor([1, 2])) == [1, 2]  # top-5 capped at 3 classes
+    assert accuracy_counts(logits[:, :3], torch.tensor([1, 2])) == [
+        1,
+        2,
+    ]  # top-5 capped at 3 classes
 
 
 # ---- transforms ----------------------------------------------------------------------------------
+
 
 @needs_cifar
 def test_cifar_dataset_transforms(cifar_sets):
     train, test = cifar_sets
     x, y = test[0]
     pixels = test.images.take(np.asarray([0]))[0]
-    mean, std = torch.tensor(data.DARTS_CIFAR_MEAN).view(3, 1, 1), torch.tensor(data.DARTS_CIFAR_STD).view(3, 1, 1)
-    assert torch.allclose(x * std + mean, torch.from_numpy(pixels).permute(2, 0, 1).float() / 255, atol=1e-6)
+    mean, std = (
+        torch.tensor(data.DARTS_CIFAR_MEAN).view(3, 1, 1),
+        torch.tensor(data.DARTS_CIFAR_STD).view(3, 1, 1),
+    )
+    assert torch.allclose(
+        x * std + mean, torch.from_numpy(pixels).permute(2, 0, 1).float() / 255, atol=1e-6
+    )
     assert y == int(test.images.labels[0])
     torch.manual_seed(0)
     xt, _ = train[0]
@@ -161,6 +214,7 @@ def test_imagenet_transforms(image_folder):
 
 # ---- training, checkpoint, resume ---------------------------------------------------------------
 
+
 @needs_cifar
 def test_cifar_loss_decreases_on_a_fixed_batch(cifar_sets, tmp_path):
     train, test = cifar_sets
@@ -184,7 +238,14 @@ def test_cifar_checkpoint_resume_continues_the_same_run(cifar_sets, tmp_path):
     half = Trainer(_tiny("cifar10", tmp_path / "half"), train, test)
     half.fit(until=1)
     state = load_checkpoint(tmp_path / "half" / "checkpoint.pt")
-    assert state["epoch"] == 1 and set(state) >= {"model", "optimizer", "scheduler", "scaler", "rng", "config"}
+    assert state["epoch"] == 1 and set(state) >= {
+        "model",
+        "optimizer",
+        "scheduler",
+        "scaler",
+        "rng",
+        "config",
+    }
     resumed = Trainer.resume(tmp_path / "half" / "checkpoint.pt", train, test)
     assert resumed.epoch == 1
     resumed.fit()
@@ -203,8 +264,12 @@ def test_resume_refuses_to_change_the_run(cifar_sets, tmp_path):
         Trainer.resume(tmp_path / "checkpoint.pt", train, test, genotype="DARTS_V2", lr=0.1)
     with pytest.raises(InputError, match="already holds a run"):
         Trainer(_tiny("cifar10", tmp_path, epochs=1), train, test).fit()
-    longer = Trainer.resume(tmp_path / "checkpoint.pt", train, test, epochs=4)  # extending is allowed
-    assert longer.optimizer.param_groups[0]["lr"] == pytest.approx(0.025 * lr_factor(longer.config, 1))
+    longer = Trainer.resume(
+        tmp_path / "checkpoint.pt", train, test, epochs=4
+    )  # extending is allowed
+    assert longer.optimizer.param_groups[0]["lr"] == pytest.approx(
+        0.025 * lr_factor(longer.config, 1)
+    )
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="cannot read checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
@@ -213,11 +278,22 @@ def test_resume_refuses_to_change_the_run(cifar_sets, tmp_path):
 
 
 def test_imagenet_train_checkpoint_resume_evaluate(image_folder, tmp_path):
-    cfg = _tiny("imagenet", tmp_path, data_dir=str(image_folder), image_size=64, init_channels=8, batch_size=4,
-                steps_per_epoch=None, epochs=2, eval_limit=None)
+    cfg = _tiny(
+        "imagenet",
+        tmp_path,
+        data_dir=str(image_folder),
+        image_size=64,
+        init_channels=8,
+        batch_size=4,
+        steps_per_epoch=None,
+        epochs=2,
+        eval_limit=None,
+    )
     trainer = Trainer(cfg)
     assert trainer.num_classes == 3 and trainer.model.classifier.out_features == 3
-    assert len(trainer.train_loader()) == 3 and len(trainer.val_data) == 6  # drop_last, as DARTS on ImageNet
+    assert (
+        len(trainer.train_loader()) == 3 and len(trainer.val_data) == 6
+    )  # drop_last, as DARTS on ImageNet
     x, y = next(iter(trainer.train_loader()))
     assert x.shape == (4, 3, 64, 64)
     losses = [trainer.train_step(x, y)["loss"] for _ in range(6)]
@@ -235,21 +311,44 @@ def test_imagenet_train_checkpoint_resume_evaluate(image_folder, tmp_path):
 
 # ---- CLI -----------------------------------------------------------------------------------------
 
+
 def test_cli_summary_json_and_errors():
     runner = CliRunner()
-    res = runner.invoke(cli, ["train", "--space", "darts", "--genotype", "DARTS_V2", "--dataset", "imagenet",
-                              "--summary", "--json"])
+    res = runner.invoke(
+        cli,
+        [
+            "train",
+            "--space",
+            "darts",
+            "--genotype",
+            "DARTS_V2",
+            "--dataset",
+            "imagenet",
+            "--summary",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
     assert {"params", "macs", "layers", "channels"} <= set(info)
     assert round(info["params"] / 1e6, 1) == 4.7 and info["layers"] == 14 and info["channels"] == 48
-    text = runner.invoke(cli, ["train", "--genotype", "TENAS_imagenet", "--dataset", "imagenet", "--summary"])
-    assert text.exit_code == 0 and "params: 5.420 M" in text.output and "multiply-adds" in text.output
+    text = runner.invoke(
+        cli, ["train", "--genotype", "TENAS_imagenet", "--dataset", "imagenet", "--summary"]
+    )
+    assert (
+        text.exit_code == 0 and "params: 5.420 M" in text.output and "multiply-adds" in text.output
+    )
     for args, message in [
-        (["--genotype", "TENAS_cifar", "--summary"], "unknown DARTS genotype 'TENAS_cifar'. Did you mean"),
+        (
+            ["--genotype", "TENAS_cifar", "--summary"],
+            "unknown DARTS genotype 'TENAS_cifar'. Did you mean",
+        ),
         (["--dataset", "mnist", "--summary"], "unknown dataset 'mnist'"),
         (["--space", "nb201", "--summary"], "--space 'nb201' cannot be trained"),
-        (["--genotype", "Genotype(normal=[('conv_9x9', 0)], reduce=[])", "--summary"], "invalid DARTS genotype"),
+        (
+            ["--genotype", "Genotype(normal=[('conv_9x9', 0)], reduce=[])", "--summary"],
+            "invalid DARTS genotype",
+        ),
         (["--epochs", "0", "--device", "cpu"], "--epochs must be a positive integer"),
         (["--resume", "missing.pt"], "checkpoint not found"),
     ]:
@@ -262,13 +361,46 @@ def test_cli_summary_json_and_errors():
 @needs_cifar
 def test_cli_trains_and_resumes(tmp_path):
     runner = CliRunner()
-    common = ["--out", str(tmp_path), "--device", "cpu", "--workers", "0", "--steps-per-epoch", "1",
-              "--eval-limit", "8", "--data-dir", str(SHARED_IMAGES.parent), "--data-source", "npz"]
-    res = runner.invoke(cli, ["train", "--genotype", "DARTS_V2", "--dataset", "cifar10", "--epochs", "1",
-                              "--batch-size", "8", "--init-channels", "4", "--layers", "3", *common])
+    common = [
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--steps-per-epoch",
+        "1",
+        "--eval-limit",
+        "8",
+        "--data-dir",
+        str(SHARED_IMAGES.parent),
+        "--data-source",
+        "npz",
+    ]
+    res = runner.invoke(
+        cli,
+        [
+            "train",
+            "--genotype",
+            "DARTS_V2",
+            "--dataset",
+            "cifar10",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--init-channels",
+            "4",
+            "--layers",
+            "3",
+            *common,
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.output.strip().splitlines()[-1])["epochs"] == 1
-    res = runner.invoke(cli, ["train", "--resume", str(tmp_path / "checkpoint.pt"), "--epochs", "2", *common])
+    res = runner.invoke(
+        cli, ["train", "--resume", str(tmp_path / "checkpoint.pt"), "--epochs", "2", *common]
+    )
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "result.json").read_text())["epochs"] == 2
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
@@ -281,7 +413,9 @@ def test_mixed_precision_steps_on_gpu(tmp_path):
 
     train = data.CifarDataset(load_images("cifar10", "train", limit=64), True)
     test = data.CifarDataset(load_images("cifar10", "test", limit=16), False)
-    trainer = Trainer(_tiny("cifar10", tmp_path, device="cuda", lr=0.05, init_channels=8), train, test)
+    trainer = Trainer(
+        _tiny("cifar10", tmp_path, device="cuda", lr=0.05, init_channels=8), train, test
+    )
     assert trainer.use_amp and trainer.scaler.is_enabled()
     x, y = next(iter(trainer.train_loader()))
     losses = [trainer.train_step(x, y)["loss"] for _ in range(10)]
@@ -292,21 +426,43 @@ def test_mixed_precision_steps_on_gpu(tmp_path):
 
 # ---- DDP -----------------------------------------------------------------------------------------
 
+
 def _ddp_worker(rank: int, world: int, port: int, out: str, results) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     from harness.data import load_images
 
-    train = data.CifarDataset(load_images("cifar10", "train", SHARED_IMAGES.parent, source="npz", limit=32), True)
-    test = data.CifarDataset(load_images("cifar10", "test", SHARED_IMAGES.parent, source="npz", limit=10), False)
-    cfg = make_config("cifar10", init_channels=4, layers=3, batch_size=8, epochs=1, workers=0, device="cpu",
-                      out_dir=out)
+    train = data.CifarDataset(
+        load_images("cifar10", "train", SHARED_IMAGES.parent, source="npz", limit=32), True
+    )
+    test = data.CifarDataset(
+        load_images("cifar10", "test", SHARED_IMAGES.parent, source="npz", limit=10), False
+    )
+    cfg = make_config(
+        "cifar10",
+        init_channels=4,
+        layers=3,
+        batch_size=8,
+        epochs=1,
+        workers=0,
+        device="cpu",
+        out_dir=out,
+    )
     trainer = Trainer(cfg, train, test, info=DistInfo.from_env())
     summary = trainer.fit()
     flat = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
-    results[rank] = (flat.tolist(), summary["val_top1"], trainer.history[0]["val_images"],
-                     trainer.history[0]["train_images"])
+    results[rank] = (
+        flat.tolist(),
+        summary["val_top1"],
+        trainer.history[0]["val_images"],
+        trainer.history[0]["train_images"],
+    )
     torch.distributed.destroy_process_group()
 
 

@@ -557,11 +557,14 @@ def test_grasp_one_pass_equals_zero_cost_nas_two_pass_form_on_a_real_cell():
     assert grasp(copy.deepcopy(net), x, y) == pytest.approx(expected, rel=1e-6)
 
 
-@pytest.mark.parametrize("kind, sharers", [
-    ("loss_grads", (snip, grad_norm, plain, fisher)),
-    ("input_jacobian", (jacob_cov, epe_nas)),
-    ("split_grads", (zico, get_proxy("zico_per_batch").fn)),
-])
+@pytest.mark.parametrize(
+    "kind, sharers",
+    [
+        ("loss_grads", (snip, grad_norm, plain, fisher)),
+        ("input_jacobian", (jacob_cov, epe_nas)),
+        ("split_grads", (zico, get_proxy("zico_per_batch").fn)),
+    ],
+)
 def test_proxies_give_the_same_value_from_a_shared_pass(kind, sharers):
     torch.manual_seed(0)
     net = build_network(EVERY_OP, C=4, N=1)

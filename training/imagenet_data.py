@@ -37,7 +37,9 @@ def _randint(high: int) -> int:
     return int(torch.randint(high, ()).item())
 
 
-def to_tensor(img: Image.Image | np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+def to_tensor(
+    img: Image.Image | np.ndarray, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
     """RGB image -> float32 (3, H, W) in [0, 1], normalised: torchvision's ToTensor + Normalize."""
     pixels = np.asarray(img, dtype=np.uint8)
     x = torch.from_numpy(pixels.copy()).permute(2, 0, 1).float().div_(255.0)
@@ -46,7 +48,10 @@ def to_tensor(img: Image.Image | np.ndarray, mean: Sequence[float], std: Sequenc
 
 # ---- ImageNet transforms (torchvision semantics) ---------------------------------------------
 
-def random_resized_crop(img: Image.Image, size: int, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> Image.Image:
+
+def random_resized_crop(
+    img: Image.Image, size: int, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)
+) -> Image.Image:
     """torchvision RandomResizedCrop: 10 tries at a random area/aspect box, else a centre crop."""
     width, height = img.size
     area = width * height
@@ -77,15 +82,21 @@ def _adjust_hue(img: Image.Image, factor: float) -> Image.Image:
     return Image.merge("HSV", (Image.fromarray(shifted.astype(np.uint8), "L"), s, v)).convert("RGB")
 
 
-def color_jitter(img: Image.Image, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.2) -> Image.Image:
+def color_jitter(
+    img: Image.Image, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.2
+) -> Image.Image:
     """torchvision ColorJitter: the four adjustments in random order, each with a random factor."""
     for k in torch.randperm(4).tolist():
         if k == 0 and brightness > 0:
-            img = ImageEnhance.Brightness(img).enhance(_uniform(max(0.0, 1 - brightness), 1 + brightness))
+            img = ImageEnhance.Brightness(img).enhance(
+                _uniform(max(0.0, 1 - brightness), 1 + brightness)
+            )
         elif k == 1 and contrast > 0:
             img = ImageEnhance.Contrast(img).enhance(_uniform(max(0.0, 1 - contrast), 1 + contrast))
         elif k == 2 and saturation > 0:
-            img = ImageEnhance.Color(img).enhance(_uniform(max(0.0, 1 - saturation), 1 + saturation))
+            img = ImageEnhance.Color(img).enhance(
+                _uniform(max(0.0, 1 - saturation), 1 + saturation)
+            )
         elif k == 3 and hue > 0:
             img = _adjust_hue(img, _uniform(-hue, hue))
     return img
@@ -139,6 +150,7 @@ class ImageFolderDataset(Dataset):
 
 # ---- CIFAR-10 (DARTS) ------------------------------------------------------------------------
 
+
 def cutout(x: torch.Tensor, length: int) -> torch.Tensor:
     """DARTS Cutout: zero a length x length square (clipped at the border) at a uniform centre."""
     h, w = x.shape[1:]
@@ -156,8 +168,15 @@ class CifarDataset(Dataset):
     Train: zero-pad 4 + random 32x32 crop, horizontal flip, normalise, Cutout(`cutout`) if > 0.
     """
 
-    def __init__(self, images: ImageSet, train: bool, cutout: int = 16,
-                 mean: Sequence[float] = DARTS_CIFAR_MEAN, std: Sequence[float] = DARTS_CIFAR_STD, padding: int = 4):
+    def __init__(
+        self,
+        images: ImageSet,
+        train: bool,
+        cutout: int = 16,
+        mean: Sequence[float] = DARTS_CIFAR_MEAN,
+        std: Sequence[float] = DARTS_CIFAR_STD,
+        padding: int = 4,
+    ):
         self.images, self.train, self.cutout = images, train, cutout
         self.mean, self.std, self.padding = tuple(mean), tuple(std), padding
         self.num_classes = images.num_classes
@@ -171,9 +190,9 @@ class CifarDataset(Dataset):
             return to_tensor(pixels, self.mean, self.std), int(self.images.labels[i])
         size, pad = pixels.shape[0], self.padding
         padded = np.zeros((size + 2 * pad, size + 2 * pad, 3), dtype=np.uint8)
-        padded[pad:pad + size, pad:pad + size] = pixels
+        padded[pad : pad + size, pad : pad + size] = pixels
         top, left = _randint(2 * pad + 1), _randint(2 * pad + 1)
-        crop = padded[top:top + size, left:left + size]
+        crop = padded[top : top + size, left : left + size]
         if torch.rand(()).item() < 0.5:
             crop = crop[:, ::-1]
         x = to_tensor(crop, self.mean, self.std)

@@ -64,12 +64,16 @@ class TrainConfig:
     layers: int = 20
     image_size: int = 32  # training crop (224 for ImageNet)
     pool_bn: bool = False  # P-DARTS/DARTS_evaluation variant: non-affine BN after pooling ops
-    num_classes: int | None = None  # default: 10 for cifar10, the number of class folders for imagenet
+    num_classes: int | None = (
+        None  # default: 10 for cifar10, the number of class folders for imagenet
+    )
     workers: int = 4  # DataLoader workers per process
     seed: int = 0
     amp: bool = True  # float16 autocast + GradScaler; only on CUDA
     data_dir: str | None = None  # --data-dir > $HARNESS_DATA_DIR > user cache > embedded sample
-    data_source: str | None = None  # harness.data source for CIFAR-10 (batches, npz, jpeg10k, jpegbytes)
+    data_source: str | None = (
+        None  # harness.data source for CIFAR-10 (batches, npz, jpeg10k, jpegbytes)
+    )
     out_dir: str | None = None  # default runs/train/darts/<dataset>/<genotype>
     device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
     steps_per_epoch: int | None = None  # cap on training steps per epoch (smoke runs)
@@ -78,9 +82,20 @@ class TrainConfig:
 
 
 _IMAGENET = dict(
-    dataset="imagenet", genotype="TENAS_imagenet", epochs=250, batch_size=768, lr=0.5, weight_decay=3e-5,
-    warmup_epochs=5, label_smoothing=0.1, auxiliary=False, drop_path_prob=0.0, cutout=0,
-    init_channels=48, layers=14, image_size=224,
+    dataset="imagenet",
+    genotype="TENAS_imagenet",
+    epochs=250,
+    batch_size=768,
+    lr=0.5,
+    weight_decay=3e-5,
+    warmup_epochs=5,
+    label_smoothing=0.1,
+    auxiliary=False,
+    drop_path_prob=0.0,
+    cutout=0,
+    init_channels=48,
+    layers=14,
+    image_size=224,
 )
 PROTOCOLS: dict[str, TrainConfig] = {
     # DARTS train.py / DARTS_evaluation train.py defaults (+ --cutout --auxiliary as run by both).
@@ -89,8 +104,17 @@ PROTOCOLS: dict[str, TrainConfig] = {
     "imagenet": TrainConfig(**_IMAGENET),
 }
 # Settings that may change when resuming (where and how fast it runs, and for how long).
-RESUMABLE_OVERRIDES = ("epochs", "out_dir", "device", "data_dir", "workers", "steps_per_epoch",
-                       "eval_every", "eval_limit", "amp")
+RESUMABLE_OVERRIDES = (
+    "epochs",
+    "out_dir",
+    "device",
+    "data_dir",
+    "workers",
+    "steps_per_epoch",
+    "eval_every",
+    "eval_limit",
+    "amp",
+)
 
 
 def protocol(dataset: str) -> TrainConfig:
@@ -105,8 +129,12 @@ def make_config(dataset: str, **overrides) -> TrainConfig:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        raise InputError(f"unknown training setting(s) {', '.join(unknown)}; accepted: {', '.join(sorted(fields))}.")
-    config = dataclasses.replace(protocol(dataset), **{k: v for k, v in overrides.items() if v is not None})
+        raise InputError(
+            f"unknown training setting(s) {', '.join(unknown)}; accepted: {', '.join(sorted(fields))}."
+        )
+    config = dataclasses.replace(
+        protocol(dataset), **{k: v for k, v in overrides.items() if v is not None}
+    )
     check_config(config)
     return config
 
@@ -122,22 +150,36 @@ def check_config(config: TrainConfig) -> None:
     for name in positive:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be a positive integer; got {value!r}.")
+            raise InputError(
+                f"--{name.replace('_', '-')} must be a positive integer; got {value!r}."
+            )
     for name in ("steps_per_epoch", "eval_limit", "num_classes"):
         value = getattr(config, name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise InputError(f"--{name.replace('_', '-')} must be a positive integer; got {value!r}.")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise InputError(
+                f"--{name.replace('_', '-')} must be a positive integer; got {value!r}."
+            )
     for name in ("warmup_epochs", "workers", "cutout"):
         if getattr(config, name) < 0:
-            raise InputError(f"--{name.replace('_', '-')} must be >= 0; got {getattr(config, name)!r}.")
+            raise InputError(
+                f"--{name.replace('_', '-')} must be >= 0; got {getattr(config, name)!r}."
+            )
     for name in ("lr", "momentum", "weight_decay", "grad_clip", "auxiliary_weight"):
         if not getattr(config, name) >= 0:
-            raise InputError(f"--{name.replace('_', '-')} must be >= 0; got {getattr(config, name)!r}.")
+            raise InputError(
+                f"--{name.replace('_', '-')} must be >= 0; got {getattr(config, name)!r}."
+            )
     for name in ("drop_path_prob", "label_smoothing"):
         if not 0 <= getattr(config, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be in [0, 1); got {getattr(config, name)!r}.")
+            raise InputError(
+                f"--{name.replace('_', '-')} must be in [0, 1); got {getattr(config, name)!r}."
+            )
     if config.lr_schedule == "linear" and config.epochs <= 5:
-        raise InputError(f"the linear lr schedule needs more than 5 epochs; got --epochs {config.epochs}.")
+        raise InputError(
+            f"the linear lr schedule needs more than 5 epochs; got --epochs {config.epochs}."
+        )
 
 
 def lr_factor(config: TrainConfig, epoch: int) -> float:
@@ -167,6 +209,7 @@ def default_out_dir(config: TrainConfig) -> Path:
 
 # ---- distributed set-up ------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class DistInfo:
     rank: int = 0
@@ -181,16 +224,23 @@ class DistInfo:
     def from_env(cls) -> DistInfo:
         """torchrun's RANK / WORLD_SIZE / LOCAL_RANK (a single process when unset)."""
         try:
-            return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                       int(os.environ.get("LOCAL_RANK", 0)))
+            return cls(
+                int(os.environ.get("RANK", 0)),
+                int(os.environ.get("WORLD_SIZE", 1)),
+                int(os.environ.get("LOCAL_RANK", 0)),
+            )
         except ValueError as err:
-            raise InputError(f"bad torchrun environment (RANK/WORLD_SIZE/LOCAL_RANK): {err}.") from None
+            raise InputError(
+                f"bad torchrun environment (RANK/WORLD_SIZE/LOCAL_RANK): {err}."
+            ) from None
 
 
 def resolve_device(spec: str, info: DistInfo) -> torch.device:
     if spec == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", info.local_rank if info.world_size > 1 else torch.cuda.current_device())
+            return torch.device(
+                "cuda", info.local_rank if info.world_size > 1 else torch.cuda.current_device()
+            )
         return torch.device("cpu")
     device = torch.device(check_device(spec))
     if device.type == "cuda" and info.world_size > 1:
@@ -199,6 +249,7 @@ def resolve_device(spec: str, info: DistInfo) -> torch.device:
 
 
 # ---- data ----------------------------------------------------------------------------------------
+
 
 def build_datasets(config: TrainConfig) -> tuple[Dataset, Dataset]:
     """Training and validation sets of `config.dataset` with DARTS's transforms."""
@@ -212,8 +263,14 @@ def build_datasets(config: TrainConfig) -> tuple[Dataset, Dataset]:
         return CifarDataset(train, True, config.cutout), CifarDataset(test, False)
     from harness.data import load_image_folder_index
 
-    return (ImageFolderDataset(load_image_folder_index("train", config.data_dir), True, config.image_size),
-            ImageFolderDataset(load_image_folder_index("test", config.data_dir), False, config.image_size))
+    return (
+        ImageFolderDataset(
+            load_image_folder_index("train", config.data_dir), True, config.image_size
+        ),
+        ImageFolderDataset(
+            load_image_folder_index("test", config.data_dir), False, config.image_size
+        ),
+    )
 
 
 def accuracy_counts(logits: torch.Tensor, target: torch.Tensor, topk=(1, 5)) -> list[int]:
@@ -221,10 +278,11 @@ def accuracy_counts(logits: torch.Tensor, target: torch.Tensor, topk=(1, 5)) -> 
     maxk = min(max(topk), logits.size(1))
     pred = logits.topk(maxk, dim=1).indices
     hit = pred.eq(target.view(-1, 1))
-    return [int(hit[:, :min(k, maxk)].any(dim=1).sum()) for k in topk]
+    return [int(hit[:, : min(k, maxk)].any(dim=1).sum()) for k in topk]
 
 
 # ---- the trainer ---------------------------------------------------------------------------------
+
 
 class Trainer:
     """Trains the DARTS network of `config`; `fit()` runs the remaining epochs, checkpointing each.
@@ -235,14 +293,21 @@ class Trainer:
         info: distributed rank/world size (default: from torchrun's environment).
     """
 
-    def __init__(self, config: TrainConfig, train_data: Dataset | None = None, val_data: Dataset | None = None,
-                 info: DistInfo | None = None):
+    def __init__(
+        self,
+        config: TrainConfig,
+        train_data: Dataset | None = None,
+        val_data: Dataset | None = None,
+        info: DistInfo | None = None,
+    ):
         check_config(config)
         self.config = config
         self.info = info or DistInfo.from_env()
         if config.batch_size % self.info.world_size:
-            raise InputError(f"--batch-size {config.batch_size} is the global batch; it must divide evenly "
-                             f"over the {self.info.world_size} processes.")
+            raise InputError(
+                f"--batch-size {config.batch_size} is the global batch; it must divide evenly "
+                f"over the {self.info.world_size} processes."
+            )
         self.device = resolve_device(config.device, self.info)
         self.out_dir = Path(config.out_dir) if config.out_dir else default_out_dir(config)
         self._init_distributed()
@@ -250,17 +315,30 @@ class Trainer:
         self.use_amp = bool(config.amp) and self.device.type == "cuda"
         self._train_data, self._val_data = train_data, val_data
         self.num_classes = config.num_classes or getattr(self.train_data, "num_classes", None)
-        self.model = build_network(config.genotype, config.dataset, C=config.init_channels, layers=config.layers,
-                                   auxiliary=config.auxiliary, pool_bn=config.pool_bn,
-                                   num_classes=self.num_classes).to(self.device)
+        self.model = build_network(
+            config.genotype,
+            config.dataset,
+            C=config.init_channels,
+            layers=config.layers,
+            auxiliary=config.auxiliary,
+            pool_bn=config.pool_bn,
+            num_classes=self.num_classes,
+        ).to(self.device)
         if self.info.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         else:
             self.net = self.model
-        self.optimizer = torch.optim.SGD(self.model.parameters(), config.lr, momentum=config.momentum,
-                                         weight_decay=config.weight_decay, nesterov=config.nesterov)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda e: lr_factor(self.config, e))
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(),
+            config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+            nesterov=config.nesterov,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda e: lr_factor(self.config, e)
+        )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.eval_criterion = nn.CrossEntropyLoss()
@@ -290,12 +368,23 @@ class Trainer:
     def train_loader(self) -> DataLoader:
         # A DistributedSampler also for one process: its permutation is a function of (seed, epoch),
         # so a resumed run sees the same batches as an uninterrupted one.
-        sampler = DistributedSampler(self.train_data, num_replicas=self.info.world_size, rank=self.info.rank,
-                                     shuffle=True, seed=self.config.seed, drop_last=self.config.dataset == "imagenet")
+        sampler = DistributedSampler(
+            self.train_data,
+            num_replicas=self.info.world_size,
+            rank=self.info.rank,
+            shuffle=True,
+            seed=self.config.seed,
+            drop_last=self.config.dataset == "imagenet",
+        )
         sampler.set_epoch(self.epoch)
-        return DataLoader(self.train_data, batch_size=self.config.batch_size // self.info.world_size,
-                          sampler=sampler, num_workers=self.config.workers, pin_memory=self.device.type == "cuda",
-                          drop_last=self.config.dataset == "imagenet")
+        return DataLoader(
+            self.train_data,
+            batch_size=self.config.batch_size // self.info.world_size,
+            sampler=sampler,
+            num_workers=self.config.workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=self.config.dataset == "imagenet",
+        )
 
     def val_loader(self) -> DataLoader:
         # Each rank takes every world_size-th image (no padding), counts are summed across ranks.
@@ -304,8 +393,13 @@ class Trainer:
             data = Subset(data, range(self.config.eval_limit))
         if self.info.world_size > 1:
             data = Subset(data, range(self.info.rank, len(data), self.info.world_size))
-        return DataLoader(data, batch_size=self.config.batch_size // self.info.world_size, shuffle=False,
-                          num_workers=self.config.workers, pin_memory=self.device.type == "cuda")
+        return DataLoader(
+            data,
+            batch_size=self.config.batch_size // self.info.world_size,
+            shuffle=False,
+            num_workers=self.config.workers,
+            pin_memory=self.device.type == "cuda",
+        )
 
     # ---- steps ------------------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict:
@@ -332,10 +426,18 @@ class Trainer:
         cfg = self.config
         self.model.drop_path_prob = cfg.drop_path_prob * self.epoch / cfg.epochs
         loader = self.train_loader()
-        total = len(loader) if cfg.steps_per_epoch is None else min(len(loader), cfg.steps_per_epoch)
+        total = (
+            len(loader) if cfg.steps_per_epoch is None else min(len(loader), cfg.steps_per_epoch)
+        )
         sums = {"loss": 0.0, "top1": 0, "top5": 0, "n": 0}
-        bar = tqdm(total=total, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch", file=sys.stderr,
-                   disable=None if self.info.is_main else True, leave=False)
+        bar = tqdm(
+            total=total,
+            desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
+            unit="batch",
+            file=sys.stderr,
+            disable=None if self.info.is_main else True,
+            leave=False,
+        )
         start = time.perf_counter()
         for step, (x, y) in enumerate(loader):
             if step >= total:
@@ -345,14 +447,21 @@ class Trainer:
             for k in ("top1", "top5", "n"):
                 sums[k] += m[k]
             bar.update()
-            bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.3f}", top1=f"{100 * sums['top1'] / sums['n']:.1f}",
-                            top5=f"{100 * sums['top5'] / sums['n']:.1f}")
+            bar.set_postfix(
+                loss=f"{sums['loss'] / sums['n']:.3f}",
+                top1=f"{100 * sums['top1'] / sums['n']:.1f}",
+                top5=f"{100 * sums['top5'] / sums['n']:.1f}",
+            )
         bar.close()
         sums = self._all_reduce(sums)
         n = max(sums["n"], 1)
-        return {"train_loss": sums["loss"] / n, "train_top1": 100 * sums["top1"] / n,
-                "train_top5": 100 * sums["top5"] / n, "train_images": sums["n"],
-                "train_seconds": time.perf_counter() - start}
+        return {
+            "train_loss": sums["loss"] / n,
+            "train_top1": 100 * sums["top1"] / n,
+            "train_top5": 100 * sums["top5"] / n,
+            "train_images": sums["n"],
+            "train_seconds": time.perf_counter() - start,
+        }
 
     @torch.no_grad()
     def evaluate(self, loader: DataLoader | None = None) -> dict:
@@ -360,8 +469,14 @@ class Trainer:
         self.net.eval()
         loader = loader or self.val_loader()
         sums = {"loss": 0.0, "top1": 0, "top5": 0, "n": 0}
-        for x, y in tqdm(loader, desc="eval", unit="batch", file=sys.stderr, leave=False,
-                         disable=None if self.info.is_main else True):
+        for x, y in tqdm(
+            loader,
+            desc="eval",
+            unit="batch",
+            file=sys.stderr,
+            leave=False,
+            disable=None if self.info.is_main else True,
+        ):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
                 logits = self.model(x)
@@ -372,8 +487,12 @@ class Trainer:
             sums["n"] += int(y.size(0))
         sums = self._all_reduce(sums)
         n = max(sums["n"], 1)
-        return {"val_loss": sums["loss"] / n, "val_top1": 100 * sums["top1"] / n,
-                "val_top5": 100 * sums["top5"] / n, "val_images": sums["n"]}
+        return {
+            "val_loss": sums["loss"] / n,
+            "val_top1": 100 * sums["top1"] / n,
+            "val_top5": 100 * sums["top5"] / n,
+            "val_images": sums["n"],
+        }
 
     def _all_reduce(self, sums: dict) -> dict:
         if self.info.world_size == 1:
@@ -381,7 +500,9 @@ class Trainer:
         keys = sorted(sums)
         t = torch.tensor([float(sums[k]) for k in keys], dtype=torch.float64, device=self.device)
         dist.all_reduce(t)
-        return {k: (float(v) if k == "loss" else int(round(float(v)))) for k, v in zip(keys, t.tolist())}
+        return {
+            k: (float(v) if k == "loss" else int(round(float(v)))) for k, v in zip(keys, t.tolist())
+        }
 
     # ---- the loop ----------------------------------------------------------------------------
     def fit(self, until: int | None = None) -> dict:
@@ -391,19 +512,38 @@ class Trainer:
         stop = cfg.epochs if until is None else min(until, cfg.epochs)
         if self.info.is_main:
             if self.epoch == 0 and (self.out_dir / "checkpoint.pt").exists():
-                raise InputError(f"{str(self.out_dir)!r} already holds a run (checkpoint.pt); continue it with "
-                                 f"--resume {self.out_dir / 'checkpoint.pt'} or pass another --out.")
+                raise InputError(
+                    f"{str(self.out_dir)!r} already holds a run (checkpoint.pt); continue it with "
+                    f"--resume {self.out_dir / 'checkpoint.pt'} or pass another --out."
+                )
             self.out_dir.mkdir(parents=True, exist_ok=True)
             if self.epoch == 0:
                 (self.out_dir / "metrics.jsonl").unlink(missing_ok=True)
-            atomic.write_text(self.out_dir / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
-            log.info("training %s on %s for %d epochs -> %s", genotype_label(cfg.genotype), cfg.dataset,
-                     cfg.epochs, self.out_dir)
-        bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="epochs", unit="epoch", file=sys.stderr,
-                   disable=None if self.info.is_main else True)
+            atomic.write_text(
+                self.out_dir / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2) + "\n"
+            )
+            log.info(
+                "training %s on %s for %d epochs -> %s",
+                genotype_label(cfg.genotype),
+                cfg.dataset,
+                cfg.epochs,
+                self.out_dir,
+            )
+        bar = tqdm(
+            total=cfg.epochs,
+            initial=self.epoch,
+            desc="epochs",
+            unit="epoch",
+            file=sys.stderr,
+            disable=None if self.info.is_main else True,
+        )
         while self.epoch < stop:
             lr = self.optimizer.param_groups[0]["lr"]
-            record = {"epoch": self.epoch + 1, "lr": lr, "drop_path_prob": cfg.drop_path_prob * self.epoch / cfg.epochs}
+            record = {
+                "epoch": self.epoch + 1,
+                "lr": lr,
+                "drop_path_prob": cfg.drop_path_prob * self.epoch / cfg.epochs,
+            }
             record.update(self.train_epoch())
             last = self.epoch + 1 == cfg.epochs
             if (self.epoch + 1) % cfg.eval_every == 0 or last:
@@ -414,15 +554,23 @@ class Trainer:
             self.history.append(record)
             shown = {"lr": f"{lr:.4g}", "train_top1": f"{record['train_top1']:.2f}"}
             if "val_top1" in record:
-                shown.update(val_top1=f"{record['val_top1']:.2f}", val_top5=f"{record['val_top5']:.2f}")
+                shown.update(
+                    val_top1=f"{record['val_top1']:.2f}", val_top5=f"{record['val_top5']:.2f}"
+                )
             bar.update()
             bar.set_postfix(shown)
             if self.info.is_main:
                 # Rewritten whole each epoch (it is small): a kill never leaves a torn last line.
-                atomic.write_text(self.out_dir / "metrics.jsonl",
-                                  "".join(json.dumps(r) + "\n" for r in self.history))
-                log.info("epoch %d/%d %s", record["epoch"], cfg.epochs,
-                         " ".join(f"{k} {v}" for k, v in shown.items()))
+                atomic.write_text(
+                    self.out_dir / "metrics.jsonl",
+                    "".join(json.dumps(r) + "\n" for r in self.history),
+                )
+                log.info(
+                    "epoch %d/%d %s",
+                    record["epoch"],
+                    cfg.epochs,
+                    " ".join(f"{k} {v}" for k, v in shown.items()),
+                )
                 self.save_checkpoint(self.out_dir / "checkpoint.pt")
         bar.close()
         summary = self.summary()
@@ -432,9 +580,15 @@ class Trainer:
 
     def summary(self) -> dict:
         last_eval = next((r for r in reversed(self.history) if "val_top1" in r), {})
-        return {"genotype": str(self.model.genotype), "dataset": self.config.dataset, "epochs": self.epoch,
-                "val_top1": last_eval.get("val_top1"), "val_top5": last_eval.get("val_top5"),
-                "best_val_top1": self.best_top1, "out_dir": str(self.out_dir)}
+        return {
+            "genotype": str(self.model.genotype),
+            "dataset": self.config.dataset,
+            "epochs": self.epoch,
+            "val_top1": last_eval.get("val_top1"),
+            "val_top5": last_eval.get("val_top5"),
+            "best_val_top1": self.best_top1,
+            "out_dir": str(self.out_dir),
+        }
 
     # ---- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -474,17 +628,34 @@ class Trainer:
         _set_rng_state(state["rng"], self.device)
 
     @classmethod
-    def resume(cls, path: str | Path, train_data: Dataset | None = None, val_data: Dataset | None = None,
-               info: DistInfo | None = None, **overrides) -> Trainer:
+    def resume(
+        cls,
+        path: str | Path,
+        train_data: Dataset | None = None,
+        val_data: Dataset | None = None,
+        info: DistInfo | None = None,
+        **overrides,
+    ) -> Trainer:
         """Continue the run saved at `path`; only `RESUMABLE_OVERRIDES` may change."""
         state = load_checkpoint(path)
-        changed = sorted(k for k, v in overrides.items() if v is not None and k not in RESUMABLE_OVERRIDES
-                         and state["config"].get(k) != v)
+        changed = sorted(
+            k
+            for k, v in overrides.items()
+            if v is not None and k not in RESUMABLE_OVERRIDES and state["config"].get(k) != v
+        )
         if changed:
-            raise InputError(f"cannot change {', '.join(changed)} when resuming from {str(path)!r}; "
-                             f"only {', '.join(RESUMABLE_OVERRIDES)} may change.")
-        config = TrainConfig(**{**state["config"], **{k: v for k, v in overrides.items()
-                                                       if v is not None and k in RESUMABLE_OVERRIDES}})
+            raise InputError(
+                f"cannot change {', '.join(changed)} when resuming from {str(path)!r}; "
+                f"only {', '.join(RESUMABLE_OVERRIDES)} may change."
+            )
+        config = TrainConfig(
+            **{
+                **state["config"],
+                **{
+                    k: v for k, v in overrides.items() if v is not None and k in RESUMABLE_OVERRIDES
+                },
+            }
+        )
         if config.out_dir is None:
             config = dataclasses.replace(config, out_dir=str(Path(path).parent))
         trainer = cls(config, train_data, val_data, info)
@@ -535,7 +706,11 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
     name, keys, *rest = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
     torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+    if (
+        state["cuda"]
+        and torch.cuda.is_available()
+        and len(state["cuda"]) == torch.cuda.device_count()
+    ):
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
@@ -555,4 +730,3 @@ def run_training(dataset: str | None = None, resume: str | Path | None = None, *
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-

@@ -102,8 +102,12 @@ class Benchmark:
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary of the source (kind, path, checksum) and of every key's coverage."""
-        return {**asdict(self.source), "cells": len(self.frame), "keys": self.keys,
-                "coverage": self.coverage()}
+        return {
+            **asdict(self.source),
+            "cells": len(self.frame),
+            "keys": self.keys,
+            "coverage": self.coverage(),
+        }
 
     def __repr__(self) -> str:
         return f"Benchmark({self.source.kind}, {self.source.path!r}, {len(self.keys)} metrics)"
@@ -203,8 +207,7 @@ def _classify(path: Path) -> tuple[str, Path]:
             if (path / table).is_file():
                 return "table", path / table
         raise DataNotFoundError(
-            f"NB201 benchmark folder {path} holds neither {TABLE_FILE} nor meta{PBZ2}; "
-            f"{_EXPECTED}."
+            f"NB201 benchmark folder {path} holds neither {TABLE_FILE} nor meta{PBZ2}; {_EXPECTED}."
         )
     name = path.name.lower()
     if name.endswith((".csv", ".csv.gz")):

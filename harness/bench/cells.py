@@ -32,4 +32,3 @@ def check_arch_order(arch_strs: Iterable[str], path: Path) -> None:
             f"{path} does not follow the NB201 index order: index {i} is {got[i]!r} there but "
             f"{want[i]!r} in harness.spaces.nb201 ({len(bad)} of {len(want)} indices differ)."
         )
-

@@ -77,4 +77,3 @@ def default_metric(dataset: str) -> str:
         return DEFAULT_METRIC[dataset]
     except KeyError:
         raise unknown_name("dataset", dataset, DEFAULT_METRIC) from None
-

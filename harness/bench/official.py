@@ -31,8 +31,11 @@ _CACHE_META = b"harness.bench"  # the Parquet metadata key of the cache record
 
 
 def _archresults_frame(
-    meta_archs: list[str], items: Iterator[tuple[int, Mapping[str, Any]]], total: int,
-    path: Path, disable: bool | None,
+    meta_archs: list[str],
+    items: Iterator[tuple[int, Mapping[str, Any]]],
+    total: int,
+    path: Path,
+    disable: bool | None,
 ) -> pd.DataFrame:
     """Means over seeds (``get_metrics(..., is_random=False)``) of every key, per cell.
 
@@ -41,8 +44,14 @@ def _archresults_frame(
     """
     values = {key: np.full(len(meta_archs), np.nan) for key in ALL_KEYS}
     parsed = [(key, *parse_key(key)) for key in ALL_KEYS]
-    bar = tqdm(items, total=total, desc=f"reading {path.name}", unit="cell", file=sys.stderr,
-               disable=disable)
+    bar = tqdm(
+        items,
+        total=total,
+        desc=f"reading {path.name}",
+        unit="cell",
+        file=sys.stderr,
+        disable=disable,
+    )
     for index, by_hp in bar:
         if not 0 <= index < len(meta_archs):
             raise InputError(
@@ -77,7 +86,7 @@ def _reason(err: Exception) -> str:
     lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
     for k, line in enumerate(lines):
         if "WeightsUnpickler error" in line:
-            detail = line[line.index("WeightsUnpickler error"):]
+            detail = line[line.index("WeightsUnpickler error") :]
             if detail.endswith(":") and k + 1 < len(lines):
                 detail = f"{detail} {lines[k + 1]}"
             return f"not a plain torch pickle of results ({detail.split('. Please')[0]})"
@@ -123,8 +132,10 @@ def read_nb201_pth(path: Path, disable: bool | None = None) -> pd.DataFrame:
     def items() -> Iterator[tuple[int, Mapping[str, Any]]]:
         for i in sorted(infos):
             try:
-                by_hp = {"12": ArchResults.create_from_state_dict(infos[i]["less"]),
-                         "200": ArchResults.create_from_state_dict(infos[i]["full"])}
+                by_hp = {
+                    "12": ArchResults.create_from_state_dict(infos[i]["less"]),
+                    "200": ArchResults.create_from_state_dict(infos[i]["full"]),
+                }
             except Exception as err:  # as above: a damaged record
                 raise InputError(
                     f"{path}: cannot read the results of cell {i}: {_reason(err)}"
@@ -161,8 +172,12 @@ def read_nats_tss(path: Path, disable: bool | None = None) -> pd.DataFrame:
         if match and 0 <= int(match.group(1)) < len(meta):
             files.setdefault(int(match.group(1)), p)
     if len(files) < len(meta):
-        log.warning("%s has result files for %d of %d cells; the others are NaN.",
-                    path, len(files), len(meta))
+        log.warning(
+            "%s has result files for %d of %d cells; the others are NaN.",
+            path,
+            len(files),
+            len(meta),
+        )
 
     def items() -> Iterator[tuple[int, Mapping[str, Any]]]:
         for i in sorted(files):
@@ -176,7 +191,6 @@ def read_nats_tss(path: Path, disable: bool | None = None) -> pd.DataFrame:
             yield i, by_hp
 
     return _archresults_frame(meta, items(), len(files), path, disable)
-
 
 
 def _pyarrow():
@@ -211,7 +225,9 @@ def write_cache(cache: Path, frame: pd.DataFrame, source: Mapping[str, str]) -> 
     """Write `frame` to `cache` with the source's record (its ``sha256`` decides reuse)."""
     pa, pq = _pyarrow()
     table = pa.Table.from_pandas(frame, preserve_index=True)
-    meta = {**(table.schema.metadata or {}),
-            _CACHE_META: json.dumps({"version": _CACHE_VERSION, **source}).encode()}
+    meta = {
+        **(table.schema.metadata or {}),
+        _CACHE_META: json.dumps({"version": _CACHE_VERSION, **source}).encode(),
+    }
     with atomic_path(cache) as tmp:  # never leave a half-written cache behind
         pq.write_table(table.replace_schema_metadata(meta), tmp)

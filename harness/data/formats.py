@@ -64,8 +64,10 @@ def read_cifar_batches(
 
     def read_one(path: Path) -> tuple[np.ndarray, np.ndarray]:
         entry = _unpickle(path, encoding="bytes")
-        return (_planar_to_hwc(_get(entry, "data", path), size, path),
-                np.asarray(_get(entry, label_key, path), dtype=np.int64))
+        return (
+            _planar_to_hwc(_get(entry, "data", path), size, path),
+            np.asarray(_get(entry, label_key, path), dtype=np.int64),
+        )
 
     return _read_in_order(files, limit, read_one)
 
@@ -92,50 +94,71 @@ def _read_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
     try:
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise InputError(f"{path} is a single .npy array, not an .npz archive holding {', '.join(keys)}.")
+            raise InputError(
+                f"{path} is a single .npy array, not an .npz archive holding {', '.join(keys)}."
+            )
         with archive as z:
             missing = [k for k in keys if k not in z.files]
             if missing:
-                raise InputError(f"{path} lacks the array(s) {', '.join(missing)}; it holds "
-                                 f"{', '.join(z.files) or 'nothing'} (expected {', '.join(keys)}).")
+                raise InputError(
+                    f"{path} lacks the array(s) {', '.join(missing)}; it holds "
+                    f"{', '.join(z.files) or 'nothing'} (expected {', '.join(keys)})."
+                )
             return {k: z[k] for k in keys}
     except InputError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
         # truncated (BadZipFile, EOFError), garbled (zlib.error, bad CRC), empty or not an archive
         reason = (str(err).splitlines() or [""])[0] or "no detail"
-        raise InputError(f"cannot read {path} as an .npz archive ({type(err).__name__}: {reason}).") from None
+        raise InputError(
+            f"cannot read {path} as an .npz archive ({type(err).__name__}: {reason})."
+        ) from None
 
 
 def _check_labels(path: Path, labels: np.ndarray, n: int, num_classes: int) -> None:
     if labels.ndim != 1 or len(labels) != n or not np.issubdtype(labels.dtype, np.integer):
-        raise InputError(f"{path}: labels must be {n} integers (one per image); got {labels.dtype} "
-                         f"of shape {labels.shape}.")
+        raise InputError(
+            f"{path}: labels must be {n} integers (one per image); got {labels.dtype} "
+            f"of shape {labels.shape}."
+        )
     bad = (labels < 0) | (labels >= num_classes)
     if bad.any():
-        raise InputError(f"{path}: {int(bad.sum())} label(s) outside 0..{num_classes - 1}, e.g. "
-                         f"{int(labels[bad][0])} at position {int(np.flatnonzero(bad)[0])}.")
+        raise InputError(
+            f"{path}: {int(bad.sum())} label(s) outside 0..{num_classes - 1}, e.g. "
+            f"{int(labels[bad][0])} at position {int(np.flatnonzero(bad)[0])}."
+        )
 
 
 def _check_pixels(path: Path, images: np.ndarray, size: int) -> None:
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (size, size, 3):
-        raise InputError(f"{path}: images must be uint8 of shape (N, {size}, {size}, 3); got {images.dtype} "
-                         f"of shape {images.shape}.")
+        raise InputError(
+            f"{path}: images must be uint8 of shape (N, {size}, {size}, 3); got {images.dtype} "
+            f"of shape {images.shape}."
+        )
 
 
 def _check_jpeg_index(path: Path, buffer, offsets, labels, which, num_classes: int) -> None:
     """Image k of a JPEG-bytes file is buffer[offsets[k]:offsets[k+1]]: the index must fit the buffer."""
     n = len(labels)
     if buffer.ndim != 1 or buffer.dtype != np.uint8:
-        raise InputError(f"{path}: jpeg_bytes must be one uint8 byte buffer; got {buffer.dtype} of shape {buffer.shape}.")
-    if (offsets.ndim != 1 or len(offsets) != n + 1 or not np.issubdtype(offsets.dtype, np.integer)
-            or (n and (offsets[0] < 0 or offsets[-1] > len(buffer) or (np.diff(offsets) < 0).any()))):
-        raise InputError(f"{path}: offsets must be {n + 1} ascending integers within the {len(buffer)}-byte "
-                         f"buffer (one more than the {n} labels); got {offsets.dtype} of shape {offsets.shape}.")
+        raise InputError(
+            f"{path}: jpeg_bytes must be one uint8 byte buffer; got {buffer.dtype} of shape {buffer.shape}."
+        )
+    if (
+        offsets.ndim != 1
+        or len(offsets) != n + 1
+        or not np.issubdtype(offsets.dtype, np.integer)
+        or (n and (offsets[0] < 0 or offsets[-1] > len(buffer) or (np.diff(offsets) < 0).any()))
+    ):
+        raise InputError(
+            f"{path}: offsets must be {n + 1} ascending integers within the {len(buffer)}-byte "
+            f"buffer (one more than the {n} labels); got {offsets.dtype} of shape {offsets.shape}."
+        )
     _check_labels(path, labels, n, num_classes)
     if which.shape != (n,) or not np.isin(which, (0, 1)).all():
-        raise InputError(f"{path}: split must hold {n} values 0 (train) or 1 (test); got shape {which.shape}.")
-
+        raise InputError(
+            f"{path}: split must hold {n} values 0 (train) or 1 (test); got shape {which.shape}."
+        )
 
 
 def read_pixel_npz(path: Path, size: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -150,6 +173,8 @@ def read_pixel_npz(path: Path, size: int, num_classes: int) -> tuple[np.ndarray,
 def read_jpeg_bytes_npz(path: Path, num_classes: int) -> tuple[np.ndarray, ...]:
     """``(jpeg_bytes, offsets, labels, split)`` of a JPEG-bytes ``.npz``, its index checked."""
     arrays = _read_npz(path, ("jpeg_bytes", "offsets", "labels", "split"))
-    buffer, offsets, labels, which = (arrays[k] for k in ("jpeg_bytes", "offsets", "labels", "split"))
+    buffer, offsets, labels, which = (
+        arrays[k] for k in ("jpeg_bytes", "offsets", "labels", "split")
+    )
     _check_jpeg_index(path, buffer, offsets, labels, which, num_classes)
     return buffer, offsets, labels, which

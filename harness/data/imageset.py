@@ -139,4 +139,3 @@ class ImageSet:
             "mean": list(self.mean),
             "std": list(self.std),
         }
-

@@ -87,8 +87,14 @@ def load_images(
         return synthetic_set(split, source, limit)
     root, images = _first_root(dataset, data_dir, lambda d: read(dataset, d, split, source, limit))
     images = dataclasses.replace(images, origin=root.origin)
-    log.info("loaded %s %s: %d images from %s %s", dataset, images.split, len(images), root.origin,
-             images.source)
+    log.info(
+        "loaded %s %s: %d images from %s %s",
+        dataset,
+        images.split,
+        len(images),
+        root.origin,
+        images.source,
+    )
     return images
 
 

@@ -69,20 +69,52 @@ def missing(title: str, looked: Sequence[Path], expects: str) -> DataNotFoundErr
     )
 
 
-def _image_set(spec: DatasetSpec, split: str, images, labels, source: str, checksum: str | None, *,
-               num_classes: int | None = None, **flags) -> ImageSet:
+def _image_set(
+    spec: DatasetSpec,
+    split: str,
+    images,
+    labels,
+    source: str,
+    checksum: str | None,
+    *,
+    num_classes: int | None = None,
+    **flags,
+) -> ImageSet:
     """An ImageSet of `spec`'s dataset, with its class count (unless given) and normalisation."""
-    return ImageSet(images=images, labels=labels, dataset=spec.name, split=split,
-                    num_classes=spec.num_classes if num_classes is None else num_classes,
-                    source=source, checksum=checksum, mean=spec.mean, std=spec.std, **flags)
+    return ImageSet(
+        images=images,
+        labels=labels,
+        dataset=spec.name,
+        split=split,
+        num_classes=spec.num_classes if num_classes is None else num_classes,
+        source=source,
+        checksum=checksum,
+        mean=spec.mean,
+        std=spec.std,
+        **flags,
+    )
 
 
-def _npz_set(path: Path, d: Path, spec: DatasetSpec, split: str, limit: int | None, form: str,
-             fallback: str | None) -> ImageSet:
+def _npz_set(
+    path: Path,
+    d: Path,
+    spec: DatasetSpec,
+    split: str,
+    limit: int | None,
+    form: str,
+    fallback: str | None,
+) -> ImageSet:
     images, labels = read_pixel_npz(path, spec.image_size, spec.num_classes)
     n = check_limit(limit, len(labels), f"{path.name}")
-    return _image_set(spec, split, images[:n], labels[:n], f"{relative_to(path, d)} ({form})",
-                      cached_file_sha256(path), fallback=fallback)
+    return _image_set(
+        spec,
+        split,
+        images[:n],
+        labels[:n],
+        f"{relative_to(path, d)} ({form})",
+        cached_file_sha256(path),
+        fallback=fallback,
+    )
 
 
 # CIFAR-10: the official python batches, or the shared images/ forms.
@@ -90,7 +122,11 @@ def _npz_set(path: Path, d: Path, spec: DatasetSpec, split: str, limit: int | No
 
 def _cifar10_batch_files(d: Path, split: str) -> list[Path]:
     official = d / "cifar-10-batches-py"
-    return [official / f"data_batch_{k}" for k in range(1, 6)] if split == "train" else [official / "test_batch"]
+    return (
+        [official / f"data_batch_{k}" for k in range(1, 6)]
+        if split == "train"
+        else [official / "test_batch"]
+    )
 
 
 def _cifar10_batches(d: Path, split: str, limit: int | None, fallback: str | None) -> ImageSet:
@@ -103,9 +139,15 @@ def _cifar10_batches(d: Path, split: str, limit: int | None, fallback: str | Non
     # Reading stops once `limit` images are in, so a shortfall means the files hold too few.
     n = check_limit(limit, len(labels), f"CIFAR-10 {split} in {official}")
     names = ",".join(p.name for p in used)
-    return _image_set(DATASETS["cifar10"], split, images[:n], labels[:n],
-                      f"{relative_to(official, d)}/{{{names}}} (official python batches)",
-                      files_sha256(used), fallback=fallback)
+    return _image_set(
+        DATASETS["cifar10"],
+        split,
+        images[:n],
+        labels[:n],
+        f"{relative_to(official, d)}/{{{names}}} (official python batches)",
+        files_sha256(used),
+        fallback=fallback,
+    )
 
 
 def _cifar10_npz_file(d: Path, split: str) -> Path:
@@ -117,8 +159,15 @@ def _cifar10_npz(d: Path, split: str, limit: int | None, fallback: str | None) -
     if not path.is_file():
         raise missing("CIFAR-10 exact-pixel npz", [path], f"a folder holding images/{path.name}")
     first = "0-3999" if split == "train" else "0-999"
-    return _npz_set(path, d, DATASETS["cifar10"], split, limit,
-                    f"exact pixels, CIFAR-10 {split} images {first}", fallback)
+    return _npz_set(
+        path,
+        d,
+        DATASETS["cifar10"],
+        split,
+        limit,
+        f"exact pixels, CIFAR-10 {split} images {first}",
+        fallback,
+    )
 
 
 def _cifar10_jpeg10k(d: Path, split: str, limit: int | None, fallback: str | None) -> ImageSet:
@@ -138,14 +187,22 @@ def _cifar10_jpegbytes(d: Path, split: str, limit: int | None, fallback: str | N
     n = check_limit(limit, len(rows), f"{path.name} ({split})")
     rows = rows[:n]
     lazy = JpegBytesImages(buffer, offsets[rows], offsets[rows + 1], 32)
-    return _image_set(spec, split, lazy, labels[rows],
-                      f"{relative_to(path, d)} (JPEG bytes, decoded on access)",
-                      cached_file_sha256(path), fallback=fallback)
+    return _image_set(
+        spec,
+        split,
+        lazy,
+        labels[rows],
+        f"{relative_to(path, d)} (JPEG bytes, decoded on access)",
+        cached_file_sha256(path),
+        fallback=fallback,
+    )
 
 
 def _cifar10_npz_notice(d: Path, split: str) -> str:
-    return (f"official batches not under {_cifar10_batch_files(d, split)[0].parent}; using the "
-            f"exact-pixel {_cifar10_npz_file(d, split)}")
+    return (
+        f"official batches not under {_cifar10_batch_files(d, split)[0].parent}; using the "
+        f"exact-pixel {_cifar10_npz_file(d, split)}"
+    )
 
 
 # CIFAR-100: the official python files, or 20 real test images.
@@ -165,9 +222,15 @@ def _cifar100_batches(d: Path, split: str, limit: int | None, fallback: str | No
         raise missing("CIFAR-100 python files", [official], "a folder holding cifar-100-python/")
     images, labels, used = read_cifar_batches([official], "fine_labels", 32, limit)
     n = check_limit(limit, len(labels), f"CIFAR-100 {split} in {official}")
-    return _image_set(DATASETS["cifar100"], split, images[:n], labels[:n],
-                      f"{relative_to(official, d)} (official python file, fine labels)",
-                      files_sha256(used), fallback=fallback)
+    return _image_set(
+        DATASETS["cifar100"],
+        split,
+        images[:n],
+        labels[:n],
+        f"{relative_to(official, d)} (official python file, fine labels)",
+        files_sha256(used),
+        fallback=fallback,
+    )
 
 
 def _cifar100_npz20(d: Path, split: str, limit: int | None, fallback: str | None) -> ImageSet:
@@ -178,13 +241,22 @@ def _cifar100_npz20(d: Path, split: str, limit: int | None, fallback: str | None
         raise InputError(
             f"CIFAR-100 source 'npz20' holds test images only; ask for split 'test', not {split!r}."
         )
-    return _npz_set(npz, d, DATASETS["cifar100"], "test", limit,
-                    "20 real CIFAR-100 test images, fine labels", fallback)
+    return _npz_set(
+        npz,
+        d,
+        DATASETS["cifar100"],
+        "test",
+        limit,
+        "20 real CIFAR-100 test images, fine labels",
+        fallback,
+    )
 
 
 def _cifar100_npz20_fallback(d: Path, split: str) -> str:
-    fallback = (f"official {relative_to(_cifar100_file(d, split), d)} not found; using the 20 "
-                f"CIFAR-100 test images of {relative_to(_cifar100_npz_file(d), d)}")
+    fallback = (
+        f"official {relative_to(_cifar100_file(d, split), d)} not found; using the 20 "
+        f"CIFAR-100 test images of {relative_to(_cifar100_npz_file(d), d)}"
+    )
     if split == "train":
         fallback += " in place of the train split"
     return fallback
@@ -220,8 +292,9 @@ def _imagenet16_standin(d: Path, split: str, limit: int | None, fallback: str | 
     return _imagenet16_set(d, first.parent, split, limit, fallback, standin=True)
 
 
-def _imagenet16_set(d: Path, folder: Path, split: str, limit: int | None, fallback: str | None,
-                    standin: bool) -> ImageSet:
+def _imagenet16_set(
+    d: Path, folder: Path, split: str, limit: int | None, fallback: str | None, standin: bool
+) -> ImageSet:
     spec = DATASETS["ImageNet16-120"]
     names = IMAGENET16_TRAIN if split == "train" else ("val_data",)
     files = [folder / name for name in names if (folder / name).is_file()]
@@ -229,20 +302,34 @@ def _imagenet16_set(d: Path, folder: Path, split: str, limit: int | None, fallba
     if len(files) < len(names):
         partial = f", only {len(files)} of {len(names)} files present"
         if not standin:
-            log.warning("ImageNet16-120 %s: only %d of %d files in %s", split, len(files), len(names),
-                        folder)
+            log.warning(
+                "ImageNet16-120 %s: only %d of %d files in %s",
+                split,
+                len(files),
+                len(names),
+                folder,
+            )
     images, labels, used = read_imagenet16(files, spec.num_classes, limit)
     n = check_limit(limit, len(labels), f"ImageNet16-120 {split} in {folder}")
     form = "official-format STAND-IN fixture" if standin else "official ImageNet16 pickles"
-    return _image_set(spec, split, images[:n], labels[:n],
-                      f"{relative_to(folder, d)}/{{{','.join(p.name for p in used)}}} ({form}{partial})",
-                      files_sha256(used), standin=standin, fallback=fallback)
+    return _image_set(
+        spec,
+        split,
+        images[:n],
+        labels[:n],
+        f"{relative_to(folder, d)}/{{{','.join(p.name for p in used)}}} ({form}{partial})",
+        files_sha256(used),
+        standin=standin,
+        fallback=fallback,
+    )
 
 
 def _imagenet16_standin_fallback(d: Path, split: str) -> str:
     official = " or ".join(relative_to(p, d) for p in _imagenet16_official_firsts(d, split))
-    return (f"official ImageNet16 pickles not found ({official}); using the STAND-IN fixture "
-            f"{relative_to(_imagenet16_fixture(d), d)} (one photo per class, not for reported numbers)")
+    return (
+        f"official ImageNet16 pickles not found ({official}); using the STAND-IN fixture "
+        f"{relative_to(_imagenet16_fixture(d), d)} (one photo per class, not for reported numbers)"
+    )
 
 
 # ImageNet: an ImageFolder tree.
@@ -268,10 +355,17 @@ def _imagenet_folder(d: Path, split: str, limit: int | None, fallback: str | Non
     index = scan_image_folder(root)
     n = check_limit(limit, len(index), f"the ImageFolder {root}")
     size = spec.image_size
-    return _image_set(spec, split, FolderImages(index, size, n), index.labels[:n],
-                      f"{relative_to(root, d)} (ImageFolder, {len(index.classes)} classes, "
-                      f"resized to {size}x{size} on access)",
-                      index.checksum(), num_classes=len(index.classes), fallback=fallback)
+    return _image_set(
+        spec,
+        split,
+        FolderImages(index, size, n),
+        index.labels[:n],
+        f"{relative_to(root, d)} (ImageFolder, {len(index.classes)} classes, "
+        f"resized to {size}x{size} on access)",
+        index.checksum(),
+        num_classes=len(index.classes),
+        fallback=fallback,
+    )
 
 
 READERS: dict[tuple[str, str], Reader] = {
@@ -285,7 +379,9 @@ READERS: dict[tuple[str, str], Reader] = {
     ("ImageNet16-120", "standin"): _imagenet16_standin,
     ("imagenet", "imagefolder"): _imagenet_folder,
 }
-if set(READERS) != {(ds, s) for ds, sources in SOURCES.items() if ds != "synthetic" for s in sources}:
+if set(READERS) != {
+    (ds, s) for ds, sources in SOURCES.items() if ds != "synthetic" for s in sources
+}:
     raise RuntimeError("harness.data.readers.READERS and harness.data.specs.SOURCES disagree")
 
 
@@ -310,19 +406,32 @@ class DefaultOrder:
 #: Datasets with more than one source; the others' only source reads the root unprobed.
 DEFAULTS: dict[str, DefaultOrder] = {
     "cifar10": DefaultOrder(
-        (Choice("batches", lambda d, split: _cifar10_batch_files(d, split)[:1]),
-         Choice("npz", lambda d, split: [_cifar10_npz_file(d, split)], notice=_cifar10_npz_notice)),
+        (
+            Choice("batches", lambda d, split: _cifar10_batch_files(d, split)[:1]),
+            Choice(
+                "npz", lambda d, split: [_cifar10_npz_file(d, split)], notice=_cifar10_npz_notice
+            ),
+        ),
         "a folder holding the official cifar-10-batches-py/ or the shared images/ forms",
     ),
     "cifar100": DefaultOrder(
-        (Choice("batches", lambda d, split: [_cifar100_file(d, split)]),
-         Choice("npz20", lambda d, split: [_cifar100_npz_file(d)], fallback=_cifar100_npz20_fallback)),
+        (
+            Choice("batches", lambda d, split: [_cifar100_file(d, split)]),
+            Choice(
+                "npz20", lambda d, split: [_cifar100_npz_file(d)], fallback=_cifar100_npz20_fallback
+            ),
+        ),
         f"a folder holding the official cifar-100-python/ or images/{CIFAR100_NPZ}",
     ),
     "ImageNet16-120": DefaultOrder(
-        (Choice("official", _imagenet16_official_firsts),
-         Choice("standin", lambda d, split: [_imagenet16_fixture(d) / _imagenet16_first(split)],
-                fallback=_imagenet16_standin_fallback)),
+        (
+            Choice("official", _imagenet16_official_firsts),
+            Choice(
+                "standin",
+                lambda d, split: [_imagenet16_fixture(d) / _imagenet16_first(split)],
+                fallback=_imagenet16_standin_fallback,
+            ),
+        ),
         "a folder holding the official ImageNet16/ pickles (train_data_batch_1..10, val_data)",
     ),
 }
@@ -343,7 +452,9 @@ def _default_source(dataset: str, d: Path, split: str) -> tuple[str, str | None]
         if fallback is not None:
             log.warning("%s FALLBACK: %s", title, fallback)
         return choice.source, fallback
-    raise missing(title, [p for choice in order.choices for p in choice.files(d, split)], order.expects)
+    raise missing(
+        title, [p for choice in order.choices for p in choice.files(d, split)], order.expects
+    )
 
 
 def read(dataset: str, d: Path, split: str, source: str | None, limit: int | None) -> ImageSet:
@@ -363,7 +474,11 @@ def synthetic_set(split: str, like: str | None, limit: int | None) -> ImageSet:
     """A synthetic set shaped like `like` (default cifar10): N(0,1) draws, placeholder labels."""
     like = like or "cifar10"
     t = DATASETS[like]
-    n = check_limit(limit, SYNTHETIC_SIZE, "a synthetic set") if limit is not None else SYNTHETIC_SIZE
+    n = (
+        check_limit(limit, SYNTHETIC_SIZE, "a synthetic set")
+        if limit is not None
+        else SYNTHETIC_SIZE
+    )
     return ImageSet(
         images=GaussianImages(n, t.image_size),
         labels=np.arange(n, dtype=np.int64) % t.num_classes,  # placeholder labels, evenly spread

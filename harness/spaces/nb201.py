@@ -25,7 +25,13 @@ _NB201_SHUFFLE_SEED = 88
 
 # NASLib / AnalogNAS-Bench tuple encoding (an import format): its own op numbering and its
 # edge order ((1,2),(1,3),(1,4),(2,3),(2,4),(3,4)) on 1-based nodes, i.e. our edges 0, 1, 3, 2, 4, 5.
-NASLIB_OPS: tuple[str, ...] = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
+NASLIB_OPS: tuple[str, ...] = (
+    "skip_connect",
+    "none",
+    "nor_conv_3x3",
+    "nor_conv_1x1",
+    "avg_pool_3x3",
+)
 NASLIB_EDGE_ORDER: tuple[int, ...] = (0, 1, 3, 2, 4, 5)
 
 _ARCH_RE = re.compile(r"^\|[^+]*\|\+\|[^+]*\|\+\|[^+]*\|$")
@@ -159,7 +165,9 @@ class Nb201Arch:
 
 def check_index(index: int) -> int:
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < NUM_CELLS:
-        raise InputError(f"NB201 index {index!r} is out of range; expected an integer in 0..{NUM_CELLS - 1}.")
+        raise InputError(
+            f"NB201 index {index!r} is out of range; expected an integer in 0..{NUM_CELLS - 1}."
+        )
     return index
 
 
@@ -176,7 +184,9 @@ def parse_arch(spec) -> Nb201Arch:
         return Nb201Arch.from_str(text)
     if isinstance(spec, (tuple, list)):
         return Nb201Arch(tuple(spec))
-    raise InputError(f"cannot read an NB201 cell from {spec!r}; give an index, an arch string or 6 op names.")
+    raise InputError(
+        f"cannot read an NB201 cell from {spec!r}; give an index, an arch string or 6 op names."
+    )
 
 
 def index_of(spec) -> int:

@@ -34,11 +34,15 @@ PRESETS: dict[str, dict] = {
 class Nb201Cell(nn.Module):
     """A cell with a list of candidate ops per edge (one op per edge = NB201's InferCell)."""
 
-    def __init__(self, C_in: int, C_out: int, edge_ops: Sequence[Sequence[str]], affine=True, track=True):
+    def __init__(
+        self, C_in: int, C_out: int, edge_ops: Sequence[Sequence[str]], affine=True, track=True
+    ):
         super().__init__()
         self.edge_ops = tuple(tuple(ops) for ops in edge_ops)
         self.edges = nn.ModuleList(
-            nn.ModuleList(NB201_OPS[op](C_in if j == 0 else C_out, C_out, 1, affine, track) for op in ops)
+            nn.ModuleList(
+                NB201_OPS[op](C_in if j == 0 else C_out, C_out, 1, affine, track) for op in ops
+            )
             for (i, j), ops in zip(EDGES, self.edge_ops)
         )
         self.out_dim = C_out
@@ -66,15 +70,35 @@ class Nb201Network(nn.Module):
     """NB201 macro skeleton: [stem] -> N cells -> ResBlock(2C) -> N cells -> ResBlock(4C) -> N cells
     -> BN + ReLU -> global average pooling -> linear classifier, truncated to `depth` layers."""
 
-    def __init__(self, edge_ops: Sequence[Sequence[str]], C: int = 16, N: int = 5, num_classes: int = 10,
-                 stem: bool = True, in_channels: int = 3, depth: int | None = None,
-                 affine: bool = True, track_running_stats: bool = True, supernet: bool = False):
+    def __init__(
+        self,
+        edge_ops: Sequence[Sequence[str]],
+        C: int = 16,
+        N: int = 5,
+        num_classes: int = 10,
+        stem: bool = True,
+        in_channels: int = 3,
+        depth: int | None = None,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        supernet: bool = False,
+    ):
         super().__init__()
-        self.config = dict(C=C, N=N, num_classes=num_classes, stem=stem, in_channels=in_channels,
-                           depth=depth, affine=affine, track_running_stats=track_running_stats)
+        self.config = dict(
+            C=C,
+            N=N,
+            num_classes=num_classes,
+            stem=stem,
+            in_channels=in_channels,
+            depth=depth,
+            affine=affine,
+            track_running_stats=track_running_stats,
+        )
         track = track_running_stats
         if stem:
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C)
+            )
             C_prev = C
         else:
             self.stem = None
@@ -158,11 +182,15 @@ def _op_param_count(op: str, C: int) -> int:
 
 @functools.cache
 def _skeleton_param_count(C: int, N: int, num_classes: int) -> int:
-    return count_parameters(build_network(Nb201Arch(("none",) * 6), C=C, N=N, num_classes=num_classes))
+    return count_parameters(
+        build_network(Nb201Arch(("none",) * 6), C=C, N=N, num_classes=num_classes)
+    )
 
 
 def param_count(arch, C: int = 16, N: int = 5, num_classes: int = 10) -> int:
     """Parameters of the benchmark network of `arch`, from per-op module counts (fast, exact)."""
     ops = parse_arch(arch).ops
     per_cell = lambda width: sum(_op_param_count(op, width) for op in ops)  # noqa: E731
-    return _skeleton_param_count(C, N, num_classes) + N * sum(per_cell(w) for w in (C, 2 * C, 4 * C))
+    return _skeleton_param_count(C, N, num_classes) + N * sum(
+        per_cell(w) for w in (C, 2 * C, 4 * C)
+    )

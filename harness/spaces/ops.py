@@ -21,8 +21,15 @@ class Nb201ReLUConvBN(nn.Sequential):
     def __init__(self, C_in, C_out, kernel, stride, padding, dilation, affine=True, track=True):
         super().__init__(
             nn.ReLU(inplace=False),
-            nn.Conv2d(C_in, C_out, kernel, stride=stride, padding=padding, dilation=dilation,
-                      bias=not affine),
+            nn.Conv2d(
+                C_in,
+                C_out,
+                kernel,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                bias=not affine,
+            ),
             nn.BatchNorm2d(C_out, affine=affine, track_running_stats=track),
         )
 
@@ -36,7 +43,9 @@ class Zero(nn.Module):
 
     def forward(self, x):
         if self.C_in == self.C_out:
-            return x.mul(0.0) if self.stride == 1 else x[:, :, :: self.stride, :: self.stride].mul(0.0)
+            return (
+                x.mul(0.0) if self.stride == 1 else x[:, :, :: self.stride, :: self.stride].mul(0.0)
+            )
         shape = list(x.shape)
         shape[1] = self.C_out
         if self.stride != 1:
@@ -56,10 +65,12 @@ class Nb201FactorizedReduce(nn.Module):
         self.relu = nn.ReLU(inplace=False)
         if stride == 2:
             half = C_out // 2
-            self.convs = nn.ModuleList([
-                nn.Conv2d(C_in, half, 1, stride=2, padding=0, bias=not affine),
-                nn.Conv2d(C_in, C_out - half, 1, stride=2, padding=0, bias=not affine),
-            ])
+            self.convs = nn.ModuleList(
+                [
+                    nn.Conv2d(C_in, half, 1, stride=2, padding=0, bias=not affine),
+                    nn.Conv2d(C_in, C_out - half, 1, stride=2, padding=0, bias=not affine),
+                ]
+            )
             self.pad = nn.ConstantPad2d((0, 1, 0, 1), 0)
         elif stride == 1:
             self.conv = nn.Conv2d(C_in, C_out, 1, stride=1, padding=0, bias=not affine)
@@ -82,7 +93,9 @@ class Pooling(nn.Module):
 
     def __init__(self, C_in, C_out, stride, mode="avg", affine=True, track=True):
         super().__init__()
-        self.preprocess = None if C_in == C_out else Nb201ReLUConvBN(C_in, C_out, 1, 1, 0, 1, affine, track)
+        self.preprocess = (
+            None if C_in == C_out else Nb201ReLUConvBN(C_in, C_out, 1, 1, 0, 1, affine, track)
+        )
         if mode == "avg":
             self.op = nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
         elif mode == "max":
@@ -104,11 +117,14 @@ NB201_OPS = {
     "none": lambda C_in, C_out, stride, affine, track: Zero(C_in, C_out, stride),
     "skip_connect": _skip,
     "nor_conv_1x1": lambda C_in, C_out, stride, affine, track: Nb201ReLUConvBN(
-        C_in, C_out, 1, stride, 0, 1, affine, track),
+        C_in, C_out, 1, stride, 0, 1, affine, track
+    ),
     "nor_conv_3x3": lambda C_in, C_out, stride, affine, track: Nb201ReLUConvBN(
-        C_in, C_out, 3, stride, 1, 1, affine, track),
+        C_in, C_out, 3, stride, 1, 1, affine, track
+    ),
     "avg_pool_3x3": lambda C_in, C_out, stride, affine, track: Pooling(
-        C_in, C_out, stride, "avg", affine, track),
+        C_in, C_out, stride, "avg", affine, track
+    ),
 }
 
 

@@ -43,8 +43,14 @@ class Ref:
 
 
 #: The fields an enumerable space (a finite, indexed cell list: what run-proxies sweeps) sets.
-ENUMERABLE_FIELDS = ("num_cells", "cell_from_index", "index_of", "all_cells", "isomorphism_keys",
-                     "param_count")
+ENUMERABLE_FIELDS = (
+    "num_cells",
+    "cell_from_index",
+    "index_of",
+    "all_cells",
+    "isomorphism_keys",
+    "param_count",
+)
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,10 @@ class SpaceSpec:
         given = [f for f in ENUMERABLE_FIELDS if getattr(self, f) is not None]
         if given and len(given) != len(ENUMERABLE_FIELDS):
             missing = [f for f in ENUMERABLE_FIELDS if f not in given]
-            raise ValueError(f"space {self.name!r} is enumerable only with all of {', '.join(ENUMERABLE_FIELDS)}; "
-                             f"missing {', '.join(missing)}")
+            raise ValueError(
+                f"space {self.name!r} is enumerable only with all of {', '.join(ENUMERABLE_FIELDS)}; "
+                f"missing {', '.join(missing)}"
+            )
 
     @property
     def enumerable(self) -> bool:
@@ -123,11 +131,15 @@ def get_sweepable_space(name: str, command: str = "run-proxies") -> SpaceSpec:
     """The spec of `name` if it has an enumerable cell list; else an `InputError` of one line that
     names the spaces `command` can sweep."""
     sweepable = sweepable_spaces()
-    supported = f"{command} supports --space {', '.join(sweepable)} (it needs an enumerable cell list)"
+    supported = (
+        f"{command} supports --space {', '.join(sweepable)} (it needs an enumerable cell list)"
+    )
     if name not in SPACES:
         close = difflib.get_close_matches(str(name), list_spaces(), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise InputError(f"unknown space {name!r}.{hint} {supported}; registered: {', '.join(list_spaces())}.")
+        raise InputError(
+            f"unknown space {name!r}.{hint} {supported}; registered: {', '.join(list_spaces())}."
+        )
     spec = SPACES.get(name)
     if not spec.enumerable:
         raise InputError(f"{supported}; {name!r} has none.")
@@ -136,32 +148,36 @@ def get_sweepable_space(name: str, command: str = "run-proxies") -> SpaceSpec:
 
 # ---- the registered spaces ---------------------------------------------------------------------
 
-register_space(SpaceSpec(
-    name="nb201",
-    description="NAS-Bench-201: 15,625 cells (6 edges x 5 ops) in the benchmark's index order",
-    describe=Ref("harness.spaces.nb201:describe"),
-    parse_cell=Ref("harness.spaces.nb201:parse_arch"),
-    build_network=Ref("harness.spaces.nb201_net:build_network"),
-    network_presets=("bench", "tenas_ntk", "tenas_lr"),
-    build_supernet=Ref("harness.spaces.nb201_net:build_supernet"),
-    supernet_presets=("bench", "tenas_ntk", "tenas_lr"),
-    num_cells=nb201.NUM_CELLS,
-    cell_from_index=Ref("harness.spaces.nb201:Nb201Arch.from_index"),
-    index_of=Ref("harness.spaces.nb201:index_of"),
-    all_cells=Ref("harness.spaces.nb201:all_archs"),
-    isomorphism_keys=Ref("harness.spaces.nb201:unique_keys"),
-    param_count=Ref("harness.spaces.nb201_net:param_count"),
-))
+register_space(
+    SpaceSpec(
+        name="nb201",
+        description="NAS-Bench-201: 15,625 cells (6 edges x 5 ops) in the benchmark's index order",
+        describe=Ref("harness.spaces.nb201:describe"),
+        parse_cell=Ref("harness.spaces.nb201:parse_arch"),
+        build_network=Ref("harness.spaces.nb201_net:build_network"),
+        network_presets=("bench", "tenas_ntk", "tenas_lr"),
+        build_supernet=Ref("harness.spaces.nb201_net:build_supernet"),
+        supernet_presets=("bench", "tenas_ntk", "tenas_lr"),
+        num_cells=nb201.NUM_CELLS,
+        cell_from_index=Ref("harness.spaces.nb201:Nb201Arch.from_index"),
+        index_of=Ref("harness.spaces.nb201:index_of"),
+        all_cells=Ref("harness.spaces.nb201:all_archs"),
+        isomorphism_keys=Ref("harness.spaces.nb201:unique_keys"),
+        param_count=Ref("harness.spaces.nb201_net:param_count"),
+    )
+)
 
-register_space(SpaceSpec(
-    name="darts",
-    description="DARTS: a normal and a reduction cell, 14 edges x 8 ops each (1.1e18 genotypes); "
-                "TE-NAS's search supernets, DARTS's evaluation networks",
-    describe=Ref("harness.spaces.darts:describe"),
-    parse_cell=Ref("harness.spaces.darts:load_genotype"),
-    build_network=Ref("harness.spaces.darts:build_network"),
-    network_presets=("cifar10", "cifar100", "imagenet"),
-    build_supernet=Ref("harness.spaces.darts:build_supernet"),
-    supernet_presets=("tenas_ntk", "tenas_lr"),
-    published_cells=Ref("harness.spaces.darts:GENOTYPES"),
-))
+register_space(
+    SpaceSpec(
+        name="darts",
+        description="DARTS: a normal and a reduction cell, 14 edges x 8 ops each (1.1e18 genotypes); "
+        "TE-NAS's search supernets, DARTS's evaluation networks",
+        describe=Ref("harness.spaces.darts:describe"),
+        parse_cell=Ref("harness.spaces.darts:load_genotype"),
+        build_network=Ref("harness.spaces.darts:build_network"),
+        network_presets=("cifar10", "cifar100", "imagenet"),
+        build_supernet=Ref("harness.spaces.darts:build_supernet"),
+        supernet_presets=("tenas_ntk", "tenas_lr"),
+        published_cells=Ref("harness.spaces.darts:GENOTYPES"),
+    )
+)

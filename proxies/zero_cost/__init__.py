@@ -14,7 +14,11 @@ from proxies.zero_cost.jacobian import epe_nas, jacob_cov
 from proxies.zero_cost.saliency import fisher, grad_norm, grasp, l2_norm, plain, snip, synflow
 
 #: Builders of the passes proxies may share (`ProxySpec.shared_pass`): fn(model, inputs, labels).
-SHARED_PASSES = {"loss_grads": LossGrads.of, "input_jacobian": InputJacobian.of, "split_grads": SplitGrads.of}
+SHARED_PASSES = {
+    "loss_grads": LossGrads.of,
+    "input_jacobian": InputJacobian.of,
+    "split_grads": SplitGrads.of,
+}
 
 __all__ = [
     "SHARED_PASSES",

@@ -109,7 +109,11 @@ class LossGrads:
                 act = output.detach()
 
                 def grad_hook(grad):
-                    g_nk = (act * grad).sum(dim=tuple(range(2, act.dim()))) if act.dim() > 2 else act * grad
+                    g_nk = (
+                        (act * grad).sum(dim=tuple(range(2, act.dim())))
+                        if act.dim() > 2
+                        else act * grad
+                    )
                     del_k = g_nk.pow(2).mean(0).mul(0.5)
                     channel_scores[index] = channel_scores.get(index, 0) + del_k
 
@@ -123,9 +127,11 @@ class LossGrads:
         finally:
             for h in handles:
                 h.remove()
-        return cls(tuple(m.weight.detach() for m in layers), tuple(grads),
-                   tuple(channel_scores.get(i) for i in range(len(layers))))
-
+        return cls(
+            tuple(m.weight.detach() for m in layers),
+            tuple(grads),
+            tuple(channel_scores.get(i) for i in range(len(layers))),
+        )
 
 
 def conv_linear_weights(model: nn.Module) -> tuple[torch.Tensor, ...]:
@@ -142,8 +148,10 @@ def shared_or_own(name: str, what: str, given, model: nn.Module, build: Callable
     if len(mine) != len(given.weights) or any(
         w.shape != v.shape or not torch.equal(w, v) for w, v in zip(mine, given.weights)
     ):
-        raise InputError(f"proxy {name!r} was given {what} of a different network "
-                         f"({len(given.weights)} weights vs the model's {len(mine)}, or other values).")
+        raise InputError(
+            f"proxy {name!r} was given {what} of a different network "
+            f"({len(given.weights)} weights vs the model's {len(mine)}, or other values)."
+        )
     return given
 
 

@@ -33,7 +33,9 @@ class SplitGrads:
     parts: tuple[tuple[torch.Tensor | None, ...], ...]  # [split][layer]
 
     @classmethod
-    def of(cls, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, splits: int = SPLITS) -> SplitGrads:
+    def of(
+        cls, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, splits: int = SPLITS
+    ) -> SplitGrads:
         model.train()
         layers = prunable_layers(model)
         n = inputs.shape[0]
@@ -41,7 +43,11 @@ class SplitGrads:
         for sp in range(splits):
             part = slice(sp * n // splits, (sp + 1) * n // splits)
             grads = loss_weight_grads(model, layers, inputs[part], labels[part])
-            parts.append(tuple(None if g is None else g.detach().reshape(-1).to(torch.float64) for g in grads))
+            parts.append(
+                tuple(
+                    None if g is None else g.detach().reshape(-1).to(torch.float64) for g in grads
+                )
+            )
         return cls(conv_linear_weights(model), tuple(parts))
 
 
@@ -86,7 +92,12 @@ def zico_score(grads: list[torch.Tensor]) -> float:
     "gradients of each half-batch separately",
 )
 def zico(
-    model: nn.Module, inputs: torch.Tensor, labels=None, *, splits: int = SPLITS, accumulate: bool = True,
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels=None,
+    *,
+    splits: int = SPLITS,
+    accumulate: bool = True,
     split_grads: SplitGrads | None = None,
 ) -> float:
     """ZiCo: sum over conv and linear layers of ln sum_w mean_b|g_w| / std_b(g_w) over batch splits.
@@ -101,10 +112,17 @@ def zico(
     """
     check_inputs("zico", inputs, min_batch=splits)
     labels = check_labels("zico", inputs, labels)
-    split_grads = shared_or_own("zico", "split gradients", split_grads, model,
-                                lambda: SplitGrads.of(model, inputs, labels, splits))
+    split_grads = shared_or_own(
+        "zico",
+        "split gradients",
+        split_grads,
+        model,
+        lambda: SplitGrads.of(model, inputs, labels, splits),
+    )
     if len(split_grads.parts) != splits:
-        raise InputError(f"proxy 'zico' needs gradients of {splits} batch parts; got {len(split_grads.parts)}.")
+        raise InputError(
+            f"proxy 'zico' needs gradients of {splits} batch parts; got {len(split_grads.parts)}."
+        )
     per_layer: list[list[torch.Tensor]] = []
     for layer_parts in zip(*split_grads.parts):
         if any(g is None for g in layer_parts):

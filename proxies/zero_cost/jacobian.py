@@ -40,8 +40,12 @@ class InputJacobian:
         return cls(conv_linear_weights(model), *batch_input_jacobian(model, inputs))
 
 
-def _jacobian_pass(name: str, model: nn.Module, inputs, given: InputJacobian | None) -> InputJacobian:
-    return shared_or_own(name, "an input Jacobian", given, model, lambda: InputJacobian.of(model, inputs))
+def _jacobian_pass(
+    name: str, model: nn.Module, inputs, given: InputJacobian | None
+) -> InputJacobian:
+    return shared_or_own(
+        name, "an input Jacobian", given, model, lambda: InputJacobian.of(model, inputs)
+    )
 
 
 def jacob_cov_score(jacobian: torch.Tensor) -> float:
@@ -64,8 +68,9 @@ def jacob_cov_score(jacobian: torch.Tensor) -> float:
     "(= automl/NASLib measures/jacov.py; Mellor et al. 2021 v1)",
     shared_pass="input_jacobian",
 )
-def jacob_cov(model: nn.Module, inputs: torch.Tensor, labels=None,
-              input_jacobian: InputJacobian | None = None) -> float:
+def jacob_cov(
+    model: nn.Module, inputs: torch.Tensor, labels=None, input_jacobian: InputJacobian | None = None
+) -> float:
     """Jacobian covariance (NASWOT v1): -sum ln(v+k) + 1/(v+k) over the eigenvalues of corr(J).
 
     J holds one row per sample: the gradient of the sum of its logits w.r.t. its input. The
@@ -109,8 +114,9 @@ def epe_nas_score(jacobian: torch.Tensor, labels: torch.Tensor, num_classes: int
     reference="VascoLopes/EPE-NAS search.py (eval_score_perclass)",
     shared_pass="input_jacobian",
 )
-def epe_nas(model: nn.Module, inputs: torch.Tensor, labels=None,
-            input_jacobian: InputJacobian | None = None) -> float:
+def epe_nas(
+    model: nn.Module, inputs: torch.Tensor, labels=None, input_jacobian: InputJacobian | None = None
+) -> float:
     """EPE-NAS: per-class correlation of input Jacobians, summed as |sum ln(|corr| + k)| per class.
 
     J as in `jacob_cov`; the samples of each class c give a correlation matrix C_c and a score

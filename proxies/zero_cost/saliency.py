@@ -37,11 +37,15 @@ def _weight_grads(name: str, model: nn.Module, inputs, labels, **kwargs):
     return layers, loss_weight_grads(model, layers, inputs, labels, **kwargs)
 
 
-def _loss_pass(name: str, model: nn.Module, inputs, labels, loss_grads: LossGrads | None) -> LossGrads:
+def _loss_pass(
+    name: str, model: nn.Module, inputs, labels, loss_grads: LossGrads | None
+) -> LossGrads:
     """`loss_grads` when the caller computed the pass for this network, else the pass run here."""
     check_inputs(name, inputs)
     labels = check_labels(name, inputs, labels)
-    return shared_or_own(name, "loss gradients", loss_grads, model, lambda: LossGrads.of(model, inputs, labels))
+    return shared_or_own(
+        name, "loss gradients", loss_grads, model, lambda: LossGrads.of(model, inputs, labels)
+    )
 
 
 @register_proxy(
@@ -53,7 +57,9 @@ def _loss_pass(name: str, model: nn.Module, inputs, labels, loss_grads: LossGrad
     reference=_ZC.format("snip.py", "snip.py"),
     shared_pass="loss_grads",
 )
-def snip(model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossGrads | None = None) -> float:
+def snip(
+    model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossGrads | None = None
+) -> float:
     """SNIP connection sensitivity: sum of |w * dL/dw| over conv and linear weights.
 
     zero-cost-nas computes |dL/dm| for a multiplicative mask m = 1 on each weight, which equals
@@ -73,7 +79,9 @@ def snip(model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossGr
     reference=_ZC.format("grad_norm.py", "grad_norm.py"),
     shared_pass="loss_grads",
 )
-def grad_norm(model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossGrads | None = None) -> float:
+def grad_norm(
+    model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossGrads | None = None
+) -> float:
     """Sum over conv and linear layers of the Frobenius norm of the loss gradient of the weight.
 
     Per-layer norms, then summed, as zero-cost-nas does (not the norm of the full gradient). Higher
@@ -92,7 +100,9 @@ def grad_norm(model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: L
     reference=_ZC.format("plain.py", "plain.py"),
     shared_pass="loss_grads",
 )
-def plain(model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossGrads | None = None) -> float:
+def plain(
+    model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossGrads | None = None
+) -> float:
     """First-order Taylor saliency: sum of w * dL/dw over conv and linear weights (signed, no abs).
 
     Higher is better, as zero-cost-nas correlates it. One forward and backward pass.
@@ -125,9 +135,7 @@ def grasp(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     grad_w = [g.detach() if g is not None else None for g in grad_f]
     with torch.enable_grad():
         terms = [
-            (gw * gf).sum()
-            for gw, gf in zip(grad_w, grad_f)
-            if gw is not None and gf is not None
+            (gw * gf).sum() for gw, gf in zip(grad_w, grad_f) if gw is not None and gf is not None
         ]
         if not terms:
             return 0.0
@@ -146,7 +154,9 @@ def grasp(model: nn.Module, inputs: torch.Tensor, labels=None) -> float:
     reference=_ZC.format("fisher.py", "fisher.py"),
     shared_pass="loss_grads",
 )
-def fisher(model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossGrads | None = None) -> float:
+def fisher(
+    model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: LossGrads | None = None
+) -> float:
     """Channel Fisher saliency (Theis et al. 2018; Turner et al. 2020), summed as zero-cost-nas.
 
     For each conv/linear output channel k: 0.5 * mean over the batch of (sum over positions of
@@ -156,7 +166,9 @@ def fisher(model: nn.Module, inputs: torch.Tensor, labels=None, loss_grads: Loss
     One forward and backward pass (the one snip, grad_norm and plain share).
     """
     lg = _loss_pass("fisher", model, inputs, labels, loss_grads)
-    return layer_sum([f.abs() * math.prod(w.shape[1:]) for w, f in zip(lg.weights, lg.fisher) if f is not None])
+    return layer_sum(
+        [f.abs() * math.prod(w.shape[1:]) for w, f in zip(lg.weights, lg.fisher) if f is not None]
+    )
 
 
 @register_proxy(

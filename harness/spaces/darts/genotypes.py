@@ -30,8 +30,14 @@ from harness.errors import InputError, unknown_name
 # ---- the space -------------------------------------------------------------------------------
 
 OPS: tuple[str, ...] = (
-    "none", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
-    "dil_conv_3x3", "dil_conv_5x5", "avg_pool_3x3", "max_pool_3x3",
+    "none",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+    "avg_pool_3x3",
+    "max_pool_3x3",
 )
 GENOTYPE_OPS: tuple[str, ...] = OPS[1:]  # `none` is never part of a final architecture
 STEPS = 4  # intermediate nodes per cell
@@ -65,11 +71,16 @@ def _bad(text: str, why: str) -> InputError:
 
 
 def _is_node(entry) -> bool:
-    return (isinstance(entry, (list, tuple)) and len(entry) > 0
-            and all(isinstance(p, (list, tuple)) for p in entry))
+    return (
+        isinstance(entry, (list, tuple))
+        and len(entry) > 0
+        and all(isinstance(p, (list, tuple)) for p in entry)
+    )
 
 
-def _check_cell(kind: str, pairs, concat, shown: str) -> tuple[tuple[tuple[str, int], ...], tuple[int, ...]]:
+def _check_cell(
+    kind: str, pairs, concat, shown: str
+) -> tuple[tuple[tuple[str, int], ...], tuple[int, ...]]:
     if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
         raise _bad(shown, f"{kind} must be a list of (op, input) pairs; got {pairs!r}.")
     pairs = list(pairs)
@@ -77,32 +88,58 @@ def _check_cell(kind: str, pairs, concat, shown: str) -> tuple[tuple[tuple[str, 
         # pt.darts writes one list per node: [[(op, j), (op, j)], ...]; flatten it.
         pairs = [pair for node in pairs for pair in node]
     if len(pairs) != 2 * STEPS:
-        raise _bad(shown, f"{kind} has {len(pairs)} (op, input) pairs; a DARTS cell has {STEPS} nodes "
-                          f"with 2 inputs each, so exactly {2 * STEPS} pairs.")
+        raise _bad(
+            shown,
+            f"{kind} has {len(pairs)} (op, input) pairs; a DARTS cell has {STEPS} nodes "
+            f"with 2 inputs each, so exactly {2 * STEPS} pairs.",
+        )
     out = []
     for k, pair in enumerate(pairs):
         node = k // 2 + CELL_INPUTS
-        if (isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2
-                or not isinstance(pair[0], str) or isinstance(pair[1], bool) or not isinstance(pair[1], int)):
-            raise _bad(shown, f"{kind} entry {k} (node {node}) must be an (op name, input index) pair; "
-                              f"got {pair!r}.")
+        if (
+            isinstance(pair, (str, bytes))
+            or not isinstance(pair, Sequence)
+            or len(pair) != 2
+            or not isinstance(pair[0], str)
+            or isinstance(pair[1], bool)
+            or not isinstance(pair[1], int)
+        ):
+            raise _bad(
+                shown,
+                f"{kind} entry {k} (node {node}) must be an (op name, input index) pair; "
+                f"got {pair!r}.",
+            )
         op, j = pair
         if op == "none":
-            raise _bad(shown, f"{kind} node {node} uses 'none'; a final genotype keeps real ops only "
-                              f"({', '.join(GENOTYPE_OPS)}).")
+            raise _bad(
+                shown,
+                f"{kind} node {node} uses 'none'; a final genotype keeps real ops only "
+                f"({', '.join(GENOTYPE_OPS)}).",
+            )
         if op not in GENOTYPE_OPS:
-            raise _bad(shown, f"{kind} node {node} has op {op!r}; expected one of {', '.join(GENOTYPE_OPS)}.")
+            raise _bad(
+                shown,
+                f"{kind} node {node} has op {op!r}; expected one of {', '.join(GENOTYPE_OPS)}.",
+            )
         if not 0 <= j < node:
-            raise _bad(shown, f"{kind} node {node} takes input {j}; node {node} accepts inputs 0..{node - 1} "
-                              f"(0, 1 = the cell inputs, 2.. = earlier nodes).")
+            raise _bad(
+                shown,
+                f"{kind} node {node} takes input {j}; node {node} accepts inputs 0..{node - 1} "
+                f"(0, 1 = the cell inputs, 2.. = earlier nodes).",
+            )
         out.append((op, j))
     if isinstance(concat, (str, bytes)) or not isinstance(concat, (Sequence, range)):
         raise _bad(shown, f"{kind}_concat must be a list of node indices; got {concat!r}.")
     concat = list(concat)
     last = STEPS + CELL_INPUTS - 1
-    if (not concat or len(set(concat)) != len(concat)
-            or any(isinstance(c, bool) or not isinstance(c, int) or not 2 <= c <= last for c in concat)):
-        raise _bad(shown, f"{kind}_concat {concat!r} must list distinct intermediate nodes in 2..{last}.")
+    if (
+        not concat
+        or len(set(concat)) != len(concat)
+        or any(isinstance(c, bool) or not isinstance(c, int) or not 2 <= c <= last for c in concat)
+    ):
+        raise _bad(
+            shown, f"{kind}_concat {concat!r} must list distinct intermediate nodes in 2..{last}."
+        )
     return tuple(out), tuple(concat)
 
 
@@ -113,7 +150,9 @@ class Genotype(_GenotypeBase):
 
     __slots__ = ()
 
-    def __new__(cls, normal, normal_concat=DEFAULT_CONCAT, reduce=None, reduce_concat=DEFAULT_CONCAT):
+    def __new__(
+        cls, normal, normal_concat=DEFAULT_CONCAT, reduce=None, reduce_concat=DEFAULT_CONCAT
+    ):
         if reduce is None:
             raise InputError("invalid DARTS genotype: missing the reduce cell (reduce=[...]).")
         shown = f"(normal={normal!r}, reduce={reduce!r})"
@@ -122,31 +161,47 @@ class Genotype(_GenotypeBase):
         return super().__new__(cls, normal, normal_concat, reduce, reduce_concat)
 
     def __str__(self) -> str:
-        return (f"Genotype(normal={list(self.normal)!r}, normal_concat={list(self.normal_concat)!r}, "
-                f"reduce={list(self.reduce)!r}, reduce_concat={list(self.reduce_concat)!r})")
+        return (
+            f"Genotype(normal={list(self.normal)!r}, normal_concat={list(self.normal_concat)!r}, "
+            f"reduce={list(self.reduce)!r}, reduce_concat={list(self.reduce_concat)!r})"
+        )
 
     __repr__ = __str__
 
     def to_dict(self) -> dict:
         """JSON-ready form: lists of [op, input] pairs and concat lists."""
         return {
-            "normal": [list(p) for p in self.normal], "normal_concat": list(self.normal_concat),
-            "reduce": [list(p) for p in self.reduce], "reduce_concat": list(self.reduce_concat),
+            "normal": [list(p) for p in self.normal],
+            "normal_concat": list(self.normal_concat),
+            "reduce": [list(p) for p in self.reduce],
+            "reduce_concat": list(self.reduce_concat),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> Genotype:
         if not isinstance(data, dict) or not {"normal", "reduce"} <= set(data):
-            raise InputError(f"invalid DARTS genotype JSON: expected an object with keys normal, "
-                             f"normal_concat, reduce, reduce_concat; got {data!r}.")
+            raise InputError(
+                f"invalid DARTS genotype JSON: expected an object with keys normal, "
+                f"normal_concat, reduce, reduce_concat; got {data!r}."
+            )
         unknown = set(data) - set(cls._fields)
         if unknown:
-            raise InputError(f"invalid DARTS genotype JSON: unknown keys {sorted(unknown)}; "
-                             f"expected {', '.join(cls._fields)}.")
-        pairs = {k: [tuple(p) if isinstance(p, list) else p for p in data[k]]
-                 if isinstance(data[k], list) else data[k] for k in ("normal", "reduce")}
-        return cls(pairs["normal"], data.get("normal_concat", DEFAULT_CONCAT),
-                   pairs["reduce"], data.get("reduce_concat", DEFAULT_CONCAT))
+            raise InputError(
+                f"invalid DARTS genotype JSON: unknown keys {sorted(unknown)}; "
+                f"expected {', '.join(cls._fields)}."
+            )
+        pairs = {
+            k: [tuple(p) if isinstance(p, list) else p for p in data[k]]
+            if isinstance(data[k], list)
+            else data[k]
+            for k in ("normal", "reduce")
+        }
+        return cls(
+            pairs["normal"],
+            data.get("normal_concat", DEFAULT_CONCAT),
+            pairs["reduce"],
+            data.get("reduce_concat", DEFAULT_CONCAT),
+        )
 
     @classmethod
     def from_str(cls, text: str) -> Genotype:
@@ -156,14 +211,29 @@ class Genotype(_GenotypeBase):
     def canonical(self) -> Genotype:
         """The same architecture with each node's two pairs sorted (node order within DARTS's notation
         is irrelevant), for comparing genotypes."""
+
         def norm(pairs):
-            return [p for k in range(0, len(pairs), 2) for p in sorted(pairs[k:k + 2], key=lambda q: (q[1], q[0]))]
-        return Genotype(norm(self.normal), sorted(self.normal_concat), norm(self.reduce), sorted(self.reduce_concat))
+            return [
+                p
+                for k in range(0, len(pairs), 2)
+                for p in sorted(pairs[k : k + 2], key=lambda q: (q[1], q[0]))
+            ]
+
+        return Genotype(
+            norm(self.normal),
+            sorted(self.normal_concat),
+            norm(self.reduce),
+            sorted(self.reduce_concat),
+        )
 
     def cell(self, kind: str) -> tuple[tuple[tuple[str, int], ...], tuple[int, ...]]:
         if kind not in CELL_TYPES:
             raise unknown_name("cell type", kind, CELL_TYPES)
-        return (self.normal, self.normal_concat) if kind == "normal" else (self.reduce, self.reduce_concat)
+        return (
+            (self.normal, self.normal_concat)
+            if kind == "normal"
+            else (self.reduce, self.reduce_concat)
+        )
 
 
 _EXAMPLE = "Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=[2, 3, 4, 5], reduce=[...], reduce_concat=[2, 3, 4, 5])"
@@ -172,13 +242,20 @@ _ASSIGN_RE = re.compile(r"^\s*[A-Za-z_]\w*\s*=\s*")
 
 def _literal(node: ast.AST, text: str):
     # `range(2, 6)` is common in published genotypes; expand it without evaluating anything.
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range"
-            and not node.keywords and 1 <= len(node.args) <= 3):
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "range"
+        and not node.keywords
+        and 1 <= len(node.args) <= 3
+    ):
         return list(range(*(_literal(a, text) for a in node.args)))
     try:
         return ast.literal_eval(node)
     except ValueError as err:
-        raise _bad(repr(text), f"{ast.unparse(node)!r} is not a literal ({err}); expected e.g. {_EXAMPLE}.") from None
+        raise _bad(
+            repr(text), f"{ast.unparse(node)!r} is not a literal ({err}); expected e.g. {_EXAMPLE}."
+        ) from None
 
 
 def parse_genotype(text: str) -> Genotype:
@@ -188,18 +265,27 @@ def parse_genotype(text: str) -> Genotype:
     so pasted text can never run code. Positional arguments follow the namedtuple's field order.
     """
     if not isinstance(text, str):
-        raise InputError(f"a DARTS genotype must be given as text; got {type(text).__name__} {text!r}.")
+        raise InputError(
+            f"a DARTS genotype must be given as text; got {type(text).__name__} {text!r}."
+        )
     source = _ASSIGN_RE.sub("", text.strip(), count=1)
     try:
         tree = ast.parse(source, mode="eval").body
     except SyntaxError as err:
-        raise _bad(repr(text), f"not valid Python syntax ({err.msg}); expected {_EXAMPLE}.") from None
-    if not (isinstance(tree, ast.Call) and isinstance(tree.func, (ast.Name, ast.Attribute))
-            and (tree.func.id if isinstance(tree.func, ast.Name) else tree.func.attr) == "Genotype"):
+        raise _bad(
+            repr(text), f"not valid Python syntax ({err.msg}); expected {_EXAMPLE}."
+        ) from None
+    if not (
+        isinstance(tree, ast.Call)
+        and isinstance(tree.func, (ast.Name, ast.Attribute))
+        and (tree.func.id if isinstance(tree.func, ast.Name) else tree.func.attr) == "Genotype"
+    ):
         raise _bad(repr(text), f"expected a single Genotype(...) call like {_EXAMPLE}.")
     fields = Genotype._fields
     if len(tree.args) > len(fields):
-        raise _bad(repr(text), f"Genotype takes at most {len(fields)} arguments ({', '.join(fields)}).")
+        raise _bad(
+            repr(text), f"Genotype takes at most {len(fields)} arguments ({', '.join(fields)})."
+        )
     values = {name: _literal(arg, text) for name, arg in zip(fields, tree.args)}
     for kw in tree.keywords:
         if kw.arg not in fields:
@@ -210,8 +296,12 @@ def parse_genotype(text: str) -> Genotype:
     missing = [f for f in ("normal", "reduce") if f not in values]
     if missing:
         raise _bad(repr(text), f"missing field(s) {', '.join(missing)}.")
-    return Genotype(values["normal"], values.get("normal_concat", DEFAULT_CONCAT),
-                    values["reduce"], values.get("reduce_concat", DEFAULT_CONCAT))
+    return Genotype(
+        values["normal"],
+        values.get("normal_concat", DEFAULT_CONCAT),
+        values["reduce"],
+        values.get("reduce_concat", DEFAULT_CONCAT),
+    )
 
 
 def format_genotype(genotype: Genotype) -> str:
@@ -222,27 +312,75 @@ def format_genotype(genotype: Genotype) -> str:
 # docs/tenas-spec.md §13 (inputs 0/1 = cell inputs, 2.. = earlier nodes); DARTS_V2 from quark0/darts.
 GENOTYPES: dict[str, Genotype] = {
     "TENAS_cifar10": Genotype(
-        normal=[("dil_conv_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 2),
-                ("skip_connect", 0), ("dil_conv_5x5", 1), ("sep_conv_3x3", 1), ("sep_conv_5x5", 3)],
+        normal=[
+            ("dil_conv_3x3", 0),
+            ("sep_conv_5x5", 1),
+            ("sep_conv_3x3", 0),
+            ("sep_conv_3x3", 2),
+            ("skip_connect", 0),
+            ("dil_conv_5x5", 1),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_5x5", 3),
+        ],
         normal_concat=[2, 3, 4, 5],
-        reduce=[("sep_conv_5x5", 0), ("sep_conv_5x5", 1), ("sep_conv_5x5", 1), ("sep_conv_5x5", 2),
-                ("sep_conv_3x3", 1), ("sep_conv_3x3", 3), ("sep_conv_5x5", 2), ("sep_conv_3x3", 4)],
+        reduce=[
+            ("sep_conv_5x5", 0),
+            ("sep_conv_5x5", 1),
+            ("sep_conv_5x5", 1),
+            ("sep_conv_5x5", 2),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 3),
+            ("sep_conv_5x5", 2),
+            ("sep_conv_3x3", 4),
+        ],
         reduce_concat=[2, 3, 4, 5],
     ),
     "TENAS_imagenet": Genotype(
-        normal=[("sep_conv_3x3", 0), ("skip_connect", 1), ("dil_conv_5x5", 1), ("sep_conv_3x3", 2),
-                ("sep_conv_3x3", 0), ("dil_conv_5x5", 3), ("sep_conv_3x3", 0), ("dil_conv_3x3", 4)],
+        normal=[
+            ("sep_conv_3x3", 0),
+            ("skip_connect", 1),
+            ("dil_conv_5x5", 1),
+            ("sep_conv_3x3", 2),
+            ("sep_conv_3x3", 0),
+            ("dil_conv_5x5", 3),
+            ("sep_conv_3x3", 0),
+            ("dil_conv_3x3", 4),
+        ],
         normal_concat=[2, 3, 4, 5],
-        reduce=[("dil_conv_3x3", 0), ("sep_conv_5x5", 1), ("dil_conv_3x3", 0), ("sep_conv_3x3", 2),
-                ("sep_conv_3x3", 0), ("dil_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_5x5", 4)],
+        reduce=[
+            ("dil_conv_3x3", 0),
+            ("sep_conv_5x5", 1),
+            ("dil_conv_3x3", 0),
+            ("sep_conv_3x3", 2),
+            ("sep_conv_3x3", 0),
+            ("dil_conv_3x3", 1),
+            ("sep_conv_3x3", 0),
+            ("sep_conv_5x5", 4),
+        ],
         reduce_concat=[2, 3, 4, 5],
     ),
     "DARTS_V2": Genotype(
-        normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-                ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
+        normal=[
+            ("sep_conv_3x3", 0),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 0),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 1),
+            ("skip_connect", 0),
+            ("skip_connect", 0),
+            ("dil_conv_3x3", 2),
+        ],
         normal_concat=[2, 3, 4, 5],
-        reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-                ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
+        reduce=[
+            ("max_pool_3x3", 0),
+            ("max_pool_3x3", 1),
+            ("skip_connect", 2),
+            ("max_pool_3x3", 1),
+            ("max_pool_3x3", 0),
+            ("skip_connect", 2),
+            ("skip_connect", 2),
+            ("max_pool_3x3", 1),
+        ],
         reduce_concat=[2, 3, 4, 5],
     ),
 }
@@ -257,7 +395,9 @@ def load_genotype(spec) -> Genotype:
     if isinstance(spec, Path):
         spec = str(spec)
     if not isinstance(spec, str):
-        raise InputError(f"cannot read a DARTS genotype from {spec!r}; give a name, a file or Genotype(...) text.")
+        raise InputError(
+            f"cannot read a DARTS genotype from {spec!r}; give a name, a file or Genotype(...) text."
+        )
     text = spec.strip()
     if text in GENOTYPES:
         return GENOTYPES[text]
@@ -271,12 +411,16 @@ def load_genotype(spec) -> Genotype:
         if content.startswith("{"):
             return _from_json(content, str(path))
         if "Genotype" not in content:
-            raise InputError(f"genotype file {str(path)!r} holds neither JSON nor a Genotype(...) expression.")
+            raise InputError(
+                f"genotype file {str(path)!r} holds neither JSON nor a Genotype(...) expression."
+            )
         return parse_genotype(content)
     if re.fullmatch(r"[A-Za-z_]\w*", text):
         raise unknown_name("DARTS genotype", text, GENOTYPES)
-    raise InputError(f"cannot read a DARTS genotype from {spec!r}: not a shipped name "
-                     f"({', '.join(sorted(GENOTYPES))}), an existing file, or Genotype(...) text.")
+    raise InputError(
+        f"cannot read a DARTS genotype from {spec!r}: not a shipped name "
+        f"({', '.join(sorted(GENOTYPES))}), an existing file, or Genotype(...) text."
+    )
 
 
 def _from_json(text: str, where: str) -> Genotype:
@@ -304,8 +448,8 @@ def describe() -> dict:
         "cell_types": list(CELL_TYPES),
         "node_edge_groups": [list(g) for g in NODE_EDGE_GROUPS],
         "genotypes_per_cell": per_cell,
-        "genotypes": per_cell ** 2,
+        "genotypes": per_cell**2,
         "counting": "per node 2 distinct inputs x 7 non-none ops each (order within a node ignored); "
-                    "normal and reduce cells independent",
+        "normal and reduce cells independent",
         "shipped_genotypes": sorted(GENOTYPES),
     }

@@ -38,8 +38,16 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
 class Cell(nn.Module):
     """DARTS's evaluation cell: node k = op(input a) + op(input b); output = concat of `concat`."""
 
-    def __init__(self, genotype: Genotype, C_prev_prev: int, C_prev: int, C: int, reduction: bool,
-                 reduction_prev: bool, pool_bn: bool = False):
+    def __init__(
+        self,
+        genotype: Genotype,
+        C_prev_prev: int,
+        C_prev: int,
+        C: int,
+        reduction: bool,
+        reduction_prev: bool,
+        pool_bn: bool = False,
+    ):
         super().__init__()
         self.reduction = reduction
         self.preprocess0, self.preprocess1 = preprocess_ops(C_prev_prev, C_prev, C, reduction_prev)
@@ -136,7 +144,12 @@ class _DartsNetwork(nn.Module):
         aux = None
         for i, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
-            if i == 2 * self._layers // 3 and want_aux and self.auxiliary_head is not None and self.training:
+            if (
+                i == 2 * self._layers // 3
+                and want_aux
+                and self.auxiliary_head is not None
+                and self.training
+            ):
                 aux = self.auxiliary_head(s1)
         return s1, aux
 
@@ -150,13 +163,22 @@ class _DartsNetwork(nn.Module):
 class NetworkCIFAR(_DartsNetwork):
     """DARTS's CIFAR network: 3x3 stem conv to 3C channels, `layers` cells, global pooling, linear."""
 
-    def __init__(self, genotype, C: int = 36, num_classes: int = 10, layers: int = 20,
-                 auxiliary: bool = True, pool_bn: bool = False):
+    def __init__(
+        self,
+        genotype,
+        C: int = 36,
+        num_classes: int = 10,
+        layers: int = 20,
+        auxiliary: bool = True,
+        pool_bn: bool = False,
+    ):
         super().__init__()
         genotype = load_genotype(genotype)
         self.genotype, self.C = genotype, C
         C_stem = 3 * C
-        self.stem = nn.Sequential(nn.Conv2d(3, C_stem, 3, padding=1, bias=False), nn.BatchNorm2d(C_stem))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, C_stem, 3, padding=1, bias=False), nn.BatchNorm2d(C_stem)
+        )
         C_prev, C_aux = self._build_cells(genotype, C, layers, C_stem, C_stem, False, pool_bn)
         self.auxiliary_head = AuxiliaryHeadCIFAR(C_aux, num_classes) if auxiliary else None
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
@@ -172,8 +194,15 @@ class NetworkImageNet(_DartsNetwork):
     conv) feed the first cell, which treats its input as already reduced; 224px -> 7x7 at the end.
     Global pooling is adaptive (== DARTS's AvgPool2d(7) at 224px) so smaller images also work."""
 
-    def __init__(self, genotype, C: int = 48, num_classes: int = 1000, layers: int = 14,
-                 auxiliary: bool = False, pool_bn: bool = False):
+    def __init__(
+        self,
+        genotype,
+        C: int = 48,
+        num_classes: int = 1000,
+        layers: int = 14,
+        auxiliary: bool = False,
+        pool_bn: bool = False,
+    ):
         super().__init__()
         genotype = load_genotype(genotype)
         self.genotype, self.C = genotype, C
@@ -213,8 +242,11 @@ def build_network(genotype, dataset: str = "cifar10", **overrides) -> _DartsNetw
 
 def count_parameters(model: nn.Module, include_auxiliary: bool = False) -> int:
     """Parameters, without the auxiliary head unless asked (as DARTS reports them)."""
-    return sum(p.numel() for name, p in model.named_parameters()
-               if include_auxiliary or not name.startswith("auxiliary_head."))
+    return sum(
+        p.numel()
+        for name, p in model.named_parameters()
+        if include_auxiliary or not name.startswith("auxiliary_head.")
+    )
 
 
 def count_macs(model: nn.Module, image_size: int, channels: int = 3) -> int:
@@ -231,7 +263,9 @@ def count_macs(model: nn.Module, image_size: int, channels: int = 3) -> int:
         model.train(was_training)
 
 
-def summarize(genotype, dataset: str = "cifar10", image_size: int | None = None, **overrides) -> dict:
+def summarize(
+    genotype, dataset: str = "cifar10", image_size: int | None = None, **overrides
+) -> dict:
     """Size of the evaluation network: params (no auxiliary head), MACs of one image, layers, channels."""
     model = build_network(genotype, dataset, **overrides)
     size = image_size or PRESETS[dataset]["image_size"]

@@ -39,12 +39,22 @@ class DartsReLUConvBN(nn.Module):
 class DilConv(nn.Module):
     """ReLU -> dilated depthwise conv -> pointwise conv -> BN."""
 
-    def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation, affine=True, track=True):
+    def __init__(
+        self, C_in, C_out, kernel_size, stride, padding, dilation, affine=True, track=True
+    ):
         super().__init__()
         self.op = nn.Sequential(
             nn.ReLU(inplace=False),
-            nn.Conv2d(C_in, C_in, kernel_size, stride=stride, padding=padding, dilation=dilation,
-                      groups=C_in, bias=False),
+            nn.Conv2d(
+                C_in,
+                C_in,
+                kernel_size,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                groups=C_in,
+                bias=False,
+            ),
             nn.Conv2d(C_in, C_out, 1, padding=0, bias=False),
             nn.BatchNorm2d(C_out, affine=affine, track_running_stats=track),
         )
@@ -60,7 +70,9 @@ class SepConv(nn.Module):
         super().__init__()
         self.op = nn.Sequential(
             nn.ReLU(inplace=False),
-            nn.Conv2d(C_in, C_in, kernel_size, stride=stride, padding=padding, groups=C_in, bias=False),
+            nn.Conv2d(
+                C_in, C_in, kernel_size, stride=stride, padding=padding, groups=C_in, bias=False
+            ),
             nn.Conv2d(C_in, C_in, 1, padding=0, bias=False),
             nn.BatchNorm2d(C_in, affine=affine, track_running_stats=track),
             nn.ReLU(inplace=False),
@@ -98,7 +110,9 @@ def _skip(C_in, C_out, stride, affine, track):
     if stride == 1 and C_in == C_out:
         return nn.Identity()
     if stride != 2:
-        raise ValueError(f"skip_connect changes shape only with stride 2; got stride {stride}, {C_in}->{C_out}.")
+        raise ValueError(
+            f"skip_connect changes shape only with stride 2; got stride {stride}, {C_in}->{C_out}."
+        )
     return DartsFactorizedReduce(C_in, C_out, affine, track)
 
 
@@ -107,18 +121,35 @@ def _skip(C_in, C_out, stride, affine, track):
 DARTS_OPS = {
     "none": lambda C_in, C_out, stride, affine, track: Zero(C_in, C_out, stride),
     "skip_connect": _skip,
-    "sep_conv_3x3": lambda C_in, C_out, stride, affine, track: SepConv(C_in, C_out, 3, stride, 1, affine, track),
-    "sep_conv_5x5": lambda C_in, C_out, stride, affine, track: SepConv(C_in, C_out, 5, stride, 2, affine, track),
-    "dil_conv_3x3": lambda C_in, C_out, stride, affine, track: DilConv(C_in, C_out, 3, stride, 2, 2, affine, track),
-    "dil_conv_5x5": lambda C_in, C_out, stride, affine, track: DilConv(C_in, C_out, 5, stride, 4, 2, affine, track),
-    "avg_pool_3x3": lambda C_in, C_out, stride, affine, track: Pooling(C_in, C_out, stride, "avg", affine, track),
-    "max_pool_3x3": lambda C_in, C_out, stride, affine, track: Pooling(C_in, C_out, stride, "max", affine, track),
+    "sep_conv_3x3": lambda C_in, C_out, stride, affine, track: SepConv(
+        C_in, C_out, 3, stride, 1, affine, track
+    ),
+    "sep_conv_5x5": lambda C_in, C_out, stride, affine, track: SepConv(
+        C_in, C_out, 5, stride, 2, affine, track
+    ),
+    "dil_conv_3x3": lambda C_in, C_out, stride, affine, track: DilConv(
+        C_in, C_out, 3, stride, 2, 2, affine, track
+    ),
+    "dil_conv_5x5": lambda C_in, C_out, stride, affine, track: DilConv(
+        C_in, C_out, 5, stride, 4, 2, affine, track
+    ),
+    "avg_pool_3x3": lambda C_in, C_out, stride, affine, track: Pooling(
+        C_in, C_out, stride, "avg", affine, track
+    ),
+    "max_pool_3x3": lambda C_in, C_out, stride, affine, track: Pooling(
+        C_in, C_out, stride, "max", affine, track
+    ),
 }
 assert tuple(DARTS_OPS) == OPS
 
 
-def preprocess_ops(C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool, affine=True, track=True):
+def preprocess_ops(
+    C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool, affine=True, track=True
+):
     """The cell's input projections: s0 is halved if the previous cell reduced; both become C channels."""
-    pre0 = (DartsFactorizedReduce(C_prev_prev, C, affine, track) if reduction_prev
-            else DartsReLUConvBN(C_prev_prev, C, 1, 1, 0, affine, track))
+    pre0 = (
+        DartsFactorizedReduce(C_prev_prev, C, affine, track)
+        if reduction_prev
+        else DartsReLUConvBN(C_prev_prev, C, 1, 1, 0, affine, track)
+    )
     return pre0, DartsReLUConvBN(C_prev, C, 1, 1, 0, affine, track)

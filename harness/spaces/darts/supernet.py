@@ -30,6 +30,7 @@ ACTIVE_WEIGHT_THRESHOLD = 0.01  # ops with softmax weight <= this are not comput
 
 # ---- search supernets ------------------------------------------------------------------------
 
+
 class MixedOp(nn.Module):
     """All ops of one edge, mixed by softmax weights; ops with weight <= 0.01 are not computed."""
 
@@ -38,19 +39,32 @@ class MixedOp(nn.Module):
         self._ops = nn.ModuleList(DARTS_OPS[op](C, C, stride, affine, track) for op in OPS)
 
     def forward(self, x, weights: Sequence[float], weight_tensor: torch.Tensor):
-        terms = [op(x) * weight_tensor[k] for k, op in enumerate(self._ops)
-                 if weights[k] > ACTIVE_WEIGHT_THRESHOLD]
+        terms = [
+            op(x) * weight_tensor[k]
+            for k, op in enumerate(self._ops)
+            if weights[k] > ACTIVE_WEIGHT_THRESHOLD
+        ]
         return sum(terms) if terms else None
 
 
 class DartsSearchCell(nn.Module):
     """A search cell: a `MixedOp` on every edge ``i<-j``; edges fully pruned contribute nothing."""
 
-    def __init__(self, C_prev_prev: int, C_prev: int, C: int, reduction: bool, reduction_prev: bool,
-                 affine=True, track=True):
+    def __init__(
+        self,
+        C_prev_prev: int,
+        C_prev: int,
+        C: int,
+        reduction: bool,
+        reduction_prev: bool,
+        affine=True,
+        track=True,
+    ):
         super().__init__()
         self.reduction = reduction
-        self.preprocess0, self.preprocess1 = preprocess_ops(C_prev_prev, C_prev, C, reduction_prev, affine, track)
+        self.preprocess0, self.preprocess1 = preprocess_ops(
+            C_prev_prev, C_prev, C, reduction_prev, affine, track
+        )
         self.edges = nn.ModuleDict(
             (name, MixedOp(C, 2 if reduction and j < CELL_INPUTS else 1, affine, track))
             for name, (i, j) in zip(EDGE_NAMES, EDGES)
@@ -98,17 +112,36 @@ class DartsSearchNetwork(nn.Module):
     active); their names avoid "weight", which TE-NAS's NTK uses to select parameters.
     """
 
-    def __init__(self, C: int = 1, N: int = 1, depth: int | None = 2, num_classes: int = 10,
-                 stem: bool = True, stem_multiplier: int = 1, in_channels: int = 3,
-                 affine: bool = True, track_running_stats: bool = True):
+    def __init__(
+        self,
+        C: int = 1,
+        N: int = 1,
+        depth: int | None = 2,
+        num_classes: int = 10,
+        stem: bool = True,
+        stem_multiplier: int = 1,
+        in_channels: int = 3,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ):
         super().__init__()
-        self.config = dict(C=C, N=N, depth=depth, num_classes=num_classes, stem=stem,
-                           stem_multiplier=stem_multiplier, in_channels=in_channels, affine=affine,
-                           track_running_stats=track_running_stats)
+        self.config = dict(
+            C=C,
+            N=N,
+            depth=depth,
+            num_classes=num_classes,
+            stem=stem,
+            stem_multiplier=stem_multiplier,
+            in_channels=in_channels,
+            affine=affine,
+            track_running_stats=track_running_stats,
+        )
         track = track_running_stats
         if stem:
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, C * stem_multiplier, 3, padding=1, bias=False),
-                                      nn.BatchNorm2d(C * stem_multiplier))
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, C * stem_multiplier, 3, padding=1, bias=False),
+                nn.BatchNorm2d(C * stem_multiplier),
+            )
             C_prev_prev = C_prev = C * stem_multiplier
         else:
             self.stem = None
@@ -120,7 +153,9 @@ class DartsSearchNetwork(nn.Module):
         self.cells = nn.ModuleList()
         reduction_prev = False
         for C_curr, reduction in zip(channels, reductions):
-            cell = DartsSearchCell(C_prev_prev, C_prev, C_curr, reduction, reduction_prev, affine, track)
+            cell = DartsSearchCell(
+                C_prev_prev, C_prev, C_curr, reduction, reduction_prev, affine, track
+            )
             self.cells.append(cell)
             C_prev_prev, C_prev, reduction_prev = C_prev, cell.out_dim, reduction
         self.lastact = nn.Sequential(nn.BatchNorm2d(C_prev), nn.ReLU(inplace=False))
@@ -149,9 +184,13 @@ class DartsSearchNetwork(nn.Module):
             for param, value in zip(self.alphas(), (normal, reduce)):
                 param.copy_(torch.as_tensor(value, dtype=param.dtype))
 
-    def set_active_ops(self, normal_mask: Sequence[Sequence[bool]], reduce_mask: Sequence[Sequence[bool]]) -> None:
+    def set_active_ops(
+        self, normal_mask: Sequence[Sequence[bool]], reduce_mask: Sequence[Sequence[bool]]
+    ) -> None:
         """Alphas 0 for active ops, -1000 for pruned ones; each mask is 14 edges x 8 ops."""
-        self.set_alphas(*(mask_to_alphas(m, kind) for m, kind in zip((normal_mask, reduce_mask), CELL_TYPES)))
+        self.set_alphas(
+            *(mask_to_alphas(m, kind) for m, kind in zip((normal_mask, reduce_mask), CELL_TYPES))
+        )
 
     def active_ops(self) -> tuple[list[list[bool]], list[list[bool]]]:
         """Per cell type, edges x ops: True where the softmax weight is above 0.01 and the edge lives."""
@@ -164,7 +203,9 @@ class DartsSearchNetwork(nn.Module):
 def mask_to_alphas(mask, kind: str = "normal") -> torch.Tensor:
     m = torch.as_tensor(mask, dtype=torch.bool)
     if m.shape != (len(EDGES), len(OPS)):
-        raise ValueError(f"{kind} op mask must be {len(EDGES)} edges x {len(OPS)} ops; got shape {tuple(m.shape)}.")
+        raise ValueError(
+            f"{kind} op mask must be {len(EDGES)} edges x {len(OPS)} ops; got shape {tuple(m.shape)}."
+        )
     return torch.where(m, 0.0, PRUNED_ALPHA)
 
 
@@ -181,13 +222,17 @@ def genotype_to_masks(genotype) -> tuple[list[list[bool]], list[list[bool]]]:
     for kind in CELL_TYPES:
         pairs, concat = g.cell(kind)
         if tuple(sorted(concat)) != DEFAULT_CONCAT:
-            raise InputError(f"{kind}_concat {list(concat)} is not the search space's {list(DEFAULT_CONCAT)}.")
+            raise InputError(
+                f"{kind}_concat {list(concat)} is not the search space's {list(DEFAULT_CONCAT)}."
+            )
         mask = [[False] * len(OPS) for _ in EDGES]
         for k, (op, j) in enumerate(pairs):
             e = EDGE_INDEX[(k // 2, j)]
             if any(mask[e]):
-                raise InputError(f"{kind} node {k // 2 + 2} takes input {j} twice; the DARTS search space "
-                                 f"has one edge per (node, input).")
+                raise InputError(
+                    f"{kind} node {k // 2 + 2} takes input {j} twice; the DARTS search space "
+                    f"has one edge per (node, input)."
+                )
             mask[e][OPS.index(op)] = True
         masks.append(mask)
     return masks[0], masks[1]
@@ -203,6 +248,7 @@ def build_supernet(preset: str | None = None, **overrides) -> DartsSearchNetwork
 
 
 # ---- alphas -> genotype (DARTS's parse, docs/tenas-spec.md §9) ----------------------------------------
+
 
 def _parse_cell(alphas) -> list[tuple[str, int]]:
     w = torch.softmax(torch.as_tensor(alphas, dtype=torch.float64).detach().cpu(), dim=-1).tolist()
@@ -220,8 +266,12 @@ def _parse_cell(alphas) -> list[tuple[str, int]]:
     return gene
 
 
-def genotype_from_alphas(normal_alphas, reduce_alphas, concat: Sequence[int] = DEFAULT_CONCAT) -> Genotype:
+def genotype_from_alphas(
+    normal_alphas, reduce_alphas, concat: Sequence[int] = DEFAULT_CONCAT
+) -> Genotype:
     """DARTS's parse of softmax(alpha): per node the 2 inputs whose best non-`none` weight is highest
     (stronger first), each with its best non-`none` op. After TE-NAS's pruning every surviving edge
     has weight ~1 against 1/8 for removed ones, so this returns exactly the survivors."""
-    return Genotype(_parse_cell(normal_alphas), list(concat), _parse_cell(reduce_alphas), list(concat))
+    return Genotype(
+        _parse_cell(normal_alphas), list(concat), _parse_cell(reduce_alphas), list(concat)
+    )
