@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 
-import harness
 from harness.bench import Benchmark
 from harness.data import ImageSet, load_images
+from harness.environment import environment
 from harness.errors import InputError, unknown_name
 from search import records
 from search.algorithms import ALGORITHMS, comparable_identity
@@ -108,27 +106,8 @@ def _identity(spec: SearchSpec, images: ImageSet) -> dict:
     }
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _environment(spec: SearchSpec) -> dict:
-    device = torch.device(spec.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
-    return {
-        "device": spec.device,
-        "device_name": name,
-        "threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "harness_version": harness.__version__,
-        "python": platform.python_version(),
-    }
+    return environment(spec.device)
 
 
 class _RunLog:

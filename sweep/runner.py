@@ -14,9 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import os
-import platform
 import signal
-import socket
 import sys
 import threading
 import time
@@ -27,10 +25,10 @@ from dataclasses import dataclass, field
 import torch
 from tqdm import tqdm
 
-import harness
 import proxies as proxy_registry
 from harness.data import load_images
 from harness.devices import check_device
+from harness.environment import environment
 from harness.errors import InputError
 from sweep.profiles import REQUEST_ONLY, Profile, combination_notes
 from sweep.scoring import CellScorer, ProxyResult, component_proxies
@@ -116,22 +114,6 @@ def build_config(spec: SweepSpec, images) -> dict:
         "nan_policy": "non-finite values stored as NULL with status nan/inf; never replaced",
         "environment": environment(spec.device),
     }
-
-
-def environment(device: str, **extra) -> dict:
-    env = {
-        "harness_version": harness.__version__,
-        "torch_version": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "host": socket.gethostname(),
-        "device": device,
-        "torch_threads": torch.get_num_threads(),
-    }
-    if device.startswith("cuda"):
-        env["cuda_device_name"] = torch.cuda.get_device_name(torch.device(device))
-    env.update(extra)
-    return env
 
 
 @contextlib.contextmanager
