@@ -18,15 +18,10 @@ from cli import cli
 from harness.errors import InputError
 from harness.imagefolder import scan_image_folder
 from training import imagenet_data as data
-from training.train import (
-    PROTOCOLS,
-    DistInfo,
-    Trainer,
-    accuracy_counts,
-    load_checkpoint,
-    lr_factor,
-    make_config,
-)
+from training.checkpoint import load_checkpoint
+from training.config import PROTOCOLS, lr_factor, make_config
+from training.distributed import DistInfo
+from training.train import Trainer, accuracy_counts
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
 needs_cifar = pytest.mark.skipif(

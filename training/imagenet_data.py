@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,6 +21,9 @@ from torch.utils.data import Dataset
 
 from harness.data import ImageSet
 from harness.imagefolder import ImageFolderIndex
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -199,3 +203,23 @@ class CifarDataset(Dataset):
         if self.cutout > 0:
             x = cutout(x, self.cutout)
         return x, int(self.images.labels[i])
+
+
+def build_datasets(config: TrainConfig) -> tuple[Dataset, Dataset]:
+    """Training and validation sets of `config.dataset` with DARTS's transforms."""
+    if config.dataset == "cifar10":
+        from harness.data import load_images
+
+        train = load_images("cifar10", "train", config.data_dir, source=config.data_source)
+        test = load_images("cifar10", "test", config.data_dir, source=config.data_source)
+        return CifarDataset(train, True, config.cutout), CifarDataset(test, False)
+    from harness.data import load_image_folder_index
+
+    return (
+        ImageFolderDataset(
+            load_image_folder_index("train", config.data_dir), True, config.image_size
+        ),
+        ImageFolderDataset(
+            load_image_folder_index("test", config.data_dir), False, config.image_size
+        ),
+    )
