@@ -1,12 +1,16 @@
-"""Population-level scores built from the ranks of per-cell proxies (TE-NAS's combination)."""
+"""Population-level scores built from the ranks of per-cell proxies (TE-NAS's combination).
+
+The ranking itself is `harness.ranking` (one implementation, one NaN policy for the whole
+harness); this module names the columns by proxy and takes each direction from the registry.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.stats import rankdata
 
+from harness.ranking import rank_sum as _rank_sum
 from proxies.registry import get_proxy, register_combined
 
 register_combined(
@@ -17,28 +21,19 @@ register_combined(
 )
 
 
-def rank_sum(values: Mapping[str, Sequence[float]], method: str = "average") -> np.ndarray:
-    """Sum over proxies of each cell's rank, best = rank 1 under each proxy's direction.
+def rank_sum(values: Mapping[str, Sequence[float]]) -> np.ndarray:
+    """Sum over proxies of each cell's best-first rank under the proxy's registered direction.
 
-    Ties share their rank (`method` as in `scipy.stats.rankdata`). Lower sum is better. Cells
-    with a non-finite value in any component get NaN.
+    Lower sum is better. `harness.ranking`'s NaN policy: the ranks are taken over the cells where
+    every component is finite, and the other cells get NaN.
     """
-    columns = []
-    for name, column in values.items():
-        column = np.asarray(column, dtype=float)
-        oriented = -column if get_proxy(name).higher_is_better else column
-        ranks = np.full(column.shape, np.nan)
-        finite = np.isfinite(column)
-        ranks[finite] = rankdata(oriented[finite], method=method)
-        columns.append(ranks)
-    stacked = np.vstack(columns)
-    total = stacked.sum(axis=0)
-    total[~np.isfinite(stacked).all(axis=0)] = np.nan
-    return total
+    names = list(values)
+    return _rank_sum(
+        [np.asarray(values[n], dtype=float) for n in names],
+        [get_proxy(n).higher_is_better for n in names],
+    )
 
 
-def tenas_score(
-    kappa: Sequence[float], regions: Sequence[float], method: str = "average"
-) -> np.ndarray:
+def tenas_score(kappa: Sequence[float], regions: Sequence[float]) -> np.ndarray:
     """TE-NAS combined rank sum (lower is better) of κ (lower better) and R (higher better)."""
-    return rank_sum({"ntk_cond": kappa, "linear_regions": regions}, method)
+    return rank_sum({"ntk_cond": kappa, "linear_regions": regions})

@@ -1,10 +1,12 @@
-"""Population-level rank-sum scores, e.g. TE-NAS's rank(kappa ascending) + rank(R descending).
+"""Ensemble rows for a labelled results frame: each ensemble (`harness.ensembles`) scored over a
+population of cells by its aggregation (`harness.ranking`, the one implementation).
 
-Each component is ranked best-first by its declared direction (rank 1 = best, ties share the
-average rank, `scipy.stats.rankdata`), ranks are summed per cell, and a lower sum is better. The
-ranks are taken over the cells where every component is ``ok``, so the score depends on the
-population scored: it is recomputed after any filtering (e.g. ``--unique``). AZ-NAS's combination
-(`log_rank_sum`, higher is better) is the other aggregation (`AGGREGATIONS`).
+Each member is ranked best-first by its declared direction over the cells where every member is
+``ok`` (`harness.ranking`'s NaN policy), so the score depends on the population scored: it is
+recomputed after any filtering (e.g. ``--unique``). The a-priori ensembles ``tenas`` (rank sum of
+ntk_cond and linear_regions) and ``az_nas`` (AZ-NAS's log-rank sum) are added wherever their
+members are present; ``--combine a,b`` adds an ad-hoc rank-sum ensemble ``a+b``; ``--ensemble``
+adds any other.
 """
 
 from __future__ import annotations
@@ -15,56 +17,41 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
+from harness.ensembles import ENSEMBLES, Ensemble
 from harness.errors import InputError
+from harness.ranking import aggregate, log_rank_sum, rank_sum
 
 log = logging.getLogger(__name__)
 
-#: TE-NAS's combined ranking (Chen et al., ICLR 2021): NTK condition number + linear regions.
-TENAS_COMPONENTS: tuple[str, ...] = ("ntk_cond", "linear_regions")
+__all__ = [
+    "AZ_NAS_COMPONENTS",
+    "DEFAULT_ENSEMBLES",
+    "NAMED_COMBINATIONS",
+    "TENAS_COMPONENTS",
+    "TENAS_NAME",
+    "ad_hoc",
+    "add_combined",
+    "label_kinds",
+    "log_rank_sum",
+    "parse_combine",
+    "rank_sum",
+]
+
+#: The ensembles every report adds wherever their members are present.
+DEFAULT_ENSEMBLES: tuple[str, ...] = ("tenas", "az_nas")
 TENAS_NAME = "tenas"
+#: TE-NAS's combined ranking (Chen et al., ICLR 2021): NTK condition number + linear regions.
+TENAS_COMPONENTS: tuple[str, ...] = ENSEMBLES.get("tenas").members
 #: AZ-NAS's components (Lee & Ham, CVPR 2024; `proxies.az_nas`), combined by `log_rank_sum`.
-AZ_NAS_COMPONENTS: tuple[str, ...] = (
-    "az_expressivity",
-    "az_progressivity",
-    "az_trainability",
-    "az_complexity",
-)
+AZ_NAS_COMPONENTS: tuple[str, ...] = ENSEMBLES.get("az_nas").members
+#: name -> (members, aggregation) of `DEFAULT_ENSEMBLES`.
+NAMED_COMBINATIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    name: (ENSEMBLES.get(name).members, ENSEMBLES.get(name).aggregation)
+    for name in DEFAULT_ENSEMBLES
+}
 # When a component is not ok, the combined cell takes the first of these it finds.
 _STATUS_PRIORITY = ("error", "nan", "inf")  # as harness.store aggregates repeats
-
-
-def rank_sum(values: Sequence[np.ndarray], higher_is_better: Sequence[bool]) -> np.ndarray:
-    """Sum of best-first ranks (1 = best, ties averaged) of aligned score arrays; lower = better."""
-    total = np.zeros(len(values[0]), dtype=float)
-    for v, hib in zip(values, higher_is_better):
-        v = np.asarray(v, dtype=float)
-        total += rankdata(-v if hib else v, method="average")
-    return total
-
-
-def log_rank_sum(values: Sequence[np.ndarray], higher_is_better: Sequence[bool]) -> np.ndarray:
-    """AZ-NAS's non-linear rank aggregation: sum over components of ln(rank / n); higher = better.
-
-    Ranks run from 1 (worst) to n (best) under each component's direction, ties averaged, as the
-    official ``np.log(stats.rankdata(score) / l)`` summed over the four scores (docs/az_nas.md). A
-    cell last under any one component is pulled far down: ln(1/n) against ln(1) = 0 for the best.
-    """
-    total = np.zeros(len(values[0]), dtype=float)
-    for v, hib in zip(values, higher_is_better):
-        v = np.asarray(v, dtype=float)
-        total += np.log(rankdata(v if hib else -v, method="average") / len(v))
-    return total
-
-
-#: How a combination scores cells from its components: name -> (function, higher_is_better).
-AGGREGATIONS = {"rank_sum": (rank_sum, False), "log_rank_sum": (log_rank_sum, True)}
-#: Combinations added wherever all their components are present: name -> (components, aggregation).
-NAMED_COMBINATIONS: dict[str, tuple[tuple[str, ...], str]] = {
-    TENAS_NAME: (TENAS_COMPONENTS, "rank_sum"),
-    "az_nas": (AZ_NAS_COMPONENTS, "log_rank_sum"),
-}
 
 
 def parse_combine(spec: str | None) -> list[tuple[str, ...]]:
@@ -83,14 +70,26 @@ def parse_combine(spec: str | None) -> list[tuple[str, ...]]:
     return combos
 
 
+def ad_hoc(members: Sequence[str]) -> Ensemble:
+    """The rank-sum ensemble ``a+b`` that ``--combine a,b`` asks for."""
+    return Ensemble(
+        "+".join(members),
+        tuple(members),
+        "rank_sum",
+        description=f"--combine: rank sum of {', '.join(members)}",
+    )
+
+
+def _member_seconds(part: pd.DataFrame) -> float:
+    """A member's seconds per cell as the leaderboard states it (its own, not copied, cells)."""
+    own = part[part["filled_from"].isna()]
+    per_cell = own["seconds"] * own["repeats"].fillna(1.0)
+    return float(per_cell.mean()) if len(per_cell) else float("nan")
+
+
 def _combined_rows(
-    frame: pd.DataFrame,
-    labels: Sequence[str],
-    name: str,
-    profile: str,
-    aggregation: str = "rank_sum",
+    frame: pd.DataFrame, labels: Sequence[str], ensemble: Ensemble, profile: str
 ) -> pd.DataFrame:
-    aggregate, higher_is_better = AGGREGATIONS[aggregation]
     parts = [frame[frame["label"] == lab].set_index("index") for lab in labels]
     cells = parts[0].index
     for part in parts[1:]:
@@ -104,84 +103,127 @@ def _combined_rows(
     values = np.full(len(cells), np.nan)
     if ok.any():
         values[ok.to_numpy()] = aggregate(
+            ensemble.aggregation,
             [p.loc[cells[ok.to_numpy()], "value"].to_numpy() for p in parts],
             [bool(p["higher_is_better"].iloc[0]) for p in parts],
         )
-    seconds = sum(
-        (p.loc[cells, "seconds"] * p.loc[cells, "repeats"].fillna(1.0)).to_numpy() for p in parts
-    )
     first = parts[0].loc[cells]
     return pd.DataFrame(
         {
             "space": first["space"].to_numpy(),
             "index": cells.to_numpy(),
             "arch_str": first["arch_str"].to_numpy(),
-            "proxy": name,
+            "proxy": ensemble.name,
             "profile": profile,
             "dataset": ",".join(sorted({d for p in parts for d in p["dataset"].unique()})),
             "value": values,
             "status": status.to_numpy(),
             "message": np.where(ok, "", f"a component of {'+'.join(labels)} is not ok"),
-            "seconds": seconds,
+            # The ensemble's cost per cell: the sum of its members' (constant over its cells).
+            "seconds": sum(_member_seconds(p) for p in parts),
             "repeats": 1.0,
-            "higher_is_better": higher_is_better,
+            "higher_is_better": ensemble.higher_is_better,
             "config_hash": "+".join(p["config_hash"].iloc[0] for p in parts),
             "filled_from": pd.array([pd.NA] * len(cells), dtype="Int64"),
-            "source": aggregation.replace("_", " ") + " of " + ", ".join(labels),
+            "source": ensemble.aggregation.replace("_", " ") + " of " + ", ".join(labels),
+            "kind": f"{ensemble.kind} ensemble",
         }
     )
 
 
+def label_kinds(frame: pd.DataFrame) -> dict[str, str]:
+    """label -> ``proxy``, ``a-priori ensemble`` or ``selected ensemble`` (for the leaderboard)."""
+    if "kind" not in frame.columns:
+        return dict.fromkeys(frame["label"].unique(), "proxy")
+    return frame.groupby("label", sort=True)["kind"].first().to_dict()
+
+
+def _label_choices(frame: pd.DataFrame, members: Sequence[str]):
+    """(profile, label tuples): per profile holding every member, else across profiles."""
+    found = False
+    for profile in sorted(frame["profile"].unique()):
+        sub = frame[frame["profile"] == profile]
+        choices = [sorted(sub.loc[sub["proxy"] == m, "label"].unique()) for m in members]
+        if all(choices):
+            found = True
+            yield profile, choices
+    if not found:
+        choices = [sorted(frame.loc[frame["proxy"] == m, "label"].unique()) for m in members]
+        profiles = sorted({p for m in members for p in frame.loc[frame["proxy"] == m, "profile"]})
+        if all(choices):
+            yield "+".join(profiles), choices
+
+
+def _wanted(
+    frame: pd.DataFrame, combos: Iterable[Sequence[str] | Ensemble], tenas: bool
+) -> list[tuple[Ensemble, tuple[str, ...]]]:
+    known = sorted(set(frame["proxy"]))
+    wanted: list[tuple[Ensemble, tuple[str, ...]]] = []
+    if tenas:
+        for name in DEFAULT_ENSEMBLES:
+            ens = ENSEMBLES.get(name)
+            if all(m in known for m in ens.members):
+                wanted.append((ens, ens.members))
+    defaults = list(wanted)
+    for combo in combos:
+        if isinstance(combo, Ensemble):
+            ens = combo
+        else:
+            missing = [c for c in combo if c not in known]
+            if missing:
+                raise InputError(
+                    f"--combine names proxy {missing[0]!r}, which is not in the results; "
+                    f"available: {', '.join(known)}."
+                )
+            ens = ad_hoc(tuple(combo))
+        members = ens.resolve(known)
+        if any(ens.name == e.name for e, _ in wanted):
+            continue  # asked for by name and already added
+        if not isinstance(combo, Ensemble) and any(
+            set(members) == set(m) and e.aggregation == "rank_sum" for e, m in defaults
+        ):
+            continue  # --combine of a default rank sum's members: already added
+        wanted.append((ens, members))
+    return wanted
+
+
 def add_combined(
-    frame: pd.DataFrame, combos: Iterable[Sequence[str]] = (), *, tenas: bool = True
+    frame: pd.DataFrame,
+    combos: Iterable[Sequence[str] | Ensemble] = (),
+    *,
+    tenas: bool = True,
 ) -> pd.DataFrame:
-    """Append rank-sum rows to a labelled results frame, one combined label per profile.
+    """Append ensemble rows to a labelled results frame, one label per profile (or across them).
 
     Args:
         frame: results with a ``label`` column (see `reports.labels.add_labels`).
-        combos: extra proxy-name tuples to combine (``--combine``); named ``a+b``.
-        tenas: add the `NAMED_COMBINATIONS` wherever all their components exist in one profile:
-            ``tenas`` = rank sum of ntk_cond and linear_regions, ``az_nas`` = `log_rank_sum` of
-            its four components.
+        combos: `Ensemble` objects (``--ensemble``) and proxy-name tuples (``--combine``, an
+            ad-hoc rank sum named ``a+b``).
+        tenas: add `DEFAULT_ENSEMBLES` wherever all their members exist: ``tenas`` = rank sum
+            of ntk_cond and linear_regions, ``az_nas`` = log-rank sum of its four components.
 
     Returns:
-        `frame` plus the combined rows, labelled ``<name>/<profile>`` (with the component hashes
-        appended when a profile holds several configurations of a component).
+        `frame` plus the ensemble rows, labelled ``<name>/<profile>`` (``<name>/<p1>+<p2>`` when
+        the members live in different profiles and no one profile holds them all; with the
+        component hashes appended when a profile holds several configurations of a component),
+        and a ``kind`` column: ``proxy``, ``a-priori ensemble`` or ``selected ensemble``.
     """
-    wanted: list[tuple[str, tuple[str, ...], str]] = []
-    if tenas:
-        wanted.extend((name, parts, agg) for name, (parts, agg) in NAMED_COMBINATIONS.items())
-    named = len(wanted)
-    for combo in combos:
-        combo = tuple(combo)
-        if any(set(combo) == set(parts) and agg == "rank_sum" for _, parts, agg in wanted[:named]):
-            continue  # identical to a named rank sum already added
-        wanted.append(("+".join(combo), combo, "rank_sum"))
-    known = set(frame["proxy"])
-    for _name, combo, _agg in wanted[named:]:
-        missing = [c for c in combo if c not in known]
-        if missing:
-            raise InputError(
-                f"--combine names proxy {missing[0]!r}, which is not in the results; "
-                f"available: {', '.join(sorted(known))}."
-            )
+    frame = frame if "kind" in frame.columns else frame.assign(kind="proxy")
     extra = []
-    for name, combo, aggregation in wanted:
-        for profile in sorted(frame["profile"].unique()):
-            sub = frame[frame["profile"] == profile]
-            choices = [sorted(sub.loc[sub["proxy"] == c, "label"].unique()) for c in combo]
-            if not all(choices):
-                continue
+    for ensemble, members in _wanted(frame, combos, tenas):
+        for profile, choices in _label_choices(frame, members):
             many = any(len(c) > 1 for c in choices)
             for labels in itertools.product(*choices):
-                rows = _combined_rows(frame, labels, name, profile, aggregation)
+                rows = _combined_rows(frame, labels, ensemble, profile)
                 if rows.empty:
-                    log.warning("no cell has all of %s; %s not computed", ", ".join(labels), name)
+                    log.warning(
+                        "no cell has all of %s; %s not computed", ", ".join(labels), ensemble.name
+                    )
                     continue
                 suffix = ""
                 if many:
                     suffix = "#" + "+".join(lab.partition("#")[2] or "-" for lab in labels)
-                rows["label"] = f"{name}/{profile}{suffix}"
+                rows["label"] = f"{ensemble.name}/{profile}{suffix}"
                 extra.append(rows)
     if not extra:
         return frame

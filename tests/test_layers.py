@@ -15,7 +15,13 @@ PACKAGES = ("harness", "proxies", "sweep", "search", "training", "reports", "cli
 #: package -> the project modules it may import (a name allows the package or module and below it).
 ALLOWED = {
     "harness": ("harness",),
-    "proxies": ("proxies", "harness.errors", "harness.registry"),
+    "proxies": (
+        "proxies",
+        "harness.errors",
+        "harness.registry",
+        "harness.ranking",
+        "harness.ensembles",
+    ),
     "sweep": ("sweep", "proxies", "harness"),
     "search": ("search", "sweep", "proxies", "harness"),
     "training": ("training", "harness"),
