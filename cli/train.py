@@ -7,9 +7,32 @@ import json
 import click
 
 from harness.errors import InputError, unknown_name
+from training.config import DATASETS, PROTOCOLS, TrainConfig
 
 SPACES = ("darts",)
-DATASETS = ("cifar10", "imagenet")
+
+
+def _shown(value) -> str:
+    """A default as a person writes it: on/off, 5 not 5.0, 3e-4 not 0.0003."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        plain = f"{value:g}"
+        mantissa, exponent = f"{value:e}".split("e")
+        short = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+        return short if len(short) < len(plain) else plain
+    return str(value)
+
+
+def _default(field: str, named: bool = False) -> str:
+    """The help suffix of a `TrainConfig` field: its protocols' defaults, "cifar10 / imagenet" when
+    they differ (`named`: with the dataset names), read from `PROTOCOLS` (never copied by hand)."""
+    values = [_shown(getattr(PROTOCOLS[d], field)) for d in DATASETS]
+    if len(set(values)) == 1:
+        return f"  [default: {values[0]}]"
+    if named:
+        return f"  [default: {', '.join(f'{v} {d}' for v, d in zip(values, DATASETS))}]"
+    return f"  [default: {' / '.join(values)}]"
 
 
 def _summary_text(info: dict, name: str) -> str:
@@ -34,11 +57,11 @@ def _summary_text(info: dict, name: str) -> str:
 @click.option(
     "--genotype",
     help="Shipped name (TENAS_cifar10, TENAS_imagenet, DARTS_V2), a file holding "
-    "Genotype(...) text or JSON, or the Genotype(...) text itself. "
-    "[default: TENAS_<dataset>]",
+    "Genotype(...) text or JSON, or the Genotype(...) text itself." + _default("genotype"),
 )
 @click.option(
-    "--dataset", help="cifar10 or imagenet.  [default: cifar10; from the checkpoint with --resume]"
+    "--dataset",
+    help=f"{' or '.join(DATASETS)}.  [default: {TrainConfig.dataset}; from the checkpoint with --resume]",
 )
 @click.option(
     "--summary",
@@ -46,44 +69,52 @@ def _summary_text(info: dict, name: str) -> str:
     help="Print params, multiply-adds, layers and channels; do not train.",
 )
 @click.option("--json", "as_json", is_flag=True, help="With --summary: one JSON object.")
-@click.option("--epochs", type=int, help="Training epochs.  [default: 600 cifar10, 250 imagenet]")
+@click.option("--epochs", type=int, help="Training epochs." + _default("epochs", named=True))
 @click.option(
     "--batch-size",
     type=int,
-    help="Global batch size, split over DDP processes.  [default: 96 / 768]",
+    help="Global batch size, split over DDP processes." + _default("batch_size"),
 )
-@click.option("--lr", type=float, help="Initial SGD learning rate.  [default: 0.025 / 0.5]")
-@click.option("--momentum", type=float, help="SGD momentum.  [default: 0.9]")
-@click.option("--weight-decay", type=float, help="Weight decay.  [default: 3e-4 / 3e-5]")
-@click.option("--lr-schedule", help="cosine or linear.  [default: cosine]")
-@click.option("--warmup-epochs", type=int, help="Linear warm-up epochs.  [default: 0 / 5]")
-@click.option("--label-smoothing", type=float, help="Label smoothing.  [default: 0 / 0.1]")
-@click.option("--grad-clip", type=float, help="Max gradient norm, 0 = off.  [default: 5]")
+@click.option("--lr", type=float, help="Initial SGD learning rate." + _default("lr"))
+@click.option("--momentum", type=float, help="SGD momentum." + _default("momentum"))
+@click.option("--weight-decay", type=float, help="Weight decay." + _default("weight_decay"))
+@click.option("--lr-schedule", help="cosine or linear." + _default("lr_schedule"))
 @click.option(
-    "--auxiliary/--no-auxiliary", default=None, help="Auxiliary head.  [default: on / off]"
+    "--warmup-epochs", type=int, help="Linear warm-up epochs." + _default("warmup_epochs")
 )
 @click.option(
-    "--auxiliary-weight", type=float, help="Weight of the auxiliary loss.  [default: 0.4]"
+    "--label-smoothing", type=float, help="Label smoothing." + _default("label_smoothing")
+)
+@click.option("--grad-clip", type=float, help="Max gradient norm, 0 = off." + _default("grad_clip"))
+@click.option(
+    "--auxiliary/--no-auxiliary", default=None, help="Auxiliary head." + _default("auxiliary")
+)
+@click.option(
+    "--auxiliary-weight",
+    type=float,
+    help="Weight of the auxiliary loss." + _default("auxiliary_weight"),
 )
 @click.option(
     "--drop-path-prob",
     type=float,
-    help="Final drop-path probability (ramped linearly).  [default: 0.3 / 0]",
+    help="Final drop-path probability (ramped linearly)." + _default("drop_path_prob"),
 )
-@click.option("--cutout", type=int, help="Cutout length in pixels, 0 = off (CIFAR).  [default: 16]")
-@click.option("--init-channels", type=int, help="Initial channels C.  [default: 36 / 48]")
-@click.option("--layers", type=int, help="Number of cells.  [default: 20 / 14]")
-@click.option("--image-size", type=int, help="Training crop in pixels.  [default: 32 / 224]")
+@click.option(
+    "--cutout", type=int, help="Cutout length in pixels, 0 = off (CIFAR)." + _default("cutout")
+)
+@click.option("--init-channels", type=int, help="Initial channels C." + _default("init_channels"))
+@click.option("--layers", type=int, help="Number of cells." + _default("layers"))
+@click.option("--image-size", type=int, help="Training crop in pixels." + _default("image_size"))
 @click.option(
     "--pool-bn/--no-pool-bn",
     default=None,
-    help="Non-affine BN after pooling ops (DARTS_evaluation variant).  [default: off]",
+    help="Non-affine BN after pooling ops (DARTS_evaluation variant)." + _default("pool_bn"),
 )
-@click.option("--workers", type=int, help="DataLoader workers per process.  [default: 4]")
-@click.option("--seed", type=int, help="Random seed.  [default: 0]")
-@click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only).  [default: on]")
+@click.option("--workers", type=int, help="DataLoader workers per process." + _default("workers"))
+@click.option("--seed", type=int, help="Random seed." + _default("seed"))
+@click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only)." + _default("amp"))
 @click.option("--steps-per-epoch", type=int, help="Cap training steps per epoch (smoke runs).")
-@click.option("--eval-every", type=int, help="Evaluate every N epochs.  [default: 1]")
+@click.option("--eval-every", type=int, help="Evaluate every N epochs." + _default("eval_every"))
 @click.option(
     "--eval-limit", type=int, help="Evaluate on the first N validation images only (smoke runs)."
 )
@@ -105,7 +136,7 @@ def _summary_text(info: dict, name: str) -> str:
     help="CIFAR-10 form: batches, npz, jpeg10k, jpegbytes.  [default: batches if present, else npz]",
 )
 @click.option(
-    "--device", help="auto, cpu, cuda or cuda:N (torchrun: cuda:LOCAL_RANK).  [default: auto]"
+    "--device", help="auto, cpu, cuda or cuda:N (torchrun: cuda:LOCAL_RANK)." + _default("device")
 )
 def command(space, genotype, dataset, summary, as_json, resume, **options) -> None:
     """Train (or with --summary, size up) the DARTS network of a genotype on CIFAR-10 or ImageNet.
@@ -132,7 +163,7 @@ def command(space, genotype, dataset, summary, as_json, resume, **options) -> No
         from harness.spaces.darts import load_genotype, summarize
 
         ds = dataset or "cifar10"
-        name = genotype or f"TENAS_{ds}"
+        name = genotype or PROTOCOLS[ds].genotype
         load_genotype(name)
         info = summarize(
             name,
@@ -158,7 +189,7 @@ def command(space, genotype, dataset, summary, as_json, resume, **options) -> No
 
     if resume is None:
         ds = dataset or "cifar10"
-        result = run_training(ds, genotype=genotype or f"TENAS_{ds}", **options)
+        result = run_training(ds, genotype=genotype or PROTOCOLS[ds].genotype, **options)
     else:
         result = run_training(dataset, resume=resume, genotype=genotype, **options)
     click.echo(json.dumps(result))

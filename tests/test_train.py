@@ -479,3 +479,18 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     assert top0 == top1 and n0 == n1 == 10  # validation counts summed over ranks
     assert t0 == t1 == 32  # 2 ranks x 16 images
     assert (tmp_path / "checkpoint.pt").is_file()
+
+
+def test_cli_help_shows_the_protocol_defaults():
+    """The help texts read their defaults from PROTOCOLS: both datasets' values where they differ."""
+    text = " ".join(CliRunner().invoke(cli, ["train", "--help"], terminal_width=200).output.split())
+    for shown in (
+        "Training epochs. [default: 600 cifar10, 250 imagenet]",
+        "Weight decay. [default: 3e-4 / 3e-5]",
+        "Initial SGD learning rate. [default: 0.025 / 0.5]",
+        "(CIFAR). [default: 16 / 0]",
+        "Auxiliary head. [default: on / off]",
+        "Max gradient norm, 0 = off. [default: 5]",
+        "[default: TENAS_cifar10 / TENAS_imagenet]",
+    ):
+        assert shown in text, shown
