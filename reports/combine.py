@@ -151,7 +151,7 @@ def _label_choices(frame: pd.DataFrame, members: Sequence[str]):
         choices = [sorted(frame.loc[frame["proxy"] == m, "label"].unique()) for m in members]
         profiles = sorted({p for m in members for p in frame.loc[frame["proxy"] == m, "profile"]})
         if all(choices):
-            yield "+".join(profiles), choices
+            yield "+".join(profiles), choices  # labelled without a profile: it spans several
 
 
 def _wanted(
@@ -203,9 +203,10 @@ def add_combined(
             of ntk_cond and linear_regions, ``az_nas`` = log-rank sum of its four components.
 
     Returns:
-        `frame` plus the ensemble rows, labelled ``<name>/<profile>`` (``<name>/<p1>+<p2>`` when
-        the members live in different profiles and no one profile holds them all; with the
-        component hashes appended when a profile holds several configurations of a component),
+        `frame` plus the ensemble rows, labelled ``<name>/<profile>`` (plain ``<name>``, profile
+        ``<p1>+<p2>``, when the members live in different profiles and no one profile holds them
+        all; with the component hashes appended when a profile holds several configurations of
+        a component),
         and a ``kind`` column: ``proxy``, ``a-priori ensemble`` or ``selected ensemble``.
     """
     frame = frame if "kind" in frame.columns else frame.assign(kind="proxy")
@@ -223,7 +224,8 @@ def add_combined(
                 suffix = ""
                 if many:
                     suffix = "#" + "+".join(lab.partition("#")[2] or "-" for lab in labels)
-                rows["label"] = f"{ensemble.name}/{profile}{suffix}"
+                where = "" if "+" in profile else f"/{profile}"
+                rows["label"] = f"{ensemble.name}{where}{suffix}"
                 extra.append(rows)
     if not extra:
         return frame
