@@ -6,6 +6,7 @@ NB201 table with its extra columns) carry the `data` marker and are skipped when
 The folder is `$HARNESS_DATA_DIR` (as `.ci/run` sets it), else `../shared/data` beside the
 repository, which this file then exports as `$HARNESS_DATA_DIR` so a local run matches CI. The
 user cache is pointed at an empty folder, so a developer's downloads never change a test.
+Fake benchmark tables (the shared table's layout, made-up accuracies) come from `tests/fakes.py`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ def load_script(relative_path: str) -> ModuleType:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def ramp_table_csv(tmp_path_factory) -> Path:
+    """`fakes.ramp_table()` on all cells as an `nb201_accuracy.csv`, written once per session (a
+    write takes about a second); read it in place, or copy it before changing or moving it."""
+    from tests.fakes import ramp_table  # after the environment above is set
+
+    path = tmp_path_factory.mktemp("fake_bench") / "nb201_accuracy.csv"
+    ramp_table().to_csv(path, index=False)
+    return path
 
 
 @pytest.fixture(autouse=True)

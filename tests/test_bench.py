@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from harness.checksums import file_sha256
 from harness.errors import DataNotFoundError, InputError
 from harness.paths import EMBEDDED_DIR
 from harness.spaces import nb201
+from tests.fakes import arch_strs, ramp_table
 
 RESNET_CELL = nb201.EXAMPLE_ARCH  # index 11472 per the data README
 
@@ -98,22 +100,15 @@ def test_metric_keys_are_nb201_words_and_table_fields_are_distinct():
         bench.default_metric("cifar1000")
 
 
-# ---- a synthetic table (same layout as the shared one) ---------------------------------------
-def _write_table(path: Path, archs: list[str] | None = None) -> pd.DataFrame:
-    archs = archs if archs is not None else [str(a) for a in nb201.all_archs()]
-    n = len(archs)
-    cols = {"arch_str": archs, "index": range(n)}
-    for k, col in enumerate(bench.TABLE_COLUMNS.values()):
-        cols[col] = np.arange(n) * 1e-3 + k  # column k holds k + index/1000
-    cols["cifar100_valid_acc"] = np.where(np.arange(n) % 5 == 0, cols["cifar100_valid_acc"], np.nan)
-    df = pd.DataFrame(cols)
-    df.to_csv(path, index=False)
-    return df
+# ---- a synthetic table (same layout as the shared one: tests/fakes.py) -------------------------
+def _copy_table(ramp_table_csv: Path, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ramp_table_csv, path)
 
 
-def test_synthetic_table_maps_each_key_to_its_column(tmp_path):
+def test_synthetic_table_maps_each_key_to_its_column(tmp_path, ramp_table_csv):
     path = tmp_path / "nb201_accuracy.csv"
-    _write_table(path)
+    _copy_table(ramp_table_csv, path)
     b = load_benchmark(tmp_path)  # a folder holding the table works too
     assert b.source.kind == "table" and b.source.path == path.name  # outside the working directory
     for k, key in enumerate(bench.TABLE_COLUMNS):
@@ -122,9 +117,8 @@ def test_synthetic_table_maps_each_key_to_its_column(tmp_path):
     assert b.describe()["coverage"]["cifar100/x-valid@200"] == math.ceil(nb201.NUM_CELLS / 5)
 
 
-def test_data_dir_argument_and_env_var(tmp_path, monkeypatch):
-    (tmp_path / "nb201").mkdir()
-    _write_table(tmp_path / "nb201" / "nb201_accuracy.csv")
+def test_data_dir_argument_and_env_var(tmp_path, monkeypatch, ramp_table_csv):
+    _copy_table(ramp_table_csv, tmp_path / "nb201" / "nb201_accuracy.csv")
     assert load_benchmark(data_dir=tmp_path).source.path == "--data-dir:nb201/nb201_accuracy.csv"
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path))
     assert load_benchmark().source.path == "$HARNESS_DATA_DIR:nb201/nb201_accuracy.csv"
@@ -140,19 +134,20 @@ def test_data_dir_argument_and_env_var(tmp_path, monkeypatch):
         load_benchmark(data_dir=tmp_path / "nb201")
 
 
-def test_default_table_is_the_cached_then_the_embedded_one(tmp_path, monkeypatch):
+def test_default_table_is_the_cached_then_the_embedded_one(tmp_path, monkeypatch, ramp_table_csv):
     monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
     embedded = load_benchmark()
     assert embedded.source.path == "embedded:nb201/nb201_accuracy.csv.gz"
     assert embedded.source.sha256 == file_sha256(EMBEDDED_DIR / "nb201" / "nb201_accuracy.csv.gz")
-    (tmp_path / "nb201").mkdir()
-    _write_table(tmp_path / "nb201" / "nb201_accuracy.csv")
+    _copy_table(ramp_table_csv, tmp_path / "nb201" / "nb201_accuracy.csv")
     assert load_benchmark().source.path == "cache:nb201/nb201_accuracy.csv"
 
 
-def test_explicit_benchmark_file_is_shown_without_machine_paths(tmp_path, monkeypatch):
-    _write_table(tmp_path / "t.csv")
+def test_explicit_benchmark_file_is_shown_without_machine_paths(
+    tmp_path, monkeypatch, ramp_table_csv
+):
+    _copy_table(ramp_table_csv, tmp_path / "t.csv")
     assert (
         load_benchmark(tmp_path / "t.csv").source.path == "t.csv"
     )  # outside the working directory
@@ -161,16 +156,16 @@ def test_explicit_benchmark_file_is_shown_without_machine_paths(tmp_path, monkey
 
 
 def test_table_with_swapped_arch_strings_is_rejected(tmp_path):
-    archs = [str(a) for a in nb201.all_archs()]
+    archs = list(arch_strs())
     archs[3], archs[7] = archs[7], archs[3]
-    _write_table(tmp_path / "t.csv", archs)
+    ramp_table(archs).to_csv(tmp_path / "t.csv", index=False)
     msg = r"does not follow the NB201 index order: index 3 is .*\(2 of 15625 indices differ\)"
     with pytest.raises(InputError, match=msg):
         load_benchmark(tmp_path / "t.csv")
 
 
 def test_table_with_wrong_length_or_columns_is_rejected(tmp_path):
-    _write_table(tmp_path / "short.csv", [str(a) for a in nb201.all_archs()[:100]])
+    ramp_table(arch_strs()[:100]).to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(InputError, match=r"lists 100 architectures; an NB201 benchmark has 15625"):
         load_benchmark(tmp_path / "short.csv")
     pd.DataFrame({"index": [0], "arch_str": [str(nb201.Nb201Arch.from_index(0))]}).to_csv(
@@ -181,9 +176,8 @@ def test_table_with_wrong_length_or_columns_is_rejected(tmp_path):
         load_benchmark(tmp_path / "cols.csv")
 
 
-def test_unknown_key_lists_the_available_keys(tmp_path):
-    _write_table(tmp_path / "t.csv")
-    b = load_benchmark(tmp_path / "t.csv")
+def test_unknown_key_lists_the_available_keys(ramp_table_csv):
+    b = load_benchmark(ramp_table_csv)
     with pytest.raises(InputError) as err:
         b.accuracy(0, "cifar10/x-valid@200")
     msg = str(err.value)
@@ -197,9 +191,8 @@ def test_unknown_key_lists_the_available_keys(tmp_path):
 
 
 @pytest.mark.parametrize("index", [-1, 15625, 3.0, True, "5"])
-def test_index_out_of_range_uses_the_space_message(tmp_path, index):
-    _write_table(tmp_path / "t.csv")
-    b = load_benchmark(tmp_path / "t.csv")
+def test_index_out_of_range_uses_the_space_message(ramp_table_csv, index):
+    b = load_benchmark(ramp_table_csv)
     with pytest.raises(InputError) as err:
         b.accuracy(index, "cifar10/ori-test@200")
     with pytest.raises(InputError) as want:
@@ -241,11 +234,10 @@ def test_corrupt_nats_directory_meta(tmp_path):
         load_benchmark(tmp_path)
 
 
-def test_module_and_table_reader_do_not_import_torch(tmp_path):
-    _write_table(tmp_path / "t.csv")
+def test_module_and_table_reader_do_not_import_torch(ramp_table_csv):
     code = (
         "import sys; from harness.bench import load_benchmark; "
-        f"b = load_benchmark({str(tmp_path / 't.csv')!r}); b.accuracy(0, 'cifar10/ori-test@200'); "
+        f"b = load_benchmark({str(ramp_table_csv)!r}); b.accuracy(0, 'cifar10/ori-test@200'); "
         "sys.exit(1 if 'torch' in sys.modules else 0)"
     )
     root = Path(__file__).resolve().parents[1]

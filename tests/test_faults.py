@@ -33,6 +33,7 @@ from sweep.profiles import get_profile
 from harness.spaces import nb201
 from harness.store import ResultRow, ResultStore, read_results
 from tests.conftest import REPO
+from tests.fakes import ramp_table
 
 ARCH = [str(nb201.Nb201Arch.from_index(i)) for i in range(60)]
 
@@ -732,12 +733,7 @@ def test_garbage_exports_are_one_line(tmp_path, content):
 
 @pytest.mark.parametrize("value", [1e9, -5.0, float("inf")])
 def test_benchmark_with_absurd_accuracies_is_refused(tmp_path, value):
-    from harness.bench import TABLE_COLUMNS, load_benchmark
-
-    frame = load_benchmark().frame  # the default table, rewritten in the shared table's format
-    table = pd.DataFrame({"index": frame.index, "arch_str": frame["arch_str"]})
-    for key, column in TABLE_COLUMNS.items():
-        table[column] = frame[key].to_numpy() if key in frame.columns else np.nan
+    table = ramp_table()
     table.loc[17, "cifar10_valid_acc"] = value
     bench = tmp_path / "nb201_accuracy.csv"
     table.to_csv(bench, index=False)

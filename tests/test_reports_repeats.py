@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from harness.bench import TABLE_COLUMNS, load_benchmark
+from harness.bench import load_benchmark
 from cli import cli
 from harness.errors import InputError
 from harness.exports import write_export
@@ -17,6 +17,7 @@ from harness.spaces import nb201
 from harness.store import ResultRow, ResultStore
 from reports.io import REPEAT_COLUMNS, load_repeat_rows
 from reports.repeats import AGREEMENT_COLUMNS, repeat_agreement
+from tests.fakes import quality_table
 
 METRIC = "cifar10-valid/x-valid@200"
 
@@ -156,12 +157,7 @@ def test_report_shows_agreement_only_for_repeated_proxies(tmp_path):
     rng = np.random.default_rng(1)
     cells = np.sort(rng.choice(nb201.NUM_CELLS, 300, replace=False))
     quality = rng.normal(size=nb201.NUM_CELLS)
-    bench = pd.DataFrame(
-        {"index": range(nb201.NUM_CELLS), "arch_str": [str(a) for a in nb201.all_archs()]}
-    )
-    for column in TABLE_COLUMNS.values():
-        bench[column] = 70 + 5 * quality + rng.normal(0, 1, nb201.NUM_CELLS)
-    bench.to_csv(tmp_path / "acc.csv", index=False)
+    quality_table(quality, rng, scale=5).to_csv(tmp_path / "acc.csv", index=False)
     q = quality[cells]
     kappa = per_repeat(
         "ntk_cond", [np.exp(-q + rng.normal(0, 1, 300)) for _ in range(3)], index=cells, hib=False
