@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -13,6 +14,7 @@ import pandas as pd
 
 from harness import __version__
 from harness.atomic import write_text
+from harness.paths import display_path
 from reports.correlation import correlate, coverage_table, defined, prepare
 from reports.figures import (
     figure_distributions,
@@ -167,6 +169,7 @@ def write_report(
     figdir = out / FIGURE_DIR
     out.mkdir(parents=True, exist_ok=True)
     bench_info = dict(bench_info or {})
+    sources = [display_path(s) for s in sources]  # no absolute machine path in the outputs
     metrics = list(metrics)
     runs = (
         load_search_runs(search_paths) if search_paths else None
@@ -204,12 +207,16 @@ def write_report(
     fig = figure_tau_heatmap(corr, metrics)
     entries.append(
         FigureEntry(
-            "Direction-corrected Kendall τ of each proxy for each benchmark metric key "
-            f"({', '.join(metrics)}).",
+            "Direction-corrected Kendall τ of each proxy (columns, best first on "
+            f"{metrics[0]}) for each benchmark metric key (rows).",
             save_figure(fig, figdir, "tau_heatmap")["png"],
+            key=True,
         )
     )
-    entries += _tenas_figures(data, bench_frame, corr, metrics, figdir)
+    panels = _tenas_figures(data, bench_frame, corr, metrics, figdir)
+    if panels:  # the first kappa/R panels stand beside the leaderboard with the heat map
+        panels[0] = dataclasses.replace(panels[0], key=True)
+    entries += panels
     accs = bench_frame[metrics]
     for label, g in data.groupby("label", sort=True):
         cells = g[defined(g)].join(accs, on="index")

@@ -81,19 +81,45 @@ def figure_proxy_vs_accuracy(
     return fig
 
 
+def tau_order(corr: pd.DataFrame, metric: str) -> list[str]:
+    """Labels best first by direction-corrected tau on `metric` (undefined last, ties by label)."""
+    labels = sorted(corr["label"].unique())
+    tau = corr[corr["metric"] == metric].groupby("label")["kendall_tau_dc"].first()
+    tau = tau.reindex(labels)
+    return sorted(labels, key=lambda lab: (not np.isfinite(tau[lab]), -np.nan_to_num(tau[lab])))
+
+
 def figure_tau_heatmap(corr: pd.DataFrame, metrics: Sequence[str]) -> Figure:
-    """Direction-corrected Kendall tau of every proxy (rows) on every metric key (columns)."""
-    table = corr.pivot(index="label", columns="metric", values="kendall_tau_dc").reindex(
-        columns=list(metrics)
+    """Direction-corrected Kendall tau: one row per metric key, one column per proxy, the
+    columns sorted best first by tau on the first key (a strip that fits beside the leaderboard).
+    """
+    table = corr.pivot_table(
+        index="metric", columns="label", values="kendall_tau_dc", aggfunc="first", dropna=False
+    )
+    table = table.reindex(index=list(metrics), columns=tau_order(corr, metrics[0]))
+    longest_key = max((len(m) for m in metrics), default=0)
+    longest_label = max((len(str(c)) for c in table.columns), default=0)
+    fig = Figure(
+        figsize=(
+            1.1 + 0.058 * longest_key + 0.19 * table.shape[1],
+            0.9 + 0.26 * table.shape[0] + 0.062 * longest_label,
+        ),
+        layout="constrained",
     )
     ax = plot_heatmap(
         table,
-        colorbar_label="Kendall τ × direction (±1)",
-        title="Direction-corrected Kendall τ per proxy and metric key",
-        xlabel="benchmark metric key",
-        ylabel="proxy",
+        ax=fig.add_subplot(),
+        colorbar_label="τ × direction",
+        title=f"Direction-corrected Kendall τ, proxies sorted by τ on {metrics[0]}",
+        xlabel="proxy / ensemble",
+        ylabel="benchmark metric key",
+        fmt="{:.2f}",
+        xrotation=90,
+        fontsize=6.5,
+        compact=True,
     )
-    return ax.figure
+    ax.tick_params(labelsize=7.5)
+    return fig
 
 
 def figure_proxy_matrix(data: pd.DataFrame) -> Figure:
@@ -141,7 +167,7 @@ def figure_tenas_panels(
         )
         if data is not None
     ]
-    fig, axes = _grid(len(panels), 2, panel=(4.6, 3.8))
+    fig, axes = _grid(len(panels), 2, panel=(4.2, 3.3))
     for ax, (data, xlabel, name, tau) in zip(axes, panels):
         plot_proxy_vs_accuracy(
             data,

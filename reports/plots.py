@@ -88,6 +88,11 @@ def plot_proxy_vs_accuracy(
     return ax
 
 
+def _compact(text: str) -> str:
+    """``0.73`` -> ``.73``, ``-0.05`` -> ``-.05``: fits a narrow heat-map cell."""
+    return text.replace("0.", ".", 1) if text.lstrip("-").startswith("0.") else text
+
+
 def plot_heatmap(
     table: pd.DataFrame,
     *,
@@ -100,8 +105,17 @@ def plot_heatmap(
     title: str | None = None,
     xlabel: str = "",
     ylabel: str = "",
+    xrotation: float = 30,
+    fontsize: float | str = "small",
+    compact: bool = False,
 ) -> Axes:
-    """Annotated heat map of a numeric table (rows x columns as given); NaN cells are left grey."""
+    """Annotated heat map of a numeric table (rows x columns as given); NaN cells are left grey.
+
+    Args:
+        xrotation: column labels' angle (90 for many narrow columns).
+        fontsize: of the cell annotations.
+        compact: drop the leading zero of annotations (``.73``) so narrow cells fit them.
+    """
     longest = max((len(str(r)) for r in table.index), default=0)
     ax = _axes(
         ax, figsize=(3.5 + 0.07 * longest + 1.2 * table.shape[1], 2.5 + 0.45 * table.shape[0])
@@ -110,7 +124,12 @@ def plot_heatmap(
     masked = np.ma.masked_invalid(values)
     image = ax.imshow(masked, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_facecolor("0.85")
-    ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], rotation=30, ha="right")
+    ax.set_xticks(
+        range(table.shape[1]),
+        [str(c) for c in table.columns],
+        rotation=xrotation,
+        ha="center" if xrotation == 90 else "right",
+    )
     ax.set_yticks(range(table.shape[0]), [str(r) for r in table.index])
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
@@ -120,13 +139,13 @@ def plot_heatmap(
             ax.text(
                 j,
                 i,
-                text,
+                _compact(text) if compact else text,
                 ha="center",
                 va="center",
-                fontsize="small",
+                fontsize=fontsize,
                 color="white" if dark else "black",
             )
-    ax.figure.colorbar(image, ax=ax, label=colorbar_label)
+    ax.figure.colorbar(image, ax=ax, label=colorbar_label, fraction=0.04, pad=0.01)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:

@@ -73,7 +73,12 @@ def test_summary_figures_are_labelled():
     )
     heat = figure_tau_heatmap(corr, KEYS)
     _labelled(heat)
-    assert [t.get_text() for t in _main_axes(heat)[0].get_xticklabels()] == KEYS
+    # One row per key, one column per proxy, best first on the first key (undefined last).
+    assert [t.get_text() for t in _main_axes(heat)[0].get_yticklabels()] == KEYS
+    assert [t.get_text() for t in _main_axes(heat)[0].get_xticklabels()] == ["a/x", "b/x"]
+    swapped = corr.assign(kendall_tau_dc=[0.1, 0.2, 0.5, 0.0])
+    heat = figure_tau_heatmap(swapped, KEYS)
+    assert [t.get_text() for t in _main_axes(heat)[0].get_xticklabels()] == ["b/x", "a/x"]
     rng = np.random.default_rng(1)
     data = pd.DataFrame(
         {
