@@ -1,4 +1,5 @@
-"""`harness run-proxies`: score NB201 cells with registered proxies into a resumable store."""
+"""`harness run-proxies`: score the cells of an enumerable search space (NB201) with registered
+proxies into a resumable store."""
 
 from __future__ import annotations
 
@@ -167,7 +168,9 @@ def command(
         dataset, data_source = "synthetic", data_source or "cifar10"
     selected = parse_indices(indices, space) if indices is not None else None
     cells = select_cells(selected, archs, sample, seed, limit, space=space)
-    spec = SweepSpec(tuple(names), prof, dataset, data_dir, data_source, device, plugins=plugins)
+    spec = SweepSpec(
+        tuple(names), prof, dataset, data_dir, data_source, device, space=space, plugins=plugins
+    )
     options = SweepOptions(
         cells,
         unique,

@@ -26,7 +26,8 @@ REQUEST_ONLY = ("repeats", "ntk_engine")
 class Profile:
     name: str
     description: str
-    #: Network preset (harness.spaces.nb201_net.PRESETS) for proxies fed images or shapes.
+    #: Network preset (one of the swept space's `network_presets`; NB201: harness.spaces.nb201_net)
+    #: for proxies fed images or shapes.
     image_network: str
     #: Network preset for proxies fed TE-NAS's 1x3x3 patches (linear regions).
     patch_network: str = "tenas_lr"

@@ -85,6 +85,4 @@ class _ScorerActor:
         self.scorer = spec.scorer()
 
     def score(self, cell, todo):
-        from harness.spaces.nb201 import Nb201Arch
-
-        return cell, self.scorer.score(Nb201Arch.from_index(cell), todo)
+        return cell, self.scorer.score_index(cell, todo)

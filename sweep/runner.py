@@ -1,5 +1,8 @@
 """Sweeps: score many cells with proxies into the results store, locally (processes) or on Ray.
 
+Any enumerable space of the registry (harness.spaces.registry) can be swept: its spec gives the
+cells by index, their isomorphism keys, the network builder and its presets' settings.
+
 The driver owns the store (single writer): workers only compute and return rows, the driver
 writes each cell's rows in one transaction as they arrive. Cells run in index order within a
 shard. With `unique`, one representative per isomorphism class is scored and its rows are
@@ -26,17 +29,16 @@ import torch
 from tqdm import tqdm
 
 import proxies as proxy_registry
-from harness.data import load_images
+from harness.data import ImageSet, load_images
 from harness.devices import check_device
 from harness.environment import environment
 from harness.errors import InputError
-from sweep.profiles import REQUEST_ONLY, Profile, combination_notes
-from sweep.scoring import CellScorer, ProxyResult, component_proxies
 from harness.selection import representatives, shard
-from harness.spaces import nb201
-from harness.spaces.nb201_net import PRESETS
+from harness.spaces.registry import SpaceSpec, get_sweepable_space
 from harness.store import ResultRow, ResultStore
 from proxies.plugins import load_plugins
+from sweep.profiles import REQUEST_ONLY, Profile, combination_notes
+from sweep.scoring import CellScorer, ProxyResult, component_proxies
 
 log = logging.getLogger(__name__)
 BACKENDS = ("local", "ray")
@@ -54,16 +56,22 @@ class SweepSpec:
     data_dir: str | None = None
     data_source: str | None = None
     device: str = "cpu"
-    space: str = "nb201"
+    space: str = "nb201"  # a registered space with an enumerable cell list
     #: Proxy plugins (`proxies.plugins.Plugin`) the proxies may come from; workers import them again.
     plugins: tuple = ()
 
-    def load_images(self):
+    def load_images(self) -> ImageSet:
         return load_images(self.dataset, "train", self.data_dir, source=self.data_source)
 
-    def scorer(self) -> CellScorer:
+    def space_spec(self) -> SpaceSpec:
+        return get_sweepable_space(self.space)
+
+    def scorer(self, images: ImageSet | None = None) -> CellScorer:
+        """The scorer of this sweep, on `images` when the caller has loaded them already."""
         load_plugins([p.target for p in self.plugins], entry_points=False)
-        return CellScorer(self.profile, self.proxies, self.load_images(), self.device)
+        if images is None:
+            images = self.load_images()
+        return CellScorer(self.profile, self.proxies, images, self.device, self.space)
 
 
 @dataclass
@@ -105,11 +113,12 @@ class SweepSummary:
 def build_config(spec: SweepSpec, images) -> dict:
     """The full configuration stored with every result (`environment` and `request` are not hashed)."""
     presets = {spec.profile.image_network, spec.profile.patch_network}
+    settings = spec.space_spec().network_settings
     return {
         "space": spec.space,
         "profile": spec.profile.identity(),
         "request": {k: getattr(spec.profile, k) for k in REQUEST_ONLY},
-        "networks": {name: PRESETS[name] for name in sorted(presets)},
+        "networks": {name: settings(name) for name in sorted(presets)},
         "data": images.describe(),
         "nan_policy": "non-finite values stored as NULL with status nan/inf; never replaced",
         "environment": environment(spec.device),
@@ -147,19 +156,20 @@ def _init_worker(spec: SweepSpec, threads: int) -> None:
 
 def _score_task(task: tuple[int, list[tuple[str, int]]]) -> tuple[int, list[ProxyResult]]:
     cell, todo = task
-    return cell, _SCORER.score(nb201.Nb201Arch.from_index(cell), todo)
+    return cell, _SCORER.score_index(cell, todo)
 
 
 def _run_local(
-    spec: SweepSpec, tasks, workers: int, threads: int
+    spec: SweepSpec, tasks, workers: int, threads: int, images: ImageSet
 ) -> Iterator[tuple[int, list[ProxyResult]]]:
+    """Score `tasks` in this process (on the driver's `images`) or in a pool of `workers`."""
     if workers == 1:
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
-            scorer = spec.scorer()
+            scorer = spec.scorer(images)
             for cell, todo in tasks:
-                yield cell, scorer.score(nb201.Nb201Arch.from_index(cell), todo)
+                yield cell, scorer.score_index(cell, todo)
         finally:
             torch.set_num_threads(previous)
         return
@@ -177,16 +187,18 @@ def _run_local(
 def _run_ray(
     spec: SweepSpec, tasks, options: SweepOptions
 ) -> Iterator[tuple[int, list[ProxyResult]]]:
-    from harness import ray_backend
+    from sweep import ray_backend
 
     yield from ray_backend.run(spec, tasks, options)
 
 
 # ---- the sweep -----------------------------------------------------------------------------
-def _rows(cell: int, results: Sequence[ProxyResult], members: Sequence[int]) -> list[ResultRow]:
+def _rows(
+    space: SpaceSpec, cell: int, results: Sequence[ProxyResult], members: Sequence[int]
+) -> list[ResultRow]:
     rows = []
     for target in members:
-        arch_str = str(nb201.Nb201Arch.from_index(target))
+        arch_str = str(space.cell_from_index(target))
         filled = None if target == cell else cell
         for r in results:
             rows.append(
@@ -221,8 +233,9 @@ def _fill_from_stored_classes(
     `done` are the keys stored already (filled ones included). Returns the tasks left to score and
     the number of cells filled."""
     computed = store.done_keys(digest, space, include_errors=include_errors, include_filled=False)
+    space_spec = get_sweepable_space(space)
     classes: dict[str, list[int]] = defaultdict(list)
-    keys = nb201.unique_keys()
+    keys = space_spec.isomorphism_keys()
     for cell, key in enumerate(keys):
         classes[key].append(cell)
     remaining, filled = [], 0
@@ -237,7 +250,7 @@ def _fill_from_stored_classes(
         rows = []
         for member in groups[rep]:
             missing = [pr for pr in todo if (member, *pr) not in done]
-            arch_str = str(nb201.Nb201Arch.from_index(member))
+            arch_str = str(space_spec.cell_from_index(member))
             rows += [
                 dataclasses.replace(
                     source[pr],
@@ -276,6 +289,13 @@ def check_options(spec: SweepSpec, options: SweepOptions) -> None:
             f"unknown --ntk-engine {spec.profile.ntk_engine!r}; accepted: {', '.join(NTK_ENGINES)}."
         )
     check_device(spec.device)
+    space = spec.space_spec()  # an unknown or non-enumerable space: one line naming the others
+    for preset in (spec.profile.image_network, spec.profile.patch_network):
+        if preset not in space.network_presets:
+            raise InputError(
+                f"profile {spec.profile.name!r} uses network preset {preset!r}, which space "
+                f"{space.name!r} does not have; its presets: {', '.join(space.network_presets)}."
+            )
 
 
 def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
@@ -287,7 +307,12 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
     repeats = spec.profile.repeats
     config = build_config(spec, images)
 
-    groups = representatives(options.cells) if options.unique else {c: [c] for c in options.cells}
+    space = spec.space_spec()
+    groups = (
+        representatives(options.cells, spec.space)
+        if options.unique
+        else {c: [c] for c in options.cells}
+    )
     to_score = shard(sorted(groups), *options.shard)
     threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
     started = time.perf_counter()
@@ -349,7 +374,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
         if options.backend == "ray":
             stream = _run_ray(spec, tasks, dataclasses.replace(options, threads=threads))
         else:
-            stream = _run_local(spec, tasks, options.workers, threads)
+            stream = _run_local(spec, tasks, options.workers, threads, images)
         bar = tqdm(
             total=len(tasks),
             unit="cell",
@@ -364,7 +389,8 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
             with _sigterm_as_interrupt():
                 for cell, results in stream:
                     members = groups[cell]
-                    store.write_rows(digest, spec.space, _rows(cell, results, members), run_id)
+                    rows = _rows(space, cell, results, members)
+                    store.write_rows(digest, spec.space, rows, run_id)
                     if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
                         store.checkpoint("PASSIVE")  # never waits; the close does a full one
                         last_checkpoint = time.monotonic()

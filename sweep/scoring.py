@@ -1,4 +1,5 @@
-"""Score one NB201 cell with a set of proxies under a profile: seeded networks, fixed inputs.
+"""Score one cell of a search space with a set of proxies under a profile: seeded networks of the
+space's `build_network` (harness.spaces.registry), fixed inputs.
 
 The inputs (one image batch, the linear-region patches) are drawn once per scorer, and repeat r
 builds every network under ``torch.manual_seed(weight_seed + r)``; each proxy gets its own
@@ -23,10 +24,9 @@ import torch
 import proxies as proxy_registry
 from harness.data import ImageSet, image_batch, patch_batches
 from harness.errors import InputError
-from sweep.profiles import Profile
-from harness.spaces.nb201 import Nb201Arch
-from harness.spaces.nb201_net import build_network
+from harness.spaces.registry import get_space
 from proxies.zero_cost import SHARED_PASSES
+from sweep.profiles import Profile
 
 STATUSES = ("ok", "nan", "inf", "error")
 
@@ -72,7 +72,8 @@ def _peak_memory_mb(device: torch.device) -> float:
 
 
 class CellScorer:
-    """Scores cells with per-cell proxies; build once per worker, then call `score` per cell."""
+    """Scores cells of `space` with per-cell proxies; build once per worker, then call `score` (a
+    cell) or `score_index` (its index in an enumerable space) per cell."""
 
     def __init__(
         self,
@@ -80,8 +81,11 @@ class CellScorer:
         proxy_names: Sequence[str],
         images: ImageSet,
         device: str | torch.device = "cpu",
+        space: str = "nb201",
     ):
         self.profile = profile
+        self.space = get_space(space)
+        self._build_network = self.space.build_network.load()
         self.device = torch.device(device)
         self.specs = [proxy_registry.get_proxy(n) for n in proxy_names]
         for spec in self.specs:
@@ -110,26 +114,28 @@ class CellScorer:
             "ntk_cond": dict(engine=profile.ntk_engine, nonpositive=profile.ntk_nonpositive)
         }
 
-    def _network(self, arch: Nb201Arch, preset: str, repeat: int) -> torch.nn.Module:
+    def _network(self, cell, preset: str, repeat: int) -> torch.nn.Module:
         torch.manual_seed(self.profile.weight_seed + repeat)
-        net = build_network(
-            arch,
+        net = self._build_network(
+            cell,
             preset,
             num_classes=self.num_classes,
             track_running_stats=self.profile.bn_track_running_stats,
         )
         return net.to(self.device)
 
-    def _shared_pass(
-        self, kind: str, arch: Nb201Arch, preset: str, repeat: int
-    ) -> tuple[object, float]:
+    def _shared_pass(self, kind: str, cell, preset: str, repeat: int) -> tuple[object, float]:
         """Run a pass several proxies share, on its own fresh network, seeded as theirs."""
         start = time.perf_counter()
-        model = self._network(arch, preset, repeat)
+        model = self._network(cell, preset, repeat)
         torch.manual_seed(self.profile.weight_seed + repeat)
         return SHARED_PASSES[kind](model, self.x, self.y), time.perf_counter() - start
 
-    def score(self, arch: Nb201Arch, todo: Iterable[tuple[str, int]]) -> list[ProxyResult]:
+    def score_index(self, index: int, todo: Iterable[tuple[str, int]]) -> list[ProxyResult]:
+        """`score` the cell of `index` in the (enumerable) space."""
+        return self.score(self.space.cell_from_index(index), todo)
+
+    def score(self, cell, todo: Iterable[tuple[str, int]]) -> list[ProxyResult]:
         """Compute the (proxy, repeat) pairs of `todo` for one cell; failures become rows."""
         todo = sorted(set(todo), key=lambda pr: (pr[1], [s.name for s in self.specs].index(pr[0])))
         results: list[ProxyResult] = []
@@ -153,10 +159,10 @@ class CellScorer:
                 if spec.shared_pass is not None:
                     key = (spec.shared_pass, preset, repeat)
                     if key not in shared:
-                        shared[key] = self._shared_pass(spec.shared_pass, arch, preset, repeat)
+                        shared[key] = self._shared_pass(spec.shared_pass, cell, preset, repeat)
                     options[spec.shared_pass], pass_seconds = shared[key]
                     start = time.perf_counter()  # the pass is counted once, below, for every sharer
-                model = self._network(arch, preset, repeat)
+                model = self._network(cell, preset, repeat)
                 torch.manual_seed(self.profile.weight_seed + repeat)
                 value = float(spec.fn(model, inputs, self.y, **options))
                 stored, status, message = classify(value)

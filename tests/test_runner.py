@@ -277,6 +277,7 @@ def test_export_tidy_table(tmp_path):
         (["--proxies", "nope"], "unknown proxy 'nope'"),
         (["--proxies", "params", "--profile", "fast"], "unknown profile 'fast'"),
         (["--proxies", "params", "--space", "nb101"], "supports --space nb201"),
+        (["--proxies", "params", "--space", "darts"], "'darts' has none"),
         (["--proxies", "params", "--shard", "2"], "invalid --shard '2'"),
         (["--proxies", "params", "--indices", "5-2"], "invalid --indices range '5-2'"),
         (
@@ -379,3 +380,53 @@ def test_proxies_sharing_a_pass_score_as_they_would_alone(monkeypatch):
     # and weights, so its repeats agree by design: docs/az_nas.md).
     zero_cost = [r.value for r in together if not r.proxy.startswith("az_")]
     assert len(set(zero_cost)) == len(zero_cost) == 16
+
+
+def test_a_single_worker_sweep_loads_the_images_once(tmp_path, monkeypatch):
+    import sweep.runner as runner
+
+    calls = []
+    real = runner.load_images
+    monkeypatch.setattr(runner, "load_images", lambda *a, **k: calls.append(a) or real(*a, **k))
+    _sweep(tmp_path / "s.sqlite", [0, 1], proxies=("params",))
+    assert len(calls) == 1
+
+
+def test_a_space_without_a_cell_list_is_one_clear_error(tmp_path):
+    from harness.errors import InputError
+
+    spec = SweepSpec(("params",), get_profile("bench"), space="darts")
+    with pytest.raises(InputError, match="run-proxies supports --space nb201 .*'darts' has none"):
+        run_sweep(spec, SweepOptions([0], quiet=True), str(tmp_path / "x.sqlite"))
+    assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_any_registered_enumerable_space_is_swept_from_its_spec(tmp_path, monkeypatch):
+    """The sweep takes cells, isomorphism classes, networks and presets from the registry: a new
+    space (here NB201's first 40 cells under another name) needs no change to the sweep."""
+    import dataclasses
+
+    from harness.spaces.registry import SPACES, get_space
+
+    small = dataclasses.replace(get_space("nb201"), name="nb201_first40", num_cells=40)
+    monkeypatch.setitem(SPACES._items, small.name, small)
+    spec = SweepSpec(("params",), get_profile("bench"), space=small.name)
+    out = tmp_path / "s.sqlite"
+    summary = run_sweep(spec, SweepOptions(list(range(40)), unique=True, quiet=True), str(out))
+    assert summary.scored == len(representatives(range(40))) < 40
+    with sqlite3.connect(out) as conn:
+        rows = conn.execute("SELECT DISTINCT space, cell, arch_str FROM results").fetchall()
+        (config,) = conn.execute("SELECT config FROM configs").fetchone()
+    assert {space for space, _, _ in rows} == {"nb201_first40"} and len(rows) == 40
+    assert json.loads(config)["space"] == "nb201_first40"
+    assert json.loads(config)["networks"]["bench"]["C"] == 16
+    nb201_only = SweepSpec(("params",), get_profile("bench"), space="nb201")
+    run_sweep(nb201_only, SweepOptions(list(range(40)), quiet=True), str(tmp_path / "n.sqlite"))
+
+    def values(path):
+        return read_results(path).set_index("index").sort_index()[["arch_str", "value"]]
+
+    mine, nb201 = values(out), values(tmp_path / "n.sqlite")
+    scored = sorted(representatives(range(40)))  # the others hold their representative's value
+    assert mine["arch_str"].equals(nb201["arch_str"])
+    assert mine.loc[scored].equals(nb201.loc[scored])

@@ -164,6 +164,11 @@ def build_network(arch, preset: str | None = None, **overrides) -> Nb201Network:
     return Nb201Network(_edge_ops(arch), **kwargs)
 
 
+def preset_settings(preset: str) -> dict:
+    """The settings of `preset` (a row of PRESETS), as a sweep's configuration records them."""
+    return dict(PRESETS[preset])
+
+
 def build_supernet(preset: str | None = None, **overrides) -> Nb201Network:
     """All NB201 ops on every edge, mixed by softmax(arch_parameters); everything active at start."""
     kwargs = dict(PRESETS[preset]) if preset else {}

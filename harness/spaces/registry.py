@@ -50,6 +50,7 @@ ENUMERABLE_FIELDS = (
     "all_cells",
     "isomorphism_keys",
     "param_count",
+    "network_settings",
 )
 
 
@@ -88,6 +89,9 @@ class SpaceSpec:
     isomorphism_keys: Ref | None = None
     #: (cell) -> parameters of the cell's benchmark network.
     param_count: Ref | None = None
+    #: (preset) -> dict: the settings of a `build_network` preset, recorded in (and hashed with) a
+    #: sweep's configuration, so a preset whose settings change gets new results.
+    network_settings: Ref | None = None
 
     def __post_init__(self):
         given = [f for f in ENUMERABLE_FIELDS if getattr(self, f) is not None]
@@ -164,6 +168,7 @@ register_space(
         all_cells=Ref("harness.spaces.nb201:all_archs"),
         isomorphism_keys=Ref("harness.spaces.nb201:unique_keys"),
         param_count=Ref("harness.spaces.nb201_net:param_count"),
+        network_settings=Ref("harness.spaces.nb201_net:preset_settings"),
     )
 )
 
