@@ -41,6 +41,7 @@ def _register() -> None:
     from cli import (
         correlate,
         data,
+        ensemble,
         export,
         import_results,
         proxies,
@@ -58,6 +59,7 @@ def _register() -> None:
         run_proxies,
         correlate,
         report,
+        ensemble,
         search,
         train,
         export,

@@ -130,18 +130,23 @@ def _records(corr) -> list[dict]:
 def command(opts, as_json, wide):
     """Correlate proxy scores with benchmark accuracies (Kendall tau, Spearman rho, top-k).
 
-    One row per proxy label (proxy/profile, plus #hash when one profile holds several
-    configurations) and metric key: signed and direction-corrected Kendall tau-b, Spearman rho,
+    One row per proxy or ensemble label (proxy/profile, plus #hash when one profile holds several
+    configurations; --ensemble, --ensembles and --combine add ensembles) and metric key: signed and direction-corrected Kendall tau-b, Spearman rho,
     Pearson r with bootstrap 95% intervals, precision@top-1/5/10%, the benchmark rank of the
     proxy's best pick, top-1 and top-10 accuracy (%), n used and cells excluded.
     """
-    from reports.correlation import correlate
+    from reports.combine import label_kinds
+    from reports.correlation import check_metrics, correlate, prepare
     from reports.io import resolve_metrics
     from reports.leaderboard import build_leaderboard
 
     combos = opts.combos()
     keys = resolve_metrics(opts.dataset, opts.metrics)
     frame, _, benchmark, paths = opts.load()
+    check_metrics(benchmark.frame, keys)
+    data = prepare(
+        frame, benchmark.frame, unique=opts.unique, combine=combos, undefined=opts.undefined
+    )
     corr = correlate(
         frame,
         benchmark.frame,
@@ -151,8 +156,10 @@ def command(opts, as_json, wide):
         seed=opts.seed,
         combine=combos,
         undefined=opts.undefined,
+        prepared=data,
     )
-    corr = build_leaderboard(corr, keys)  # per metric key, best direction-corrected tau first
+    # per metric key, best direction-corrected tau first
+    corr = build_leaderboard(corr, keys, kinds=label_kinds(data))
     if as_json:
         click.echo(json.dumps(_records(corr), indent=2))
         return

@@ -1,6 +1,7 @@
 """The options `correlate` and `report` share, gathered into one `ResultsOptions` (not passed
 around one by one): the results files, the benchmark, which metric keys and cells, the bootstrap,
-the NaN/inf policy, combined scores, plugins and whether incomplete exports may be read."""
+the NaN/inf policy, combined scores and ensembles, plugins and whether incomplete exports may be
+read."""
 
 from __future__ import annotations
 
@@ -28,12 +29,24 @@ class ResultsOptions:
     seed: int
     undefined: str
     combine: str | None
+    ensemble: tuple[str, ...]
+    ensembles: str | None
     accept_partial: bool
 
-    def combos(self):
+    def combos(self) -> list:
+        """What to add beside the proxies: --combine's proxy-name tuples (ad-hoc rank sums),
+        every ensemble of --ensembles FILE, then each --ensemble NAME (`harness.ensembles`).
+        Raises InputError on an unknown name or a bad file, before any work."""
+        from harness.ensembles import get_ensemble, load_ensembles
         from reports.combine import parse_combine
 
-        return parse_combine(self.combine)
+        extra = load_ensembles(self.ensembles) if self.ensembles else {}
+        chosen = list(extra.values())
+        for name in self.ensemble:
+            ens = get_ensemble(name, extra)
+            if ens not in chosen:
+                chosen.append(ens)
+        return [*parse_combine(self.combine), *chosen]
 
     def load(self):
         """``(frame, configs, benchmark, paths)``: the results (only the --indices cells when given)
@@ -136,6 +149,26 @@ _OPTIONS = [
         "direction); separate several sums with ';'. The TE-NAS sum "
         "ntk_cond+linear_regions is added as 'tenas', and AZ-NAS's log-rank sum of its four "
         "components as 'az_nas', whenever their components are present.",
+    ),
+    click.option(
+        "--ensemble",
+        "ensemble",
+        multiple=True,
+        metavar="NAME",
+        help="Also score this ensemble (repeatable): a built-in (tenas, az_nas, all: every "
+        "proxy of the results by mean rank), 'selected' (the one `harness ensemble select` "
+        "committed) or one defined in --ensembles. tenas and az_nas are added anyway wherever "
+        "their members are present.",
+    ),
+    click.option(
+        "--ensembles",
+        "ensembles",
+        type=click.Path(dir_okay=False),
+        default=None,
+        metavar="FILE",
+        help="TOML file of user ensembles ([ensembles.NAME] with members = [...], aggregation "
+        "= 'rank_sum' | 'mean_rank' | 'log_rank_sum' | 'normal_score_sum' | 'worst_rank'; see "
+        "docs/ensembles.md), or a selection.json record; all of them are scored.",
     ),
     plugin_option(),
     click.argument("more_results", nargs=-1, type=click.Path(), metavar="[FILE]..."),

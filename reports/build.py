@@ -15,6 +15,7 @@ import pandas as pd
 from harness import __version__
 from harness.atomic import write_text
 from harness.paths import display_path
+from reports.combine import label_kinds
 from reports.correlation import correlate, coverage_table, defined, prepare
 from reports.figures import (
     figure_distributions,
@@ -138,7 +139,7 @@ def write_report(
     unique: bool = False,
     bootstrap: int = 1000,
     seed: int = 0,
-    combine: Sequence[Sequence[str]] = (),
+    combine: Sequence = (),
     undefined: str = "worst",
     indices: str | None = None,
     generated: str | None = None,
@@ -154,7 +155,9 @@ def write_report(
         bench_info: description of the benchmark source (`Benchmark.describe()`), shown in the outputs.
         sources: names of the results inputs, shown in the outputs.
         search_paths: search ``result.json`` files or folders for the pruning-trajectory figure.
-        unique, bootstrap, seed, combine, undefined: as in `reports.correlation.correlate`.
+        unique, bootstrap, seed, undefined: as in `reports.correlation.correlate`.
+        combine: ensembles to add (`harness.ensembles.Ensemble`s, or proxy-name tuples for
+            ad-hoc rank sums), beside the default tenas and az_nas.
         indices: the --indices spec the frame was restricted to, for the record (None: all).
         generated: a generation time to show in index.html only (keeps the other files stable).
         repeat_rows: per-repeat rows (`reports.io.load_repeat_rows`) of the same results; proxies
@@ -186,7 +189,7 @@ def write_report(
         undefined=undefined,
         prepared=data,
     )
-    board = build_leaderboard(corr, metrics)
+    board = build_leaderboard(corr, metrics, kinds=label_kinds(data))
     paths = {"csv": write_leaderboard_csv(board, out / "leaderboard.csv")}
     footer = _footer(bench_info, metrics, sources, unique, bootstrap, seed, undefined, indices)
     agreement = (
@@ -259,7 +262,7 @@ def write_report(
                 )
             )
 
-    used = data[~data["source"].str.startswith("rank sum of ")]
+    used = data[data["kind"] == "proxy"] if "kind" in data else data
     config_labels: dict[str, list[str]] = {}
     for key, g in used.groupby("config_hash", sort=True):
         config_labels[key] = sorted(g["label"].unique())
@@ -281,9 +284,11 @@ def write_report(
             "One cell per isomorphism class (--unique)." if unique else "Every scored cell is used."
         ),
         (
-            "Combined scores are computed over the cells where every component is ok: tenas = "
+            "Ensembles are computed over the cells where every member is ok: tenas = "
             "rank(κ_N ascending) + rank(R_N descending) and a+b for --combine are rank sums, lower is "
-            "better; az_nas = Σ ln(rank/n) over its four components (AZ-NAS), higher is better."
+            "better; az_nas = Σ ln(rank/n) over its four components (AZ-NAS), higher is better; "
+            "others as their aggregation says (docs/ensembles.md). An ensemble's s / cell is the "
+            "sum of its members'."
         ),
     ]
     page = render_html(

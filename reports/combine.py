@@ -33,6 +33,7 @@ __all__ = [
     "ad_hoc",
     "add_combined",
     "label_kinds",
+    "member_seconds",
     "log_rank_sum",
     "parse_combine",
     "rank_sum",
@@ -80,7 +81,7 @@ def ad_hoc(members: Sequence[str]) -> Ensemble:
     )
 
 
-def _member_seconds(part: pd.DataFrame) -> float:
+def member_seconds(part: pd.DataFrame) -> float:
     """A member's seconds per cell as the leaderboard states it (its own, not copied, cells)."""
     own = part[part["filled_from"].isna()]
     per_cell = own["seconds"] * own["repeats"].fillna(1.0)
@@ -120,7 +121,7 @@ def _combined_rows(
             "status": status.to_numpy(),
             "message": np.where(ok, "", f"a component of {'+'.join(labels)} is not ok"),
             # The ensemble's cost per cell: the sum of its members' (constant over its cells).
-            "seconds": sum(_member_seconds(p) for p in parts),
+            "seconds": sum(member_seconds(p) for p in parts),
             "repeats": 1.0,
             "higher_is_better": ensemble.higher_is_better,
             "config_hash": "+".join(p["config_hash"].iloc[0] for p in parts),

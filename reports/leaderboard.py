@@ -6,7 +6,7 @@ rendering holds a timestamp, so the same inputs give byte-identical files.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "metric",
     "rank",
     "label",
+    "kind",
     "proxy",
     "profile",
     "dataset",
@@ -59,13 +60,25 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
 )
 
 
-def build_leaderboard(corr: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+#: What a leaderboard row is (`reports.combine.label_kinds`): one proxy, or an ensemble fixed
+#: before looking at accuracies, or one chosen by `harness ensemble select`.
+KINDS: tuple[str, ...] = ("proxy", "a-priori ensemble", "selected ensemble")
+
+
+def build_leaderboard(
+    corr: pd.DataFrame,
+    metrics: Sequence[str] | None = None,
+    kinds: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """Sort the correlation table by metric (in `metrics` order) and direction-corrected tau.
 
     Proxies whose tau is undefined (constant, too few cells) come last with an empty rank. Ties
-    in tau are broken by label so the order is deterministic.
+    in tau are broken by label so the order is deterministic. `kinds` (label -> one of `KINDS`,
+    ``proxy`` where absent) fills the ``kind`` column.
     """
     metrics = list(metrics) if metrics is not None else list(dict.fromkeys(corr["metric"]))
+    kinds = dict(kinds or {})
+    corr = corr.assign(kind=[kinds.get(label, "proxy") for label in corr["label"]])
     parts = []
     for metric in metrics:
         g = corr[corr["metric"] == metric].copy()
@@ -120,6 +133,7 @@ def markdown_table(
 MD_HEADER = (
     "rank",
     "proxy",
+    "kind",
     "images",
     "better",
     "τ (dir.-corrected)",
@@ -148,6 +162,7 @@ def _md_row(r) -> list[str]:
     return [
         rank,
         r["label"],
+        r.get("kind", "proxy"),
         r["dataset"],
         r["direction"],
         _num(r["kendall_tau_dc"]),
@@ -183,7 +198,11 @@ def leaderboard_markdown(
             "95% percentile intervals. P@k% = fraction of the proxy's top k% cells that are in the "
             "benchmark's top k%; best-pick rank = benchmark rank (1 = best, among the n cells "
             "used) of the proxy's top cell; "
-            "ties count as random tie-breaks (expected values)."
+            "ties count as random tie-breaks (expected values). Kind: a proxy, an a-priori "
+            "ensemble (members and aggregation fixed without looking at accuracies) or a selected "
+            "ensemble (chosen by `harness ensemble select` on half of the cells, so its figures "
+            "here include the cells it was chosen on; its held-out figures are in the selection "
+            "record); an ensemble's s / cell is the sum of its members'."
         ),
         "",
     ]
@@ -194,7 +213,7 @@ def leaderboard_markdown(
             markdown_table(
                 MD_HEADER,
                 display_rows(g),
-                ["r", "l", "l", "l"] + ["r"] * (len(MD_HEADER) - 4),
+                ["r", "l", "l", "l", "l"] + ["r"] * (len(MD_HEADER) - 5),
             ),
             "",
         ]
