@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import DataNotFoundError, InputError
+from harness.paths import display_path
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,15 @@ def _files(paths: Iterable[str | Path]) -> list[tuple[Path, str, bool]]:
         else:
             raise DataNotFoundError(f"search results not found: {str(p)!r}.")
     return found
+
+
+def _shown(path: Path, name: str) -> str:
+    """The file as outputs show it: relative to the working directory when below it, else its run
+    name and file name (never an absolute machine path)."""
+    shown = display_path(path)
+    if not path.is_absolute() or shown != path.name or not name:
+        return shown
+    return f"{name}/{path.name}"
 
 
 def _trajectory_problem(doc) -> str:
@@ -75,7 +85,7 @@ def load_search_runs(paths: Iterable[str | Path]) -> pd.DataFrame:
             if explicit:
                 raise InputError(f"search result {str(path)!r} {problem}.")
             log.info("skipping %s: %s", path, problem)
-            skipped.append(f"{path}: {problem}")
+            skipped.append(f"{_shown(path, name)}: {problem}")
             continue
         names[name] = names.get(name, 0) + 1
         run = name if names[name] == 1 else f"{name} ({names[name]})"
@@ -88,7 +98,7 @@ def load_search_runs(paths: Iterable[str | Path]) -> pd.DataFrame:
                         "round": int(r["round"]),
                         "kappa": float(r["kappa"]),
                         "regions": float(r["regions"]),
-                        "source": str(path),
+                        "source": _shown(path, name),
                     }
                 )
             except (TypeError, ValueError) as err:
