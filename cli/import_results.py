@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import click
 
@@ -42,4 +41,4 @@ def command(sources, more, out, replace, accept_partial, as_json):
     from harness.importer import import_results
 
     summary = import_results([*sources, *more], out, replace=replace, accept_partial=accept_partial)
-    click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else summary.line())
+    click.echo(summary.report(as_json))

@@ -3,7 +3,6 @@ proxies into a resumable store."""
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 
@@ -12,7 +11,7 @@ import click
 from cli.plugin_option import plugin_option
 from harness.errors import InputError
 from sweep.profiles import MEANT_FOR, PROFILES, get_profile
-from sweep.runner import BACKENDS, SweepOptions, SweepSpec, format_summary, run_sweep
+from sweep.runner import BACKENDS, SweepOptions, SweepSpec, run_sweep
 from harness.selection import parse_indices, parse_shard, select_cells
 from harness.spaces.registry import get_sweepable_space, sweepable_spaces
 
@@ -186,6 +185,6 @@ def command(
         command=" ".join(shlex.quote(a) for a in ["harness", *sys.argv[1:]]),
     )
     summary = run_sweep(spec, options, out)
-    click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else format_summary(summary))
+    click.echo(summary.report(as_json))
     if summary.interrupted:
         sys.exit(130)

@@ -10,7 +10,6 @@ configuration, proxy direction, run record (from stores) and row is written in o
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ import pandas as pd
 from harness.errors import DataNotFoundError, InputError
 from harness.exports import TABLE_SUFFIXES, configs_sidecar, read_export
 from harness.store import STATUSES, ResultStore, check_store, config_hash, read_store
+from harness.summaries import StoreSummary
 
 STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 KEY = ["config_hash", "space", "cell", "proxy", "repeat"]
@@ -60,7 +60,7 @@ _SHOWN = 3  # conflicting keys named in an error message
 
 
 @dataclass
-class ImportSummary:
+class ImportSummary(StoreSummary):
     out: str
     read: dict[str, int] = field(default_factory=dict)  # rows read per input
     new: int = 0
@@ -71,10 +71,7 @@ class ImportSummary:
     runs_copied: int = 0
     created: bool = False
 
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def line(self) -> str:
+    def text(self) -> str:
         conflicts = (
             f"{self.conflicting} conflicting (replaced)"
             if self.replaced

@@ -36,6 +36,7 @@ from harness.errors import InputError
 from harness.selection import representatives, shard
 from harness.spaces.registry import SpaceSpec, get_sweepable_space
 from harness.store import ResultRow, ResultStore
+from harness.summaries import StoreSummary
 from proxies.plugins import load_plugins
 from sweep.profiles import REQUEST_ONLY, Profile, combination_notes
 from sweep.scoring import CellScorer, ProxyResult, component_proxies
@@ -91,7 +92,7 @@ class SweepOptions:
 
 
 @dataclass
-class SweepSummary:
+class SweepSummary(StoreSummary):
     store: str
     config_hash: str
     selected: int
@@ -106,8 +107,27 @@ class SweepSummary:
     status_counts: dict = field(default_factory=dict)
     seconds_per_cell: dict = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    def text(self) -> str:
+        lines = [
+            f"store {self.store} (config {self.config_hash}): {self.selected} cells selected, "
+            f"{self.scored} scored, {self.skipped} already done, {self.filled} filled from "
+            f"isomorphic representatives, {self.filled_from_store} from isomorphic cells already stored, "
+            f"{self.failed_cells} with errors"
+            + (" -- INTERRUPTED, finished cells are saved" if self.interrupted else ""),
+            f"wall time {self.wall_seconds:.1f} s"
+            + (
+                f" ({self.wall_seconds / self.scored:.3f} s per scored cell)" if self.scored else ""
+            ),
+        ]
+        for proxy, secs in self.seconds_per_cell.items():
+            counts = {
+                k.split(":")[1]: v
+                for k, v in self.status_counts.items()
+                if k.split(":")[0] == proxy
+            }
+            shown = ", ".join(f"{s} {n}" for s, n in counts.items())
+            lines.append(f"  {proxy:<16} {secs:8.3f} s per cell   ({shown})")
+        return "\n".join(lines)
 
 
 def build_config(spec: SweepSpec, images) -> dict:
@@ -413,26 +433,3 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, out: str) -> SweepSummary:
             }
             store.finish_run(run_id, summary.as_dict())
     return summary
-
-
-def format_summary(summary: SweepSummary) -> str:
-    lines = [
-        f"store {summary.store} (config {summary.config_hash}): {summary.selected} cells selected, "
-        f"{summary.scored} scored, {summary.skipped} already done, {summary.filled} filled from "
-        f"isomorphic representatives, {summary.filled_from_store} from isomorphic cells already stored, "
-        f"{summary.failed_cells} with errors"
-        + (" -- INTERRUPTED, finished cells are saved" if summary.interrupted else ""),
-        f"wall time {summary.wall_seconds:.1f} s"
-        + (
-            f" ({summary.wall_seconds / summary.scored:.3f} s per scored cell)"
-            if summary.scored
-            else ""
-        ),
-    ]
-    for proxy, secs in summary.seconds_per_cell.items():
-        counts = {
-            k.split(":")[1]: v for k, v in summary.status_counts.items() if k.split(":")[0] == proxy
-        }
-        shown = ", ".join(f"{s} {n}" for s, n in counts.items())
-        lines.append(f"  {proxy:<16} {secs:8.3f} s per cell   ({shown})")
-    return "\n".join(lines)
