@@ -71,6 +71,7 @@ def command(opts, out_dir, search_results):
             combine=combos,
             generated=stamp,
             repeat_rows=repeat_rows,
+            selection=opts.selection(),
         )
     except OSError as err:  # e.g. the folder turned read-only, the disk is full
         raise InputError(

@@ -48,6 +48,20 @@ class ResultsOptions:
                 chosen.append(ens)
         return [*parse_combine(self.combine), *chosen]
 
+    def selection(self) -> dict | None:
+        """The selection record behind a selected ensemble asked for (--ensemble selected, or
+        --ensembles with a selection.json), for its held-out figures; None when none is."""
+        import json
+        from pathlib import Path
+
+        from harness.ensembles import SELECTED_NAME, SELECTION_FILE
+
+        if self.ensembles and self.ensembles.endswith(".json"):
+            return json.loads(Path(self.ensembles).read_text(encoding="utf-8"))
+        if SELECTED_NAME in self.ensemble and SELECTION_FILE.is_file():
+            return json.loads(SELECTION_FILE.read_text(encoding="utf-8"))
+        return None
+
     def load(self):
         """``(frame, configs, benchmark, paths)``: the results (only the --indices cells when given)
         and the benchmark. Raises InputError on bad input, an incomplete export too unless

@@ -144,6 +144,7 @@ def write_report(
     indices: str | None = None,
     generated: str | None = None,
     repeat_rows: pd.DataFrame | None = None,
+    selection: Mapping | None = None,
 ) -> dict[str, Path]:
     """Write ``leaderboard.csv``, ``leaderboard.md``, ``figures/*.png|svg`` and ``index.html``.
 
@@ -163,6 +164,8 @@ def write_report(
         repeat_rows: per-repeat rows (`reports.io.load_repeat_rows`) of the same results; proxies
             with two or more repeats get the agreement-between-repeats table (``repeats.csv``,
             a section of ``leaderboard.md`` and of the page), against the first metric key.
+        selection: the `harness ensemble select` record of a selected ensemble in `combine`;
+            its held-out figures become a section of ``leaderboard.md``.
 
     Returns:
         ``{"csv", "md", "html"}`` paths plus ``"figures"``, the figure folder, and ``"repeats"``
@@ -203,6 +206,10 @@ def write_report(
             agreement.to_csv(index=False, float_format="%.6g", lineterminator="\n"),
         )
         sections = agreement_markdown(agreement)
+    if selection is not None:
+        from reports.ensemble_select import heldout_section
+
+        sections = [*sections, *heldout_section(selection)]
     paths["md"] = out / "leaderboard.md"
     write_text(paths["md"], leaderboard_markdown(board, footer, sections=sections))
 
