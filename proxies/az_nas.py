@@ -7,6 +7,7 @@ from the official code is an option here and is written down in docs/az_nas.md.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -241,17 +242,45 @@ def _pass(
 _PASS_OPTIONS = dict(inputs="shape", shared_pass=PASS_KIND, reference=REFERENCE)
 
 
+def _from_pass(trainability: bool) -> Callable:
+    """Decorator: turn ``score(pass) -> float`` into the proxy ``fn(model, inputs, labels=None, *,
+    seed=0, init="kaiming_fan_in", input_source="gaussian", az_nas_pass=None) -> float`` that reads
+    the shared AZ-NAS pass (`_pass`: computed here unless the scorer gives it), with the score's
+    name and docstring. The three pass-based components share this signature and these checks."""
+
+    def decorate(score: Callable[[AzNasPass], float]) -> Callable:
+        def proxy(
+            model: nn.Module,
+            inputs: torch.Tensor,
+            labels=None,
+            *,
+            seed: int = 0,
+            init: str = "kaiming_fan_in",
+            input_source: str = "gaussian",
+            az_nas_pass: AzNasPass | None = None,
+        ) -> float:
+            p = _pass(
+                score.__name__,
+                model,
+                inputs,
+                az_nas_pass,
+                seed=seed,
+                init=init,
+                input_source=input_source,
+                trainability=trainability,
+            )
+            return score(p)
+
+        proxy.__name__ = proxy.__qualname__ = score.__name__
+        proxy.__doc__ = score.__doc__
+        return proxy
+
+    return decorate
+
+
 @register_proxy("az_expressivity", higher_is_better=True, **_PASS_OPTIONS)
-def az_expressivity(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    labels=None,
-    *,
-    seed: int = 0,
-    init: str = "kaiming_fan_in",
-    input_source: str = "gaussian",
-    az_nas_pass: AzNasPass | None = None,
-) -> float:
+@_from_pass(trainability=False)
+def az_expressivity(p: AzNasPass) -> float:
     """AZ-NAS expressivity: sum over feature maps of the entropy of their covariance spectrum.
 
     The maps are the first block's input and every block's output (NB201: stem + 17 blocks = 18),
@@ -265,30 +294,12 @@ def az_expressivity(
         A map with zero variance (a cell with no path from its input) gives 0/0 and nan (the
         official code maps it to -inf; reports place nan at the worst end by default).
     """
-    p = _pass(
-        "az_expressivity",
-        model,
-        inputs,
-        az_nas_pass,
-        seed=seed,
-        init=init,
-        input_source=input_source,
-        trainability=False,
-    )
     return float(np.sum(p.expressivity))
 
 
 @register_proxy("az_progressivity", higher_is_better=True, **_PASS_OPTIONS)
-def az_progressivity(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    labels=None,
-    *,
-    seed: int = 0,
-    init: str = "kaiming_fan_in",
-    input_source: str = "gaussian",
-    az_nas_pass: AzNasPass | None = None,
-) -> float:
+@_from_pass(trainability=False)
+def az_progressivity(p: AzNasPass) -> float:
     """AZ-NAS progressivity: the smallest increase of feature entropy from one block to the next.
 
     min over consecutive maps l of E_{l+1} - E_l, with E the per-map entropies of
@@ -298,30 +309,12 @@ def az_progressivity(
     Warning:
         nan when any map's entropy is nan (see az_expressivity).
     """
-    p = _pass(
-        "az_progressivity",
-        model,
-        inputs,
-        az_nas_pass,
-        seed=seed,
-        init=init,
-        input_source=input_source,
-        trainability=False,
-    )
     return float(np.min(np.diff(np.asarray(p.expressivity, dtype=np.float64))))
 
 
 @register_proxy("az_trainability", higher_is_better=True, uses_gradients=True, **_PASS_OPTIONS)
-def az_trainability(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    labels=None,
-    *,
-    seed: int = 0,
-    init: str = "kaiming_fan_in",
-    input_source: str = "gaussian",
-    az_nas_pass: AzNasPass | None = None,
-) -> float:
+@_from_pass(trainability=True)
+def az_trainability(p: AzNasPass) -> float:
     """AZ-NAS trainability: mean over blocks of 2 - s - 1/s, s the top singular value of its Jacobian.
 
     Per block (NB201: 17), a Rademacher cotangent g_out is pulled back through that block alone
@@ -334,16 +327,6 @@ def az_trainability(
         edge 0->3 and `none` elsewhere) scores -inf, so the mean is -inf, as the official code;
         reports place -inf at the worst end by default.
     """
-    p = _pass(
-        "az_trainability",
-        model,
-        inputs,
-        az_nas_pass,
-        seed=seed,
-        init=init,
-        input_source=input_source,
-        trainability=True,
-    )
     return float(np.mean(np.asarray(p.trainability, dtype=np.float64)))
 
 
