@@ -13,6 +13,7 @@ from cli.results_options import DATASET_CHOICES, results_options  # noqa: F401  
 _WIDE = [
     ("rank", "#", "{}"),
     ("label", "proxy", "{}"),
+    ("kind", "kind", "{}"),
     ("metric", "metric", "{}"),
     ("direction", "better", "{}"),
     ("n", "n", "{:d}"),
@@ -52,7 +53,7 @@ def _cell(value, fmt: str) -> str:
     return fmt.format(value)
 
 
-_LEFT = {"proxy", "metric", "better", "note"}
+_LEFT = {"proxy", "kind", "metric", "better", "note"}
 
 
 def _short_note(rec) -> str:
