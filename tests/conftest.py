@@ -21,7 +21,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HARNESS_DATA_DIR") or REPO.parent / "shared" / "data")
-HAS_SHARED = (SHARED_DATA / "nb201" / "nb201_accuracy.csv").is_file()
+TABLE = "nb201/nb201_accuracy.csv"
+HAS_SHARED = (SHARED_DATA / TABLE).is_file()
 if HAS_SHARED:
     os.environ.setdefault("HARNESS_DATA_DIR", str(SHARED_DATA))
 os.environ["HARNESS_CACHE"] = tempfile.mkdtemp(prefix="harness-test-cache-")
@@ -31,7 +32,7 @@ def pytest_collection_modifyitems(config, items):
     if HAS_SHARED:
         return
     skip = pytest.mark.skip(
-        reason=f"needs the shared data folder ({SHARED_DATA} not found; set HARNESS_DATA_DIR)"
+        reason=f"needs the shared data folder (no {TABLE} under {SHARED_DATA}; set HARNESS_DATA_DIR)"
     )
     for item in items:
         if "data" in item.keywords:

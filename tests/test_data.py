@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import HAS_SHARED, SHARED_DATA
+from tests.conftest import SHARED_DATA
 from harness import data as D
 from harness.data import (
     DATASETS,
@@ -29,14 +29,8 @@ from harness.errors import DataNotFoundError, InputError
 from harness.paths import EMBEDDED_DIR, DataRoot, cache_dir, data_roots
 
 
-SHARED = SHARED_DATA if HAS_SHARED else None
-requires_shared = pytest.mark.skipif(
-    SHARED is None, reason="shared data not found; set HARNESS_DATA_DIR to run these"
-)
-
-
 def _manifest_sha(name: str) -> str:
-    for line in (SHARED / "images" / "MANIFEST.sha256").read_text().splitlines():
+    for line in (SHARED_DATA / "images" / "MANIFEST.sha256").read_text().splitlines():
         digest, path = line.split()
         if path == f"./{name}":
             return digest
@@ -374,9 +368,8 @@ _SHA256SUMS = {
 
 
 @pytest.mark.data
-@requires_shared
 def test_shared_cifar10_train_npz():
-    s = load_images("cifar10", data_dir=SHARED, source="npz")
+    s = load_images("cifar10", data_dir=SHARED_DATA, source="npz")
     assert s.images.shape == (4000, 32, 32, 3) and s.images.dtype == np.uint8
     assert s.labels.dtype == np.int64 and set(np.unique(s.labels)) == set(range(10))
     mean = (s.images / 255.0).reshape(-1, 3).mean(axis=0)
@@ -392,17 +385,16 @@ def test_shared_cifar10_train_npz():
 
 
 @pytest.mark.data
-@requires_shared
 def test_shared_cifar10_jpeg_forms_agree_with_exact_pixels():
-    exact = load_images("cifar10", data_dir=SHARED, source="npz")
-    jpeg = load_images("cifar10", data_dir=SHARED, source="jpegbytes")
+    exact = load_images("cifar10", data_dir=SHARED_DATA, source="npz")
+    jpeg = load_images("cifar10", data_dir=SHARED_DATA, source="jpegbytes")
     assert len(jpeg) == 50_000 and isinstance(jpeg.images, D.LazyImages)
     assert np.array_equal(jpeg.labels[:4000], exact.labels)
     decoded = jpeg.take(np.arange(32)).astype(float)
     rmse = np.sqrt(((decoded - exact.images[:32]) ** 2).mean())
     assert rmse < 10, rmse  # JPEG q75 ~ 8/255
-    test_exact = load_images("cifar10", "test", data_dir=SHARED, source="npz")
-    test_jpeg = load_images("cifar10", "test", data_dir=SHARED, source="jpegbytes", limit=16)
+    test_exact = load_images("cifar10", "test", data_dir=SHARED_DATA, source="npz")
+    test_jpeg = load_images("cifar10", "test", data_dir=SHARED_DATA, source="jpegbytes", limit=16)
     assert len(test_exact) == 1000 and len(test_jpeg) == 16
     assert (
         np.sqrt(
@@ -410,21 +402,20 @@ def test_shared_cifar10_jpeg_forms_agree_with_exact_pixels():
         )
         < 10
     )
-    j10k = load_images("cifar10", data_dir=SHARED, source="jpeg10k", limit=32)
+    j10k = load_images("cifar10", data_dir=SHARED_DATA, source="jpeg10k", limit=32)
     assert np.sqrt(((j10k.images.astype(float) - exact.images[:32]) ** 2).mean()) < 10
 
 
 @pytest.mark.data
-@requires_shared
 def test_shared_imagenet16_fixture_through_official_reader():
-    tr = load_images("ImageNet16-120", "train", data_dir=SHARED, source="standin")
-    va = load_images("ImageNet16-120", "test", data_dir=SHARED, source="standin")
+    tr = load_images("ImageNet16-120", "train", data_dir=SHARED_DATA, source="standin")
+    va = load_images("ImageNet16-120", "test", data_dir=SHARED_DATA, source="standin")
     assert tr.standin and va.standin and tr.num_classes == 120
     assert tr.images.shape[1:] == (16, 16, 3) and len(tr) + len(va) == 120
     labels = np.concatenate([tr.labels, va.labels])
     assert labels.min() >= 0 and labels.max() <= 119 and len(set(labels.tolist())) == 120
     # The fixture is the stand-in npz written in the official layout: same pixels, label - 1.
-    with np.load(SHARED / "images" / "imagenet16_120_standin_120.npz") as z:
+    with np.load(SHARED_DATA / "images" / "imagenet16_120_standin_120.npz") as z:
         ref_images, ref_labels = z["images"], z["labels"]
     for img, lab in zip(np.concatenate([tr.images, va.images]), labels):
         (k,) = np.flatnonzero(ref_labels == lab)
@@ -432,9 +423,8 @@ def test_shared_imagenet16_fixture_through_official_reader():
 
 
 @pytest.mark.data
-@requires_shared
 def test_shared_patches_are_normalised():
-    s = load_images("cifar10", data_dir=SHARED, source="npz")
+    s = load_images("cifar10", data_dir=SHARED_DATA, source="npz")
     patches = torch.cat(patch_batches(s, seed=0))
     assert patches.shape == (3000, 1, 3, 3)
     # Normalised with the dataset's own statistics: roughly zero mean, unit spread.

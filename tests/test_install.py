@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from cli import cli
 from harness.paths import EMBEDDED_DIR
-from tests.conftest import HAS_SHARED, REPO, SHARED_DATA
+from tests.conftest import REPO, SHARED_DATA
 
 EMBEDDED = [
     "harness/sample_data/images/cifar10_train_4000.npz",
@@ -80,7 +80,9 @@ def _fresh_env(tmp_path) -> dict:
     return env
 
 
-def test_main_job_runs_on_a_fresh_machine_and_reproduces_the_published_values(tmp_path):
+def test_main_job_runs_on_a_fresh_machine_and_reproduces_the_published_values(
+    tmp_path, monkeypatch
+):
     """The README's main job on one cell, in an empty folder, no data folder configured: the
     embedded images serve, and the values are the committed ones (R exactly; kappa of the cells that
     are their class's representative in the published sweep, to the engines' agreement)."""
@@ -107,14 +109,15 @@ def test_main_job_runs_on_a_fresh_machine_and_reproduces_the_published_values(tm
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    corr = subprocess.run(
-        [*harness, "correlate", "--results", "x.sqlite", "--dataset", "all", "--bootstrap", "0"],
-        cwd=tmp_path,
-        env=_fresh_env(tmp_path),
-        capture_output=True,
-        text=True,
+    # correlate in this process (a second interpreter would add its start-up, not a check), with
+    # the same environment: no data folder, an empty cache
+    monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
+    monkeypatch.setenv("HARNESS_CACHE", _fresh_env(tmp_path)["HARNESS_CACHE"])
+    monkeypatch.chdir(tmp_path)
+    corr = CliRunner().invoke(
+        cli, ["correlate", "--results", "x.sqlite", "--dataset", "all", "--bootstrap", "0"]
     )
-    assert corr.returncode == 0, corr.stderr
+    assert corr.exit_code == 0, corr.output
     assert corr.stdout.startswith("benchmark: table embedded:nb201/nb201_accuracy.csv.gz\n")
     with sqlite3.connect(tmp_path / "x.sqlite") as conn:
         (config,) = conn.execute("SELECT config FROM configs").fetchone()
@@ -139,12 +142,10 @@ def _store_hash(store) -> set[str]:
         return {h for (h,) in conn.execute("SELECT config_hash FROM configs")}
 
 
-@pytest.mark.parametrize("where", ["copy", "shared"])
+@pytest.mark.parametrize("where", ["copy", pytest.param("shared", marks=pytest.mark.data)])
 def test_the_config_hash_follows_the_images_not_their_folder(tmp_path, monkeypatch, where):
     """The same images from the package, from a copy elsewhere or from the shared folder: one
     configuration, so a store resumes across them."""
-    if where == "shared" and not HAS_SHARED:
-        pytest.skip("needs the shared data folder")
     monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
     store = tmp_path / "s.sqlite"
     args = [
@@ -173,9 +174,8 @@ def test_the_config_hash_follows_the_images_not_their_folder(tmp_path, monkeypat
     assert len(_store_hash(store)) == 1
 
 
+@pytest.mark.data
 def test_the_embedded_data_match_the_shared_originals():
-    if not HAS_SHARED:
-        pytest.skip("needs the shared data folder")
     assert (EMBEDDED_DIR / "images" / "cifar10_train_4000.npz").read_bytes() == (
         SHARED_DATA / "images" / "cifar10_train_4000.npz"
     ).read_bytes()

@@ -74,8 +74,6 @@ def test_index_out_of_range(index):
 @pytest.mark.data
 def test_naslib_encoding_matches_analognas_bench(shared_data):
     path = shared_data / "nb201" / "sources" / "analognasbench-0.1.3__data_anb__by_arch_str.csv"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
     table = pd.read_csv(path, usecols=["arch_str", "index", "anb_tuple"]).sample(
         500, random_state=0
     )
