@@ -1,123 +1,106 @@
-"""`harness search`: TE-NAS pruning search and baselines on a space, one run per seed; leaderboard."""
+"""`harness search`: TE-NAS pruning search and baselines on a space, one run per seed; leaderboard.
+
+One path for every space: `--space` and `--algo` are checked against the registries
+(`search.spaces.SEARCH_SPACES`, `search.algorithms.ALGORITHMS`), and the help texts read their
+defaults from the settings dataclasses and the spaces' official TE-NAS settings.
+"""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import click
 
 from cli.plugin_option import plugin_option
+from proxies.ntk import NTK_ENGINES
+from search.algorithms import ALGORITHMS
+from search.baselines import TENAS_PROFILE_PROXIES, BaselineConfig
+from search.spaces import SEARCH_SPACES
+from search.tenas import INITS, KAPPA_DTYPES, TenasConfig
 
-ALGO_HELP = "tenas | random | best-of-n | evolution"
-DATASET_HELP = "cifar10 | cifar100 | ImageNet16-120"
-DARTS_DATASET_HELP = "cifar10 | imagenet"
-_TENAS_OPTIONS = (
-    "batch_size",
-    "repeats",
-    "lr_samples",
-    "lr_batches",
-    "lr_patch",
-    "precision",
-    "prune_number",
-    "init",
-    "ntk_engine",
-    "kappa_dtype",
-)
-#: TE-NAS options that the proxy baselines take too (speed only).
-_SHARED_OPTIONS = {"ntk_engine": ("tenas", "best-of-n", "evolution")}
-_TENAS_FLAGS = ("fixed_inputs", "no_trajectory")
-_BASELINE_OPTIONS = {
-    "proxy": ("best-of-n", "evolution"),
-    "profile": ("best-of-n", "evolution"),
-    "n": ("best-of-n",),
-    "budget": ("evolution",),
-    "population": ("evolution",),
-    "sample_size": ("evolution",),
-}
+_TENAS, _BASELINE = TenasConfig(), BaselineConfig()
+ALGO_HELP = " | ".join(ALGORITHMS.names())
+#: Command-line flags whose settings field has another name.
+_FLAGS = {"trajectory": "--no-trajectory"}
 
 
 def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
-def _check_combination(algo: str, given: dict) -> None:
-    """Reject options that the chosen algorithm would silently ignore."""
+def _algos_taking(name: str) -> list[str]:
+    return [a.name for a in ALGORITHMS if name in a.takes]
+
+
+def _for(name: str) -> str:
+    """The help prefix naming the algorithms that take setting `name`, e.g. ``[tenas]``."""
+    return "[" + ", ".join(_algos_taking(name)) + "]"
+
+
+def _official(name: str) -> str:
+    """The official TE-NAS value of `name` per space: ``72 nb201; darts 14 cifar10, 24 imagenet``."""
+    parts = []
+    for adapter in SEARCH_SPACES:
+        values = {
+            d: adapter.tenas_defaults[d].get(name, getattr(_TENAS, name)) for d in adapter.datasets
+        }
+        if len(set(values.values())) == 1:
+            parts.append(f"{next(iter(values.values()))} {adapter.name}")
+        else:
+            parts.append(f"{adapter.name} " + ", ".join(f"{v} {d}" for d, v in values.items()))
+    return "; ".join(parts)
+
+
+def _space_help() -> str:
+    limits = [
+        f"{a.name}: --algo {' / '.join(names)} only"
+        for a in SEARCH_SPACES
+        if len(names := [s.name for s in ALGORITHMS if a.name in s.spaces]) < len(ALGORITHMS)
+    ]
+    return f"Search space: {' | '.join(SEARCH_SPACES.names())}" + (
+        f" ({'; '.join(limits)})." if limits else "."
+    )
+
+
+def _dataset_help() -> str:
+    per_space = "; ".join(
+        f"{' | '.join(a.datasets)} for {a.name} {a.dataset_note}".rstrip() for a in SEARCH_SPACES
+    )
+    return f"Search dataset, whose TRAINING images feed the proxies: {per_space}."
+
+
+def _given(algo: str, options: dict) -> dict:
+    """The settings fields the command line sets, after rejecting any that `algo` would
+    silently ignore."""
     from harness.errors import InputError
 
-    for name in _TENAS_OPTIONS:
-        algos = _SHARED_OPTIONS.get(name, ("tenas",))
-        if given[name] is not None and algo not in algos:
+    given = {k: v for k, v in options.items() if v is not None and v is not False}
+    if given.pop("no_trajectory", False):
+        given["trajectory"] = False
+    for name in given:
+        algos = _algos_taking(name)
+        if algo not in algos:
             raise InputError(
                 f"{_flag(name)} applies to --algo {' / '.join(algos)} only; got --algo {algo}."
             )
-    for name in _TENAS_FLAGS:
-        if given[name] and algo != "tenas":
-            raise InputError(f"{_flag(name)} applies to --algo tenas only; got --algo {algo}.")
-    for name, algos in _BASELINE_OPTIONS.items():
-        if given[name] is not None and algo not in algos:
-            raise InputError(
-                f"{_flag(name)} applies to --algo {' / '.join(algos)} only; got --algo {algo}."
-            )
+    return given
 
 
-def _settings(algo: str, space: str, dataset: str, given: dict):
-    from search.baselines import BaselineConfig
-    from search.nb201_adapter import NB201_DEFAULTS
-    from search.tenas import TenasConfig
-
-    if algo == "tenas":
-        values = {**NB201_DEFAULTS[dataset]} if space == "nb201" else {}
-        values.update({k: given[k] for k in _TENAS_OPTIONS if given[k] is not None})
-        return TenasConfig(
-            **values, fixed_inputs=given["fixed_inputs"], trajectory=not given["no_trajectory"]
-        )
-    values = {k: given[k] for k in (*_BASELINE_OPTIONS, *_SHARED_OPTIONS) if given[k] is not None}
-    return BaselineConfig(**values).resolved(algo)
+def _int(name: str, help: str):
+    return click.option(_flag(name), name, type=int, default=None, help=help)
 
 
-def _summary_line(record: dict, skipped: bool) -> str:
-    acc = record["accuracies"]
-    parts = [
-        f"seed {record['seed']}: {record['arch_str']} (index {record['index']})",
-        "C10 {:.2f} / C100 {:.2f} / IN16 {:.2f}".format(
-            acc["cifar10/ori-test@200"],
-            acc["cifar100/x-test@200"],
-            acc["ImageNet16-120/x-test@200"],
-        ),
-        f"{record['search_seconds']:.1f} s",
-    ]
-    return ", ".join(parts) + (" (already done; not rerun)" if skipped else "")
-
-
-def _mean_std(values: list[float]) -> str:
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return f"{mean:.2f}"
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return f"{mean:.2f} ± {std:.2f}"
+def _name(name: str, help: str):
+    return click.option(_flag(name), name, default=None, metavar="NAME", help=help)
 
 
 @click.command("search")
 @plugin_option()
 @click.option("--algo", default=None, metavar="NAME", help=f"Search algorithm: {ALGO_HELP}.")
+@click.option("--space", default="nb201", show_default=True, metavar="NAME", help=_space_help())
 @click.option(
-    "--space",
-    default="nb201",
-    show_default=True,
-    metavar="NAME",
-    help="Search space: nb201 | darts (darts: --algo tenas only).",
-)
-@click.option(
-    "--dataset",
-    default="cifar10",
-    show_default=True,
-    metavar="NAME",
-    help=f"Search dataset, whose TRAINING images feed the proxies: {DATASET_HELP} for nb201 (the "
-    f"found cell's accuracies are looked up on all three); {DARTS_DATASET_HELP} for darts "
-    "(imagenet: an ImageFolder tree <data dir>/imagenet/train/, images resized to 32x32).",
+    "--dataset", default="cifar10", show_default=True, metavar="NAME", help=_dataset_help()
 )
 @click.option(
     "--seeds",
@@ -127,94 +110,70 @@ def _mean_std(values: list[float]) -> str:
     help="Seeds, e.g. 3, 0-4 or 0,2,7-9; one run each, in order.",
 )
 # TE-NAS settings (None = the official value).
-@click.option(
-    "--batch-size",
-    type=int,
-    default=None,
-    help="[tenas] NTK batch, images (official: 72 nb201; darts 14 cifar10, 24 imagenet).",
+@_int(
+    "batch_size", f"{_for('batch_size')} NTK batch, images (official: {_official('batch_size')})."
 )
-@click.option(
-    "--repeats", type=int, default=None, help="[tenas] repeats averaged per candidate (official 3)."
+@_int("repeats", f"{_for('repeats')} repeats averaged per candidate (official {_TENAS.repeats}).")
+@_int(
+    "lr_samples",
+    f"{_for('lr_samples')} crops per linear-region batch (official {_TENAS.lr_samples}).",
 )
-@click.option(
-    "--lr-samples",
-    type=int,
-    default=None,
-    help="[tenas] crops per linear-region batch (official 1000).",
+@_int(
+    "lr_batches",
+    f"{_for('lr_batches')} linear-region batches per count (official {_TENAS.lr_batches}).",
 )
-@click.option(
-    "--lr-batches",
-    type=int,
-    default=None,
-    help="[tenas] linear-region batches per count (official 3).",
+@_int("lr_patch", f"{_for('lr_patch')} crop side, pixels (official {_TENAS.lr_patch}).")
+@_int(
+    "precision",
+    f"{_for('precision')} rounding decimals / sort-key significant figures "
+    f"(official {_TENAS.precision}).",
 )
-@click.option("--lr-patch", type=int, default=None, help="[tenas] crop side, pixels (official 3).")
-@click.option(
-    "--precision",
-    type=int,
-    default=None,
-    help="[tenas] rounding decimals / sort-key significant figures (official 3).",
-)
-@click.option(
-    "--prune-number",
-    type=int,
-    default=None,
-    help="[tenas] ops removed per edge per round (official: 1 nb201; darts 3 cifar10, 2 imagenet).",
+@_int(
+    "prune_number",
+    f"{_for('prune_number')} ops removed per edge per round "
+    f"(official: {_official('prune_number')}).",
 )
 @click.option(
     "--fixed-inputs",
     is_flag=True,
-    help="[tenas] TEGNAS fix: one NTK batch, one crop set and per-repeat networks for every call "
-    "(default: official fresh batches and networks).",
+    help=f"{_for('fixed_inputs')} TEGNAS fix: one NTK batch, one crop set and per-repeat "
+    "networks for every call (default: official fresh batches and networks).",
 )
-@click.option(
-    "--init",
-    default=None,
-    metavar="NAME",
-    help="[tenas] pytorch-default (official: its custom init never runs) | kaiming (the intended "
-    "Kaiming-normal re-init per repeat).",
+@_name(
+    "init",
+    f"{_for('init')} {_TENAS.init} (official: its custom init never runs) | "
+    f"{INITS[1]} (the intended Kaiming-normal re-init per repeat).",
 )
-@click.option(
-    "--ntk-engine",
-    default=None,
-    metavar="NAME",
-    help="[tenas, best-of-n, evolution] proxies.ntk engine: oracle | batched | graph | compiled "
-    "(default: graph for tenas; the profile's engine for the baselines). Every engine gives "
+@_name(
+    "ntk_engine",
+    f"{_for('ntk_engine')} proxies.ntk engine: {' | '.join(NTK_ENGINES)} (default: "
+    f"{_TENAS.ntk_engine} for tenas; the profile's engine for the baselines). Every engine gives "
     "the same kernel; only the speed differs (compiled is fastest on CPU for long runs).",
 )
-@click.option(
-    "--kappa-dtype",
-    default=None,
-    metavar="NAME",
-    help="[tenas] eigenvalue precision: float32 (official symeig) | float64.",
+@_name(
+    "kappa_dtype",
+    f"{_for('kappa_dtype')} eigenvalue precision: {_TENAS.kappa_dtype} (official symeig) | "
+    f"{' | '.join(d for d in KAPPA_DTYPES if d != _TENAS.kappa_dtype)}.",
 )
 @click.option(
     "--no-trajectory",
     is_flag=True,
-    help="[tenas] skip measuring κ and R of the supernet after each round.",
+    help=f"{_for('trajectory')} skip measuring κ and R of the supernet after each round.",
 )
 # Baseline settings.
-@click.option(
-    "--proxy",
-    default=None,
-    metavar="NAME",
-    help="[best-of-n, evolution] proxy (see `harness proxies`), or tenas (rank sum, best-of-n only).",
+@_name(
+    "proxy",
+    f"{_for('proxy')} proxy (see `harness proxies`), or tenas (rank sum, best-of-n only).",
 )
-@click.option(
-    "--profile",
-    default=None,
-    metavar="NAME",
-    help="[best-of-n, evolution] tenas | bench (default: tenas for tenas/ntk_cond/linear_regions, "
+@_name(
+    "profile",
+    f"{_for('profile')} tenas | bench (default: tenas for {'/'.join(TENAS_PROFILE_PROXIES)}, "
     "bench otherwise).",
 )
-@click.option("--n", "n", type=int, default=None, help="[best-of-n] cells sampled (default 100).")
-@click.option("--budget", type=int, default=None, help="[evolution] fitness queries (default 100).")
-@click.option(
-    "--population", type=int, default=None, help="[evolution] population size (default 20)."
-)
-@click.option(
-    "--sample-size", type=int, default=None, help="[evolution] tournament size (default 5)."
-)
+@_int("n", f"{_for('n')} cells sampled (default {_BASELINE.n}).")
+@_int("budget", f"{_for('budget')} fitness queries (default {_BASELINE.budget}).")
+@_int("population", f"{_for('population')} population size (default {_BASELINE.population}).")
+@_int("sample_size", f"{_for('sample_size')} tournament size (default {_BASELINE.sample_size}).")
 # Common.
 @click.option(
     "--data-dir",
@@ -274,24 +233,6 @@ def command(
     space,
     dataset,
     seeds,
-    batch_size,
-    repeats,
-    lr_samples,
-    lr_batches,
-    lr_patch,
-    precision,
-    prune_number,
-    fixed_inputs,
-    init,
-    ntk_engine,
-    kappa_dtype,
-    no_trajectory,
-    proxy,
-    profile,
-    n,
-    budget,
-    population,
-    sample_size,
     data_dir,
     source,
     bench,
@@ -304,6 +245,7 @@ def command(
     quiet,
     leaderboard,
     leaderboard_dir,
+    **options,
 ):
     """Search a space with TE-NAS pruning or a baseline; one run per seed.
 
@@ -315,233 +257,91 @@ def command(
     from harness.devices import check_device
     from harness.errors import InputError
     from search import records
-    from search.runs import ALGOS, DATASETS, check_choice, check_space
+    from search.runs import SearchSpec, check_algorithm, resolve_settings
 
-    given = dict(
-        batch_size=batch_size,
-        repeats=repeats,
-        lr_samples=lr_samples,
-        lr_batches=lr_batches,
-        lr_patch=lr_patch,
-        precision=precision,
-        prune_number=prune_number,
-        init=init,
-        ntk_engine=ntk_engine,
-        kappa_dtype=kappa_dtype,
-        fixed_inputs=fixed_inputs,
-        no_trajectory=no_trajectory,
-        proxy=proxy,
-        profile=profile,
-        n=n,
-        budget=budget,
-        population=population,
-        sample_size=sample_size,
-    )
-    if space == "darts":
-        _darts_command(
-            algo,
-            dataset,
-            seeds,
-            given,
-            data_dir,
-            source,
-            bench,
-            device,
-            threads,
-            out,
-            tag,
-            force,
-            as_json,
-            quiet,
-            leaderboard,
-        )
-        return
-    check_space(space)
-    check_choice("dataset", dataset, DATASETS)
-    if algo is None and not leaderboard:
+    adapter = SEARCH_SPACES.get(space)
+    adapter.check_dataset(dataset)
+    supported = [a.name for a in ALGORITHMS if space in a.spaces]
+    if algo is None and not (leaderboard and adapter.benchmark):
         raise InputError(
-            f"--algo is required ({ALGO_HELP}), unless --leaderboard alone rebuilds the leaderboard."
+            f"--algo is required ({' | '.join(supported)})"
+            + (
+                ", unless --leaderboard alone rebuilds the leaderboard."
+                if adapter.benchmark
+                else "."
+            )
         )
-    results = []
     if algo is not None:
-        check_choice("algorithm", algo, ALGOS)
+        check_algorithm(algo, space)
+    if not adapter.benchmark and leaderboard:
+        raise InputError(
+            f"--leaderboard ranks NB201 benchmark accuracies; {adapter.label} has no "
+            f"benchmark{adapter.next_step}."
+        )
+    if not adapter.benchmark and bench is not None:
+        spaces = [a.name for a in SEARCH_SPACES if a.benchmark]
+        raise InputError(
+            f"--bench applies to --space {' / '.join(spaces)} only; {adapter.label} has no benchmark."
+        )
+    board_dir = leaderboard_dir or Path(out) / space / dataset
+    if algo is not None:
         seed_list = records.parse_seeds(seeds)
-        _check_combination(algo, given)
-        settings = _settings(algo, space, dataset, given)
+        settings = resolve_settings(algo, space, dataset, _given(algo, options))
+        device = check_device(device)
         check_writable_dir(out, "search runs")  # before any work
         if leaderboard:
-            check_writable_dir(leaderboard_dir or Path(out) / space / dataset, "the leaderboard")
-        results = _run_all(
-            algo,
-            space,
-            dataset,
-            seed_list,
-            settings,
-            data_dir,
-            source,
-            bench,
-            check_device(device),
-            threads,
-            out,
-            tag,
-            force,
-            quiet,
-        )
+            check_writable_dir(board_dir, "the leaderboard")
+        specs = [
+            SearchSpec(algo, space, dataset, seed, settings, out, tag, device, threads)
+            for seed in seed_list
+        ]
+        results = _run_all(specs, data_dir, source, bench, force, quiet)
         if as_json:
             click.echo(json.dumps([r.record for r in results], indent=2))
         else:
             for r in results:
-                click.echo(_summary_line(r.record, r.skipped))
-            if len(results) > 1:
-                accs = [
-                    [r.record["accuracies"][k] for r in results] for k in records.ACCURACY_KEYS[:3]
-                ]
-                secs = sum(r.record["search_seconds"] for r in results) / len(results)
-                click.echo(
-                    f"{results[0].record['method']}, {len(results)} seeds: C10 {_mean_std(accs[0])} / "
-                    f"C100 {_mean_std(accs[1])} / IN16 {_mean_std(accs[2])}, mean {secs:.1f} s"
-                )
+                line = adapter.summary_line(r.record)
+                click.echo(line + (" (already done; not rerun)" if r.skipped else ""))
+            if (line := adapter.seeds_line([r.record for r in results])) is not None:
+                click.echo(line)
     if leaderboard:
-        from search.leaderboard import (
-            build_search_leaderboard,
-            load_results_frame,
-            write_search_leaderboard,
-        )
-
-        root = Path(out) / space / dataset
-        if not root.is_dir():
-            raise InputError(f"no search runs under {str(root)!r} to build a leaderboard from.")
-        board = build_search_leaderboard(load_results_frame([root]))
-        check_writable_dir(leaderboard_dir or root, "the leaderboard")
-        written = write_search_leaderboard(board, leaderboard_dir or root)
-        if not as_json:
-            click.echo(f"leaderboard: {written['csv']} {written['md']}")
+        _write_leaderboard(Path(out) / space / dataset, board_dir, as_json)
 
 
-def _run_all(
-    algo,
-    space,
-    dataset,
-    seed_list,
-    settings,
-    data_dir,
-    source,
-    bench,
-    device,
-    threads,
-    out,
-    tag,
-    force,
-    quiet,
-):
-    """Load data and benchmark once (failing before any work), then run the seeds in order."""
+def _run_all(specs: list, data_dir, source, bench, force: bool, quiet: bool) -> list:
+    """Load data (and the benchmark, for a space that has one) once, failing before any work,
+    then run the seeds in order."""
     import torch
 
     from harness.bench import load_benchmark
-    from search.runs import SearchSpec, execute, load_search_images
+    from search.runs import execute, load_search_images
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    images = load_search_images(dataset, data_dir, source)
-    benchmark = load_benchmark(source=bench, data_dir=data_dir)
+    first = specs[0]
+    if first.threads is not None:
+        torch.set_num_threads(first.threads)
+    images = load_search_images(first.space, first.dataset, data_dir, source)
+    benchmark = load_benchmark(source=bench, data_dir=data_dir) if first.adapter.benchmark else None
     echo = None if quiet else (lambda msg: click.echo(msg, err=True))
-    results = []
-    for seed in seed_list:
-        spec = SearchSpec(
-            algo, space, dataset, seed, settings, out=out, tag=tag, device=device, threads=threads
-        )
-        results.append(
-            execute(
-                spec, images, benchmark, force=force, progress=False if quiet else None, on_log=echo
-            )
-        )
-    return results
+    progress = False if quiet else None
+    return [
+        execute(spec, images, benchmark, force=force, progress=progress, on_log=echo)
+        for spec in specs
+    ]
 
 
-# ---------------------------------------------------------------------------- DARTS space
-
-
-def _darts_command(
-    algo,
-    dataset,
-    seeds,
-    given,
-    data_dir,
-    source,
-    bench,
-    device,
-    threads,
-    out,
-    tag,
-    force,
-    as_json,
-    quiet,
-    leaderboard,
-):
-    """`harness search --space darts`: TE-NAS op pruning (official DARTS settings per dataset), then
-    the edge pruning to two inputs per node; one genotype per seed."""
-    import torch
-
+def _write_leaderboard(root: Path, board_dir, as_json: bool) -> None:
     from harness.atomic import check_writable_dir
-    from harness.devices import check_device
     from harness.errors import InputError
-    from search import records
-    from search.darts_adapter import check_dataset
-    from search.darts_runs import DartsSearchSpec, darts_config, execute, load_search_images
-    from search.runs import ALGOS, check_choice
-
-    if algo is None:
-        raise InputError("--algo is required; --space darts supports --algo tenas.")
-    check_choice("algorithm", algo, ALGOS)
-    if algo != "tenas":
-        raise InputError(
-            f"--space darts supports --algo tenas only; got --algo {algo} (the baselines score "
-            f"NB201 cells against its benchmark)."
-        )
-    check_dataset(dataset)
-    if leaderboard:
-        raise InputError(
-            "--leaderboard ranks NB201 benchmark accuracies; DARTS has no benchmark "
-            "(train the found genotype with `harness train --genotype <result.json>`)."
-        )
-    if bench is not None:
-        raise InputError("--bench applies to --space nb201 only; DARTS has no benchmark.")
-    seed_list = records.parse_seeds(seeds)
-    _check_combination(algo, given)
-    overrides = {k: given[k] for k in _TENAS_OPTIONS if given[k] is not None}
-    settings = darts_config(
-        dataset,
-        **overrides,
-        fixed_inputs=given["fixed_inputs"],
-        trajectory=not given["no_trajectory"],
+    from search.leaderboard import (
+        build_search_leaderboard,
+        load_results_frame,
+        write_search_leaderboard,
     )
-    device = check_device(device)
-    check_writable_dir(out, "search runs")  # before any work
-    if threads is not None:
-        torch.set_num_threads(threads)
-    images = load_search_images(dataset, data_dir, source)
-    echo = None if quiet else (lambda msg: click.echo(msg, err=True))
-    results = []
-    for seed in seed_list:
-        spec = DartsSearchSpec(
-            dataset, seed, settings, out=out, tag=tag, device=device, threads=threads
-        )
-        results.append(
-            execute(spec, images, force=force, progress=False if quiet else None, on_log=echo)
-        )
-    if as_json:
-        click.echo(json.dumps([r.record for r in results], indent=2))
-        return
-    for r in results:
-        click.echo(_darts_summary_line(r.record, r.skipped))
 
-
-def _darts_summary_line(record: dict, skipped: bool) -> str:
-    cifar, imagenet = record["sizes"]["cifar10"], record["sizes"]["imagenet"]
-    line = (
-        f"seed {record['seed']}: {record['genotype']}; CIFAR-10 network {cifar['params'] / 1e6:.2f} M params; "
-        f"ImageNet network {imagenet['params'] / 1e6:.2f} M params, {imagenet['macs'] / 1e6:.0f} M MACs; "
-        f"search {record['search_seconds']:.1f} s ({record['search_days']:.4f} days on "
-        f"{record['device_name']})"
-    )
-    return line + (" (already done; not rerun)" if skipped else "")
+    if not root.is_dir():
+        raise InputError(f"no search runs under {str(root)!r} to build a leaderboard from.")
+    board = build_search_leaderboard(load_results_frame([root]))
+    check_writable_dir(board_dir, "the leaderboard")
+    written = write_search_leaderboard(board, board_dir)
+    if not as_json:
+        click.echo(f"leaderboard: {written['csv']} {written['md']}")

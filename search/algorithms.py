@@ -1,20 +1,27 @@
 """The registry of search algorithms: one `AlgorithmSpec` per algorithm, chosen by name.
 
-An algorithm declares the spaces it runs on, how its settings name a run (folder) and a method
-(leaderboard label), the options a record keeps, and `run`, which searches one seed and returns a
-`Found`. The run executor (`search.runs`) does everything around it — resuming, records, logs —
-the same way for every algorithm. Adding one is a function and a registration (docs/extending.md).
+An algorithm declares the spaces it runs on, its settings (the official ones of a space and
+dataset, which fields a request may set, how they are checked), how its settings name a run
+(folder) and a method (leaderboard label), the options a record keeps, and `run`, which searches
+one seed and returns a `Found`. The run executor (`search.runs`) does everything around it —
+resuming, records, logs — the same way for every algorithm and space. Adding one is a function
+and a registration (docs/extending.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from harness.registry import Registry
 from search.baselines import BaselineConfig, best_of_n, evolution, make_evaluator, random_search
-from search.nb201_adapter import Nb201PruningSpace
 from search.tenas import TenasConfig, quirk_options, run_tenas
+
+if TYPE_CHECKING:
+    from harness.data import ImageSet
+    from search.runs import SearchSpec
 
 #: Settings that change how fast, not what, a TE-NAS search computes (kept out of method labels
 #: and out of the identity a finished run must match to be resumed).
@@ -23,9 +30,10 @@ SPEED_ONLY = ("ntk_engine", "trajectory")
 
 @dataclass
 class Found:
-    """What one search seed found: the NB201 cell, its cost, and algorithm-specific record fields."""
+    """What one search seed found: the space's cell, its cost, and algorithm-specific record
+    fields."""
 
-    arch: object  # harness.spaces.nb201.Nb201Arch
+    arch: object  # the space's cell: harness.spaces.nb201.Nb201Arch, harness.spaces.darts.Genotype
     seconds: float
     counts: dict
     extra: dict = field(default_factory=dict)
@@ -37,36 +45,55 @@ class AlgorithmSpec:
     description: str
     config: type
     spaces: tuple[str, ...]
+    #: the settings fields a request may set (what `harness search` accepts with this algorithm)
+    takes: tuple[str, ...]
+    #: (space adapter, dataset) -> the settings when a request sets nothing
+    official: Callable
+    #: (settings) -> the checked settings, with what depends on other settings filled in
+    resolve: Callable
     #: (settings) -> the run's folder name (before --tag)
     run_name: Callable
-    #: (settings) -> the leaderboard label: the algorithm plus every setting that changes its result
+    #: (settings, official settings) -> the leaderboard label: the algorithm plus every setting
+    #: that changes its result
     method: Callable
     #: (settings, seed) -> the options a record keeps beside the settings
     options: Callable
-    #: (settings, images, seed, device, progress, log) -> Found
+    #: (spec: search.runs.SearchSpec, images, progress, log) -> Found
     run: Callable
 
 
-ALGORITHMS: Registry[AlgorithmSpec] = Registry("search algorithm")
+ALGORITHMS: Registry[AlgorithmSpec] = Registry("algorithm")
 
 
 def register_algorithm(spec: AlgorithmSpec) -> AlgorithmSpec:
     return ALGORITHMS.add(spec.name, spec)
 
 
-def _tenas_method(s: TenasConfig) -> str:
-    extra = {k: v for k, v in s.non_default().items() if k not in SPEED_ONLY}
+def _tenas_method(s: TenasConfig, official: TenasConfig) -> str:
+    """``TE-NAS (ours)`` plus every setting that differs from the space's official one and
+    changes the result."""
+    base = official.to_dict()
+    extra = {k: v for k, v in s.to_dict().items() if v != base[k] and k not in SPEED_ONLY}
     return "TE-NAS (ours)" + (
         " [" + ", ".join(f"{k}={v}" for k, v in sorted(extra.items())) + "]" if extra else ""
     )
 
 
-def _run_tenas(s: TenasConfig, images, seed, device, progress, log) -> Found:
-    space = Nb201PruningSpace(images.num_classes, device)
-    outcome = run_tenas(space, s, images, seed=seed, device=device, progress=progress, log=log)
+def _run_tenas(spec: SearchSpec, images: ImageSet, progress, log) -> Found:
+    space = spec.adapter.pruning_space(spec.dataset, images, spec.device)
+    outcome = run_tenas(
+        space,
+        spec.settings,
+        images,
+        seed=spec.seed,
+        device=spec.device,
+        progress=progress,
+        log=log,
+        edge_groups=space.edge_groups,
+    )
     counts = {**outcome.counts, "total": sum(outcome.counts.values())}
     return Found(
-        space.arch(outcome.masks),
+        space.final_cell(outcome.masks),
         outcome.search_seconds,
         counts,
         {
@@ -77,14 +104,15 @@ def _run_tenas(s: TenasConfig, images, seed, device, progress, log) -> Found:
     )
 
 
-def _run_random(s: BaselineConfig, images, seed, device, progress, log) -> Found:
-    outcome = random_search(seed)
+def _run_random(spec: SearchSpec, images: ImageSet, progress, log) -> Found:
+    outcome = random_search(spec.seed)
     return Found(outcome.arch, outcome.seconds, outcome.counts)
 
 
 def _baseline(search: Callable) -> Callable:
-    def run(s: BaselineConfig, images, seed, device, progress, log) -> Found:
-        outcome = search(s, make_evaluator(s, images, seed, device), seed, progress=progress)
+    def run(spec: SearchSpec, images: ImageSet, progress, log) -> Found:
+        s, seed = spec.settings, spec.seed
+        outcome = search(s, make_evaluator(s, images, seed, spec.device), seed, progress=progress)
         return Found(
             outcome.arch,
             outcome.seconds,
@@ -95,10 +123,9 @@ def _baseline(search: Callable) -> Callable:
     return run
 
 
-def _evolution_method(s: BaselineConfig) -> str:
-    base = BaselineConfig()
-    extra = [f"population={s.population}"] if s.population != base.population else []
-    extra += [f"sample_size={s.sample_size}"] if s.sample_size != base.sample_size else []
+def _evolution_method(s: BaselineConfig, official: BaselineConfig) -> str:
+    extra = [f"population={s.population}"] if s.population != official.population else []
+    extra += [f"sample_size={s.sample_size}"] if s.sample_size != official.sample_size else []
     return f"evolution {s.proxy} ({s.profile} profile), budget {s.budget}" + (
         " [" + ", ".join(extra) + "]" if extra else ""
     )
@@ -108,12 +135,29 @@ def _profile_options(s: BaselineConfig, seed: int) -> dict:
     return {"profile": s.profile_for_seed(seed).to_dict()}
 
 
+def _baseline_spec(name: str, description: str, takes: tuple[str, ...], **fields) -> AlgorithmSpec:
+    """A baseline: NB201 only, `BaselineConfig` settings checked for the algorithm `name`."""
+    return AlgorithmSpec(
+        name,
+        description,
+        BaselineConfig,
+        ("nb201",),
+        takes,
+        official=lambda adapter, dataset: BaselineConfig(),
+        resolve=lambda s: s.resolved(name),
+        **fields,
+    )
+
+
 register_algorithm(
     AlgorithmSpec(
         "tenas",
         "TE-NAS: prune the supernet by the ranks of the NTK condition number and linear regions",
         TenasConfig,
         ("nb201", "darts"),
+        tuple(f.name for f in dataclasses.fields(TenasConfig)),
+        official=lambda adapter, dataset: TenasConfig(**adapter.tenas_defaults[dataset]),
+        resolve=lambda s: s,
         run_name=lambda s: "tenas",
         method=_tenas_method,
         options=lambda s, seed: quirk_options(s),
@@ -121,35 +165,33 @@ register_algorithm(
     )
 )
 register_algorithm(
-    AlgorithmSpec(
+    _baseline_spec(
         "random",
         "a uniformly random cell (no proxy)",
-        BaselineConfig,
-        ("nb201",),
+        (),
         run_name=lambda s: "random",
-        method=lambda s: "random",
+        method=lambda s, official: "random",
         options=lambda s, seed: {},
         run=_run_random,
     )
 )
+_PROXY_SETTINGS = ("proxy", "profile", "ntk_engine")
 register_algorithm(
-    AlgorithmSpec(
+    _baseline_spec(
         "best-of-n",
         "the best of N random cells by one proxy",
-        BaselineConfig,
-        ("nb201",),
+        (*_PROXY_SETTINGS, "n"),
         run_name=lambda s: f"best-of-n-{s.proxy}-{s.profile}",
-        method=lambda s: f"best-of-{s.n} {s.proxy} ({s.profile} profile)",
+        method=lambda s, official: f"best-of-{s.n} {s.proxy} ({s.profile} profile)",
         options=_profile_options,
         run=_baseline(best_of_n),
     )
 )
 register_algorithm(
-    AlgorithmSpec(
+    _baseline_spec(
         "evolution",
         "regularised evolution on one proxy's scores",
-        BaselineConfig,
-        ("nb201",),
+        (*_PROXY_SETTINGS, "budget", "population", "sample_size"),
         run_name=lambda s: f"evolution-{s.proxy}-{s.profile}",
         method=_evolution_method,
         options=_profile_options,

@@ -1,4 +1,5 @@
-"""The DARTS side of the TE-NAS search: supernets, alphas from masks, and the found genotype.
+"""The DARTS side of a search: the TE-NAS pruning space (supernets, alphas from masks, the found
+genotype) and the run adapter (search datasets, and the genotype and its network sizes in the record).
 
 Both TE-NAS networks come from the harness's DARTS builder (`harness.spaces.darts.build_supernet`):
 the NTK net (C=1, N=1, stem 3->1, a normal and a reduction cell, a classifier of 10 outputs for
@@ -7,7 +8,10 @@ CIFAR-10 and 1000 for ImageNet) and the thin linear-region net (the same two cel
 and mixed by softmax(alphas) (docs/tenas-spec.md §3). The pruning state is a mask of shape
 (2 cell types, 14 edges, 8 ops); an edge whose ops are all pruned is removed, which is how the
 edge pruning of §8 leaves every intermediate node two incoming edges. The final genotype is
-DARTS's own parse of the alphas (§9).
+DARTS's own parse of the alphas (§9). DARTS has no benchmark: the record carries the genotype in
+DARTS's notation (under ``genotype``, which ``harness train --genotype <result.json>`` reads) and the
+size of its CIFAR-10 and ImageNet evaluation networks, under its own schema so that NB201 tools
+(the search leaderboard) never mistake it for benchmark lookups.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from harness.spaces.darts import (
     build_supernet,
     genotype_from_alphas,
     mask_to_alphas,
+    summarize,
 )
+from search.adapter import SearchAdapter
 from search.tenas import SupernetBuilders
 
 #: Official per-dataset settings for DARTS (prune_launch.py, docs/tenas-spec.md §7): prune number and NTK
@@ -41,6 +47,19 @@ DARTS_DEFAULTS: dict[str, dict] = {
 DARTS_DATASETS: tuple[str, ...] = tuple(DARTS_DEFAULTS)
 #: Incoming edges kept per intermediate node by the §8 edge pruning.
 IN_DEGREE = 2
+SCHEMA = "harness.search.darts/1"
+SECONDS_PER_DAY = 86400.0
+#: Evaluation networks whose size the record reports (DARTS's CIFAR-10 and ImageNet settings).
+SIZE_DATASETS = ("cifar10", "imagenet")
+SIZE_KEYS = (
+    "params",
+    "params_with_auxiliary",
+    "macs",
+    "image_size",
+    "layers",
+    "channels",
+    "num_classes",
+)
 
 
 def check_dataset(dataset: str) -> str:
@@ -90,9 +109,11 @@ class DartsPruningSpace(SupernetBuilders):
         check_final(masks)
         return self.genotype(masks)
 
-    def describe(self, masks: np.ndarray) -> dict:
-        g = self.genotype(masks)
-        return {"genotype": str(g), "genotype_json": g.to_dict()}
+    final_cell = final_genotype
+
+    def round_fields(self, masks: np.ndarray) -> dict:
+        """The parsed genotype, which the official code records after every round."""
+        return {"genotype": str(self.genotype(masks))}
 
 
 def _check_shape(masks: np.ndarray) -> None:
@@ -133,3 +154,72 @@ def check_final(masks: np.ndarray) -> None:
                     f"{kind} node {node + 2} has {degree} incoming edges; a finished search "
                     f"keeps exactly {IN_DEGREE}."
                 )
+
+
+def genotype_sizes(genotype: Genotype) -> dict:
+    """Params (without auxiliary head) and multiply-adds of the genotype's evaluation networks."""
+    out = {}
+    for dataset in SIZE_DATASETS:
+        summary = summarize(genotype, dataset)
+        out[dataset] = {k: summary[k] for k in SIZE_KEYS}
+    return out
+
+
+class DartsSearch(SearchAdapter):
+    """TE-NAS searches on DARTS (official settings per dataset), then the edge pruning to two
+    inputs per node; one genotype per seed."""
+
+    name = "darts"
+    label = "DARTS"
+    schema = SCHEMA
+    tenas_defaults = DARTS_DEFAULTS
+    dataset_note = (
+        "(imagenet: an ImageFolder tree <data dir>/imagenet/train/, images resized to 32x32)"
+    )
+    next_step = " (train the found genotype with `harness train --genotype <result.json>`)"
+
+    def check_dataset(self, dataset: str) -> str:
+        """CIFAR-10 (default source as for NB201) or ImageNet-1k, an ImageFolder tree
+        (``<data dir>/imagenet/train/<class>/...``, resized to 32x32)."""
+        return check_dataset(dataset)
+
+    def pruning_space(self, dataset: str, images, device) -> DartsPruningSpace:
+        return DartsPruningSpace(dataset, device)
+
+    def options(self, dataset: str) -> dict:
+        return {
+            "ntk_num_classes": NUM_CLASSES[dataset],
+            "ntk_num_classes_note": "the official classifier size of the search dataset (labels unused)",
+        }
+
+    def found_fields(self, found, bench=None) -> dict:
+        genotype = found.arch
+        return {
+            "genotype": str(genotype),
+            "genotype_json": genotype.to_dict(),
+            "sizes": genotype_sizes(genotype),
+            "search_seconds": found.seconds,
+            "search_days": found.seconds / SECONDS_PER_DAY,
+            "trajectory_seconds": found.extra["trajectory_seconds"],
+        }
+
+    def found_line(self, fields: dict) -> str:
+        return f"found {fields['genotype']} in {fields['search_seconds']:.1f} s; " + _network_sizes(
+            fields["sizes"], ",", " /"
+        )
+
+    def summary_line(self, record: dict) -> str:
+        return (
+            f"seed {record['seed']}: {record['genotype']}; "
+            + _network_sizes(record["sizes"], ";", ",")
+            + f"; search {record['search_seconds']:.1f} s ({record['search_days']:.4f} days on "
+            f"{record['device_name']})"
+        )
+
+
+def _network_sizes(sizes: dict, sep: str, macs_sep: str) -> str:
+    cifar, imagenet = sizes["cifar10"], sizes["imagenet"]
+    return (
+        f"CIFAR-10 network {cifar['params'] / 1e6:.2f} M params{sep} ImageNet network "
+        f"{imagenet['params'] / 1e6:.2f} M params{macs_sep} {imagenet['macs'] / 1e6:.0f} M MACs"
+    )

@@ -1,7 +1,10 @@
-"""Run one search seed of any algorithm and write its record (result.json, config.json, log.txt).
+"""Run one search seed of any algorithm on any space and write its record (result.json,
+config.json, log.txt) under ``<out>/<space>/<dataset>/<run name>/seed<k>/``.
 
 `SearchSpec` is the resolved request; `execute` runs it unless a finished run with the same
-identity is already on disk (then it returns that record: re-running a command resumes it).
+identity is already on disk (then it returns that record: re-running a command resumes it). What
+differs per space (images, the record's description of the cell found, the schema) comes from the
+space's `search.adapter.SearchAdapter`; what differs per algorithm from its `AlgorithmSpec`.
 """
 
 from __future__ import annotations
@@ -9,49 +12,45 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from harness.bench import Benchmark
-from harness.data import ImageSet, load_images
+from harness.data import ImageSet
 from harness.environment import environment
-from harness.errors import InputError, unknown_name
+from harness.errors import InputError
 from search import records
-from search.algorithms import ALGORITHMS, comparable_identity
-from search.baselines import BaselineConfig
-from search.nb201_adapter import NB201_DEFAULTS
-from search.tenas import TenasConfig
+from search.adapter import SearchAdapter
+from search.algorithms import ALGORITHMS, AlgorithmSpec, comparable_identity
+from search.spaces import SEARCH_SPACES
 
 log = logging.getLogger(__name__)
 
-ALGOS = tuple(ALGORITHMS.names())
-SPACES = ("nb201",)
-#: Every searchable space; `harness search` hands darts to `search.darts_runs` before this module.
-ALL_SPACES = ("darts", "nb201")
-DATASETS = tuple(NB201_DEFAULTS)
-#: Image source per search dataset: never a stand-in or a 20-image fallback for a search.
-STRICT_SOURCES = {"cifar100": "batches", "ImageNet16-120": "official"}
+
+def check_algorithm(algo: str, space: str) -> AlgorithmSpec:
+    """The algorithm `algo` if it runs on `space`; else an `InputError` naming the ones that do."""
+    spec = ALGORITHMS.get(algo)
+    if space not in spec.spaces:
+        supported = [a.name for a in ALGORITHMS if space in a.spaces]
+        raise InputError(
+            f"--space {space} supports --algo {' / '.join(supported)} only; got --algo {algo} "
+            f"(which runs on {' / '.join(spec.spaces)} only)."
+        )
+    return spec
 
 
-def check_choice(kind: str, value: str, accepted) -> str:
-    if value not in accepted:
-        raise unknown_name(kind, value, accepted)
-    return value
+def resolve_settings(algo: str, space: str, dataset: str, given: Mapping | None = None):
+    """The settings of a request: the official ones of `space` and `dataset` with `given` (the
+    settings fields a request sets) on top, checked."""
+    algorithm, adapter = check_algorithm(algo, space), SEARCH_SPACES.get(space)
+    official = algorithm.official(adapter, adapter.check_dataset(dataset))
+    return algorithm.resolve(dataclasses.replace(official, **(given or {})))
 
 
-def check_space(space: str) -> str:
-    if space not in SPACES:
-        raise unknown_name("space", space, ALL_SPACES)
-    return space
-
-
-def load_search_images(dataset: str, data_dir=None, source: str | None = None) -> ImageSet:
-    """The TRAINING images of the search dataset; CIFAR-100 and ImageNet16-120 need the official
-    files (a missing file is a `DataNotFoundError` that says where we looked)."""
-    check_choice("dataset", dataset, DATASETS)
-    return load_images(dataset, "train", data_dir, source=source or STRICT_SOURCES.get(dataset))
+def load_search_images(space: str, dataset: str, data_dir=None, source: str | None = None):
+    """The TRAINING images of the search dataset of `space` (see `SearchAdapter.load_images`)."""
+    return SEARCH_SPACES.get(space).load_images(dataset, data_dir, source)
 
 
 @dataclass(frozen=True)
@@ -60,15 +59,19 @@ class SearchSpec:
     space: str
     dataset: str
     seed: int
-    settings: TenasConfig | BaselineConfig
+    settings: object  # the algorithm's config (search.tenas.TenasConfig, BaselineConfig)
     out: str = "runs/search"
     tag: str | None = None
     device: str = "cpu"
     threads: int | None = None
 
     @property
-    def algorithm(self):
+    def algorithm(self) -> AlgorithmSpec:
         return ALGORITHMS.get(self.algo)
+
+    @property
+    def adapter(self) -> SearchAdapter:
+        return SEARCH_SPACES.get(self.space)
 
     @property
     def run_name(self) -> str:
@@ -78,36 +81,31 @@ class SearchSpec:
     @property
     def method(self) -> str:
         """Leaderboard label: the algorithm plus every setting that changes its result."""
-        return self.algorithm.method(self.settings)
+        official = self.algorithm.official(self.adapter, self.dataset)
+        return self.algorithm.method(self.settings, official)
 
     @property
     def directory(self) -> Path:
         return records.run_dir(self.out, self.space, self.dataset, self.run_name, self.seed)
 
+    def options(self) -> dict:
+        """The options a record keeps: the algorithm's, then the space's."""
+        return {
+            **self.algorithm.options(self.settings, self.seed),
+            **self.adapter.options(self.dataset),
+        }
 
-def _settings_dict(spec: SearchSpec) -> dict:
-    return dataclasses.asdict(spec.settings)
-
-
-def _options(spec: SearchSpec) -> dict:
-    return spec.algorithm.options(spec.settings, spec.seed)
-
-
-def _identity(spec: SearchSpec, images: ImageSet) -> dict:
-    """What must match for a finished run on disk to count as this run."""
-    return {
-        "algo": spec.algo,
-        "space": spec.space,
-        "dataset": spec.dataset,
-        "seed": spec.seed,
-        "settings": _settings_dict(spec),
-        "data_checksum": images.checksum,
-        "device": spec.device,
-    }
-
-
-def _environment(spec: SearchSpec) -> dict:
-    return environment(spec.device)
+    def identity(self, images: ImageSet) -> dict:
+        """What must match for a finished run on disk to count as this run."""
+        return {
+            "algo": self.algo,
+            "space": self.space,
+            "dataset": self.dataset,
+            "seed": self.seed,
+            "settings": dataclasses.asdict(self.settings),
+            "data_checksum": images.checksum,
+            "device": self.device,
+        }
 
 
 class _RunLog:
@@ -128,11 +126,6 @@ class _RunLog:
         return "\n".join(self.lines) + "\n"
 
 
-def accuracies(bench: Benchmark, index: int) -> dict:
-    """The benchmark accuracies (percent) of cell `index` under `records.ACCURACY_KEYS`."""
-    return {key: bench.accuracy(index, key) for key in records.ACCURACY_KEYS}
-
-
 @dataclass
 class RunResult:
     record: dict
@@ -140,10 +133,30 @@ class RunResult:
     path: Path = field(default_factory=Path)
 
 
+def _finished(spec: SearchSpec, identity: dict, force: bool) -> RunResult | None:
+    """The finished identical run in the spec's folder, if any.
+
+    Raises:
+        InputError: a finished run with different settings is there (use --force or --tag).
+    """
+    result_path = spec.directory / records.RESULT_NAME
+    if not result_path.is_file() or force:
+        return None
+    existing = records.read_json(result_path)
+    if comparable_identity(existing.get("identity") or {}) == comparable_identity(
+        records.plain(identity)
+    ):
+        return RunResult(existing, skipped=True, path=result_path)
+    raise InputError(
+        f"{str(result_path)!r} holds a finished run with other settings; pass --force to "
+        f"overwrite it or --tag NAME to write beside it."
+    )
+
+
 def execute(
     spec: SearchSpec,
     images: ImageSet,
-    bench: Benchmark,
+    bench: Benchmark | None = None,
     *,
     force: bool = False,
     progress: bool | None = None,
@@ -151,68 +164,61 @@ def execute(
 ) -> RunResult:
     """Run `spec` (or return the finished identical run on disk) and write its three files.
 
+    Args:
+        bench: the NB201 benchmark, for spaces whose found cells are looked up in it.
+
     Raises:
         InputError: a finished run with different settings is in the same folder (use --force
             or --tag).
     """
-    directory = spec.directory
-    identity = _identity(spec, images)
-    result_path = directory / records.RESULT_NAME
-    if result_path.is_file() and not force:
-        existing = records.read_json(result_path)
-        if comparable_identity(existing.get("identity") or {}) == comparable_identity(
-            records.plain(identity)
-        ):
-            return RunResult(existing, skipped=True, path=result_path)
-        raise InputError(
-            f"{str(result_path)!r} holds a finished run with other settings; pass --force to "
-            f"overwrite it or --tag NAME to write beside it."
-        )
+    identity = spec.identity(images)
+    done = _finished(spec, identity, force)
+    if done is not None:
+        return done
+    adapter = spec.adapter
     say = runlog = _RunLog(on_log)
-    env = _environment(spec)
+    env = environment(spec.device)
+    settings = dataclasses.asdict(spec.settings)
+    options = spec.options()
+    benchmark = {"benchmark": dataclasses.asdict(bench.source)} if adapter.benchmark else {}
     config = {
-        "schema": records.SCHEMA,
+        "schema": adapter.schema,
         "identity": identity,
         "method": spec.method,
         "run_name": spec.run_name,
-        "settings": _settings_dict(spec),
-        "options": _options(spec),
+        "settings": settings,
+        "options": options,
         "data": images.describe(),
-        "benchmark": dataclasses.asdict(bench.source),
+        **benchmark,
         "environment": env,
         "out": str(spec.out),
     }
-    records.write_json(directory / records.CONFIG_NAME, config)
+    records.write_json(spec.directory / records.CONFIG_NAME, config)
     say(f"{spec.method} on {spec.space}/{spec.dataset}, seed {spec.seed}: {images.source}")
-    say(f"settings: {_settings_dict(spec)}")
-    found = spec.algorithm.run(spec.settings, images, spec.seed, spec.device, progress, say)
-    arch, seconds, counts, extra = found.arch, found.seconds, found.counts, found.extra
-    acc = accuracies(bench, arch.index)
-    say(
-        f"found {arch} (index {arch.index}) in {seconds:.1f} s; "
-        + ", ".join(f"{k} {v:.2f}" for k, v in acc.items())
-    )
+    say(f"settings: {settings}")
+    found = spec.algorithm.run(spec, images, progress, say)
+    fields = adapter.found_fields(found, bench)
+    say(adapter.found_line(fields))
     record = {
-        "schema": records.SCHEMA,
+        "schema": adapter.schema,
         "space": spec.space,
         "dataset": spec.dataset,
         "algo": spec.algo,
         "method": spec.method,
         "run_name": spec.run_name,
         "seed": spec.seed,
-        "arch_str": str(arch),
-        "index": arch.index,
-        "accuracies": acc,
-        "search_seconds": seconds,
-        "proxy_evaluations": counts,
+        **fields,
+        "proxy_evaluations": found.counts,
         **env,
-        "settings": _settings_dict(spec),
-        "options": _options(spec),
+        "settings": settings,
+        "options": options,
         "data": images.describe(),
-        "benchmark": dataclasses.asdict(bench.source),
+        **benchmark,
         "identity": identity,
-        **extra,
+        **found.extra,  # a key already in `fields` keeps its place there
     }
-    records.write_text(directory / records.LOG_NAME, runlog.text())
-    records.write_json(result_path, record)
-    return RunResult(records.plain(record), skipped=False, path=result_path)
+    records.write_text(spec.directory / records.LOG_NAME, runlog.text())
+    records.write_json(spec.directory / records.RESULT_NAME, record)
+    return RunResult(
+        records.plain(record), skipped=False, path=spec.directory / records.RESULT_NAME
+    )

@@ -141,3 +141,46 @@ def test_resume_ignores_speed_only_settings():
         "settings": {"batch_size": 8, "ntk_engine": "oracle", "trajectory": True},
     }
     assert _comparable(a) == _comparable(b) and _comparable(a) != _comparable(c)
+
+
+def test_search_spaces_are_registered_spaces_and_resolve_their_official_settings():
+    from harness.spaces.registry import SPACES
+    from search.algorithms import ALGORITHMS
+    from search.runs import SearchSpec, resolve_settings
+    from search.spaces import SEARCH_SPACES
+
+    assert set(SEARCH_SPACES.names()) <= set(SPACES.names())
+    assert all(set(a.spaces) <= set(SEARCH_SPACES.names()) for a in ALGORITHMS)
+    for adapter in SEARCH_SPACES:
+        for dataset, official in adapter.tenas_defaults.items():
+            settings = resolve_settings("tenas", adapter.name, dataset)
+            assert {k: getattr(settings, k) for k in official} == official
+            spec = SearchSpec("tenas", adapter.name, dataset, 0, settings)
+            assert spec.method == "TE-NAS (ours)"
+            changed = resolve_settings("tenas", adapter.name, dataset, {"repeats": 1})
+            assert SearchSpec("tenas", adapter.name, dataset, 0, changed).method == (
+                "TE-NAS (ours) [repeats=1]"
+            )
+
+
+def test_a_search_adapter_must_name_a_registered_space():
+    from search.adapter import SearchAdapter
+    from search.spaces import register_search_space
+
+    class Nb101Search(SearchAdapter):
+        name = "nb101"
+
+    with pytest.raises(ValueError, match="'nb101' names no registered space"):
+        register_search_space(Nb101Search())
+
+
+def test_help_reads_the_official_values_from_the_settings():
+    from search.baselines import BaselineConfig
+    from search.tenas import TenasConfig
+
+    text = " ".join(_run("--help").output.split())
+    assert "NTK batch, images (official: 72 nb201; darts 14 cifar10, 24 imagenet)" in text
+    assert "(official: 1 nb201; darts 3 cifar10, 2 imagenet)" in text
+    assert f"crops per linear-region batch (official {TenasConfig().lr_samples})" in text
+    assert f"tournament size (default {BaselineConfig().sample_size})" in text
+    assert "Search space: nb201 | darts (darts: --algo tenas only)." in text

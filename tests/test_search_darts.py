@@ -28,7 +28,9 @@ from harness.spaces.darts import (
     parse_genotype,
 )
 from search.darts_adapter import DARTS_DEFAULTS, DartsPruningSpace, check_final, in_degrees
-from search.darts_runs import darts_config, load_search_images, method_label
+from search.runs import SearchSpec, resolve_settings
+from tests.test_search_cli import _one_error_line
+from search.runs import load_search_images as _load_search_images
 from search.tenas import NONE_INDEX, TenasConfig, TenasMeter, prune_edge_groups, run_tenas
 
 # Tiny but complete: 2-4 image NTK batches, 1 repeat, 2 x 16 crops.
@@ -55,6 +57,19 @@ QUICK_CLI = [
     "1",
 ]
 N_EDGES, N_OPS = len(EDGES), len(OPS)
+
+
+def darts_config(dataset: str, **overrides) -> TenasConfig:
+    """The settings `harness search --space darts` resolves for `dataset` and `overrides`."""
+    return resolve_settings("tenas", "darts", dataset, overrides)
+
+
+def method_label(config: TenasConfig, dataset: str) -> str:
+    return SearchSpec("tenas", "darts", dataset, 0, config).method
+
+
+def load_search_images(dataset: str, data_dir=None, source=None):
+    return _load_search_images("darts", dataset, data_dir, source)
 
 
 @pytest.fixture(autouse=True)
@@ -251,13 +266,6 @@ def _run(*args):
     return CliRunner().invoke(cli, ["search", "--space", "darts", *map(str, args)])
 
 
-def _one_error_line(result) -> str:
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("Error: ")
-    return lines[0]
-
-
 @pytest.mark.parametrize(
     "args, needle",
     [
@@ -269,7 +277,10 @@ def _one_error_line(result) -> str:
             ["--algo", "tenas", "--dataset", "cifar100"],
             "unknown dataset for --space darts 'cifar100'",
         ),
-        (["--algo", "random"], "--space darts supports --algo tenas only; got --algo random"),
+        (
+            ["--algo", "random"],
+            "--space darts supports --algo tenas only; got --algo random (which runs on nb201 only)",
+        ),
         (["--algo", "tenass"], "unknown algorithm 'tenass'"),
         ([], "--algo is required"),
         (["--algo", "tenas", "--leaderboard"], "DARTS has no benchmark"),
@@ -404,48 +415,17 @@ def test_cifar10_search_end_to_end(cifar_run, tmp_path):
     summary = json.loads(result.output)
     assert summary["params"] == record["sizes"]["cifar10"]["params"]
     assert parse_genotype(summary["genotype"]) == genotype
-    # the same command again finds the finished run and does not rerun it
-    again = CliRunner().invoke(
-        cli,
-        [
-            "search",
-            "--algo",
-            "tenas",
-            "--space",
-            "darts",
-            "--seeds",
-            "0",
-            "--out",
-            str(out),
-            "--source",
-            "npz",
-            "--quiet",
-            *QUICK_CLI,
-        ],
-    )
-    assert again.exit_code == 0 and "already done; not rerun" in again.output
-    # ... also with another NTK engine (speed only), as an NB201 search resumes
-    other = CliRunner().invoke(
-        cli,
-        [
-            "search",
-            "--algo",
-            "tenas",
-            "--space",
-            "darts",
-            "--seeds",
-            "0",
-            "--out",
-            str(out),
-            "--source",
-            "npz",
-            "--quiet",
-            *QUICK_CLI,
-            "--ntk-engine",
-            "oracle",
-        ],
-    )
-    assert other.exit_code == 0 and "already done; not rerun" in other.output, other.output
+    # the same command again finds the finished run and does not rerun it, also with another
+    # NTK engine (speed only), as an NB201 search resumes
+    for extra in ([], ["--ntk-engine", "oracle"]):
+        again = CliRunner().invoke(
+            cli,
+            [
+                *("search", "--algo", "tenas", "--space", "darts", "--seeds", "0"),
+                *("--out", str(out), "--source", "npz", "--quiet", *QUICK_CLI, *extra),
+            ],
+        )
+        assert again.exit_code == 0 and "already done; not rerun" in again.output, again.output
 
 
 @pytest.mark.slow

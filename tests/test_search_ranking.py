@@ -10,6 +10,7 @@ import torch
 
 from search.tenas import (
     candidates,
+    combine_ranks,
     effective_prune_number,
     is_single_path,
     kappa_change,
@@ -148,6 +149,20 @@ def test_values_with_same_key_but_order_broken_by_rounding_up():
     # keys: 0.123, 0.124, 0.124 -> descending: 0.12351, 0.1239 (key ties, stable), 0.12349
     assert [k for k, _ in ranked] == [keys[1], keys[2], keys[0]]
     assert [r[0] for _, r in ranked] == [0, 1, 2]
+
+
+def test_combine_ranks_sums_any_number_of_measures_in_the_first_measures_order():
+    """The one place measures meet: rank_candidates is its two-measure case, and a third measure
+    (what --indicators will add) shifts the sums with the same tie and order rules."""
+    keys = [(0, 0, 1), (0, 0, 2), (0, 1, 1)]
+    ntk = [[np.float64(0.3), keys[0]], [np.float64(0.2), keys[1]], [np.float64(0.1), keys[2]]]
+    regions = [[0.1, keys[0]], [0.0, keys[1]], [0.0, keys[2]]]
+    assert combine_ranks([(ntk, True), (regions, False)], P) == rank_candidates(ntk, regions, P)
+    # two measures: sums 1, 1, 2 (the tie keeps the NTK order)
+    assert [k for k, _ in rank_candidates(ntk, regions, P)] == keys
+    third = [[1.0, keys[0]], [5.0, keys[1]], [1.0, keys[2]]]  # descending: 5 -> 0; 1, 1 -> 1, 1
+    ranked = combine_ranks([(ntk, True), (regions, False), (third, True)], P)
+    assert ranked == [(keys[1], [1, 0, 0]), (keys[0], [0, 1, 1]), (keys[2], [2, 0, 1])]
 
 
 def test_select_prunes_takes_first_per_edge_and_always_one():
