@@ -1,12 +1,13 @@
-"""Shared fixtures and the data the tests read.
+"""Shared fixtures, the markers' skips and the data the tests read.
 
 The product reads the embedded sample (or a configured data root) by itself; the tests that need
 the larger files of the shared data folder (JPEG forms, CIFAR-100 / ImageNet16 samples, the full
 NB201 table with its extra columns) carry the `data` marker and are skipped when it is absent.
 The folder is `$HARNESS_DATA_DIR` (as `.ci/run` sets it), else `../shared/data` beside the
 repository, which this file then exports as `$HARNESS_DATA_DIR` so a local run matches CI. The
-user cache is pointed at an empty folder, so a developer's downloads never change a test.
-Fake benchmark tables (the shared table's layout, made-up accuracies) come from `tests/fakes.py`.
+user cache is pointed at an empty folder, so a developer's downloads never change a test. Tests
+marked `gpu` are skipped where CUDA is not available. Fake benchmark tables (the shared table's
+layout, made-up accuracies) come from `tests/fakes.py`.
 """
 
 from __future__ import annotations
@@ -29,14 +30,23 @@ os.environ["HARNESS_CACHE"] = tempfile.mkdtemp(prefix="harness-test-cache-")
 
 
 def pytest_collection_modifyitems(config, items):
-    if HAS_SHARED:
-        return
-    skip = pytest.mark.skip(
-        reason=f"needs the shared data folder (no {TABLE} under {SHARED_DATA}; set HARNESS_DATA_DIR)"
-    )
-    for item in items:
-        if "data" in item.keywords:
-            item.add_marker(skip)
+    """`data` tests are skipped without the shared data folder and `gpu` tests without CUDA, each
+    with the reason, so a test file needs no skip of its own."""
+    missing = {}
+    if not HAS_SHARED:
+        missing["data"] = (
+            f"needs the shared data folder (no {TABLE} under {SHARED_DATA}; set HARNESS_DATA_DIR)"
+        )
+    if any("gpu" in item.keywords for item in items):
+        import torch
+
+        if not torch.cuda.is_available():
+            missing["gpu"] = "needs CUDA (torch.cuda.is_available() is False here)"
+    for marker, reason in missing.items():
+        skip = pytest.mark.skip(reason=reason)
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 def load_script(relative_path: str) -> ModuleType:
