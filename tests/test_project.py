@@ -92,6 +92,10 @@ def test_committed_leaderboard_regenerates_byte_for_byte(tmp_path, monkeypatch):
         "results/nb201/results.csv.gz",
         "--results",
         "results/nb201/az_nas.csv.gz",
+        "--ensemble",
+        "all",
+        "--ensemble",
+        "selected",
         "--out",
         str(tmp_path),
     ]
