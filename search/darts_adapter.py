@@ -51,14 +51,9 @@ SCHEMA = "harness.search.darts/1"
 SECONDS_PER_DAY = 86400.0
 #: Evaluation networks whose size the record reports (DARTS's CIFAR-10 and ImageNet settings).
 SIZE_DATASETS = ("cifar10", "imagenet")
-SIZE_KEYS = (
-    "params",
-    "params_with_auxiliary",
-    "macs",
-    "image_size",
-    "layers",
-    "channels",
-    "num_classes",
+#: What the record keeps of each network's `summarize`.
+SIZE_KEYS = tuple(
+    "params params_with_auxiliary macs image_size layers channels num_classes".split()
 )
 
 
