@@ -224,3 +224,9 @@ def test_correlate_ensemble_errors_are_one_line(inputs, tmp_path):
         assert result.exit_code == 2, (extra, result.output)
         lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and fragment in lines[0], (extra, result.stderr)
+
+
+def test_ensembles_option_help_names_every_aggregation():
+    result = CliRunner().invoke(cli, ["correlate", "--help"])
+    text = " ".join(result.output.split())
+    assert all(f"'{name}'" in text for name in AGGREGATIONS.names()), text
