@@ -28,6 +28,23 @@ from harness.errors import DataNotFoundError, InputError
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "nan", "inf", "error")
+#: The export contract: the columns of every results table (exports, `reports.io`), in order.
+RESULT_COLUMNS: tuple[str, ...] = (
+    "space",
+    "index",
+    "arch_str",
+    "proxy",
+    "profile",
+    "dataset",
+    "value",
+    "status",
+    "message",
+    "seconds",
+    "repeats",
+    "higher_is_better",
+    "config_hash",
+    "filled_from",
+)
 #: Keys of a configuration that describe where and how it ran, not what each value is (not hashed):
 #: the environment, and the request (number of repeats, NTK engine) of the first run.
 UNHASHED_KEYS = ("environment", "request")
@@ -425,22 +442,7 @@ def read_results(path: str | Path, per_repeat: bool = False):
         lambda p: bool(directions[p]) if p in directions else None
     )
     raw["value"] = raw["value"].astype(float)
-    columns = [
-        "space",
-        "index",
-        "arch_str",
-        "proxy",
-        "profile",
-        "dataset",
-        "value",
-        "status",
-        "message",
-        "seconds",
-        "repeats",
-        "higher_is_better",
-        "config_hash",
-        "filled_from",
-    ]
+    columns = list(RESULT_COLUMNS)
     if per_repeat:
         raw["repeats"] = 1
         out = raw[columns[:10] + ["repeat"] + columns[10:] + ["peak_mem_mb"]]

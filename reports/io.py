@@ -16,30 +16,12 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import DataNotFoundError, InputError
-from harness.store import config_hash
+from harness.store import RESULT_COLUMNS, STATUSES, config_hash
 
 log = logging.getLogger(__name__)
 
-#: Columns every results table must have (see the runner's export contract).
-RESULT_COLUMNS: tuple[str, ...] = (
-    "space",
-    "index",
-    "arch_str",
-    "proxy",
-    "profile",
-    "dataset",
-    "value",
-    "status",
-    "message",
-    "seconds",
-    "repeats",
-    "higher_is_better",
-    "config_hash",
-    "filled_from",
-)
 #: Row identity: a proxy's score on one cell under one configuration.
 KEY_COLUMNS: tuple[str, ...] = ("config_hash", "space", "index", "proxy")
-STATUSES: tuple[str, ...] = ("ok", "nan", "inf", "error")
 TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".parquet")
 STORE_SUFFIXES: tuple[str, ...] = (".sqlite", ".sqlite3", ".db")
 
