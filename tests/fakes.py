@@ -5,6 +5,7 @@ the fault checks), so they stop rebuilding the 15,625-row table each in its own 
 that of `nb201_accuracy.csv`: `index`, `arch_str` and one column per `harness.bench.TABLE_COLUMNS`
 key; the values are either an exact ramp (each key and cell told apart by its value) or accuracies
 that follow a hidden per-cell quality (so proxies made from that quality correlate with them).
+`bench_frame` is the in-memory form the report functions take (`harness.bench.Benchmark.frame`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pandas as pd
 
 from harness.bench import TABLE_COLUMNS
 from harness.spaces import nb201
+
+METRIC = "cifar10-valid/x-valid@200"
 
 
 @functools.cache
@@ -60,3 +63,18 @@ def quality_table(
     """
     sds = [noise] * len(TABLE_COLUMNS) if np.isscalar(noise) else list(noise)
     return nb201_table(lambda k, n: (70 + scale * quality + rng.normal(0, sds[k], n)).clip(0, 100))
+
+
+def bench_frame(acc: dict[int, float] | Sequence[float], metric: str = METRIC) -> pd.DataFrame:
+    """A frame like `harness.bench.Benchmark.frame` holding one metric: `acc` maps cells to their
+    accuracy, or lists the accuracies of cells 0, 1, 2, ..."""
+    if isinstance(acc, dict):
+        index = np.array(sorted(acc))
+        values = np.array([acc[i] for i in index], dtype=float)
+    else:
+        index = np.arange(len(acc))
+        values = np.asarray(acc, dtype=float)
+    return pd.DataFrame(
+        {"arch_str": [str(nb201.Nb201Arch.from_index(int(i))) for i in index], metric: values},
+        index=pd.Index(index, name="index"),
+    )

@@ -17,7 +17,7 @@ from harness.spaces import nb201
 from harness.store import ResultRow, ResultStore
 from reports.io import REPEAT_COLUMNS, load_repeat_rows
 from reports.repeats import AGREEMENT_COLUMNS, repeat_agreement
-from tests.fakes import quality_table
+from tests.fakes import bench_frame, quality_table
 
 METRIC = "cifar10-valid/x-valid@200"
 
@@ -55,12 +55,6 @@ def per_repeat(
     return pd.concat(frames, ignore_index=True)
 
 
-def accuracies(index, values) -> pd.DataFrame:
-    return pd.DataFrame(
-        {METRIC: np.asarray(values, dtype=float)}, index=pd.Index(index, name="index")
-    )
-
-
 def test_hand_example_pairs_single_repeats_and_their_mean():
     up = [1, 2, 3, 4, 5, 6]
     # Cell 6 has an undefined third repeat; cells 7-8 are --unique copies with misleading values.
@@ -70,7 +64,7 @@ def test_hand_example_pairs_single_repeats_and_their_mean():
         filled_from=[pd.NA] * 7 + [3, 3],
     )
     b = per_repeat("b", [up], config_hash="h1")  # one repeat: no agreement to report
-    table = repeat_agreement(pd.concat([a, b]), accuracies(range(9), up + [0, 0, 0]), METRIC)
+    table = repeat_agreement(pd.concat([a, b]), bench_frame(up + [0, 0, 0]), METRIC)
     assert list(table.columns) == list(AGREEMENT_COLUMNS)
     assert list(table["label"]) == ["a/tenas"]
     row = table.iloc[0]
@@ -88,14 +82,12 @@ def test_hand_example_pairs_single_repeats_and_their_mean():
 
 def test_geometric_mean_diagnostic_differs_from_the_mean_and_needs_positive_scores():
     heavy = per_repeat("k", [[10, 20, 30, 40], [2.5, 1, 1, 1]])  # products 25, 20, 30, 40
-    row = repeat_agreement(heavy, accuracies(range(4), [1, 2, 3, 4]), METRIC).iloc[0]
+    row = repeat_agreement(heavy, bench_frame([1, 2, 3, 4]), METRIC).iloc[0]
     assert row["tau_repeat_mean"] == pytest.approx(1.0)  # means 6.25, 10.5, 15.5, 20.5
     assert row["tau_repeat_geomean"] == pytest.approx(2 / 3)  # one discordant pair of six
     signed = per_repeat("s", [[-1, 2, 3, 4], [1, 2, 3, 4]])
     assert np.isnan(
-        repeat_agreement(signed, accuracies(range(4), [1, 2, 3, 4]), METRIC).loc[
-            0, "tau_repeat_geomean"
-        ]
+        repeat_agreement(signed, bench_frame([1, 2, 3, 4]), METRIC).loc[0, "tau_repeat_geomean"]
     )
 
 
@@ -106,7 +98,7 @@ def test_noisy_repeats_agree_less_and_their_mean_ranks_better():
     clean = [quality + rng.normal(0, 0.2, 400) for _ in range(3)]
     table = repeat_agreement(
         pd.concat([per_repeat("noisy", noisy), per_repeat("clean", clean, config_hash="h1")]),
-        accuracies(range(400), quality),
+        bench_frame(quality),
         METRIC,
     ).set_index("label")
     assert (

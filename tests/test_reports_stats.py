@@ -21,23 +21,9 @@ from reports.correlation import (
 from reports.labels import add_labels
 from reports.leaderboard import build_leaderboard, leaderboard_markdown, write_leaderboard_csv
 from reports.topk import benchmark_ranks, precision_at_k, topk_count, topk_summary, topk_weights
+from tests.fakes import bench_frame
 
 METRIC = "cifar10-valid/x-valid@200"
-
-
-def bench_frame(acc: dict[int, float] | np.ndarray, n: int | None = None) -> pd.DataFrame:
-    """A benchmark frame like `harness.bench.Benchmark.frame` for the given cells."""
-    if isinstance(acc, dict):
-        index = np.array(sorted(acc))
-        values = np.array([acc[i] for i in index], dtype=float)
-    else:
-        index = np.arange(len(acc))
-        values = np.asarray(acc, dtype=float)
-    frame = pd.DataFrame(
-        {"arch_str": [str(nb201.Nb201Arch.from_index(int(i))) for i in index], METRIC: values},
-        index=pd.Index(index, name="index"),
-    )
-    return frame
 
 
 def results(
