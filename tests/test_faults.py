@@ -292,7 +292,7 @@ def test_report_killed_at_any_byte_leaves_no_partial_file(tmp_path, cuts):
 _IN_PLACE = re.compile(
     r"(?<!records)(?<!atomic)\.write_(text|bytes)\("  # Path.write_text / write_bytes
     r"|\.to_(csv|parquet)\((?!index=|sys\.stdout|text|tmp)"  # pandas to a path
-    r"|savefig\((?!tmp)|torch\.save\([^)]*,\s*(?!tmp)"  # figures, checkpoints
+    r"|savefig\((?!tmp)|torch\.save\([^)]*,\s*(?!tmp)[^,\s)]+\)"  # figures, checkpoints
     r"|\bopen\((?!tmp|partial)[^)]*[\"'][wa]b?[\"']"  # open(destination, "w") / "a"
 )
 
