@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -325,19 +323,13 @@ def test_az_nas_is_added_whenever_its_four_components_are_present():
 
 # --------------------------------------------------------------------------- real NB201 cells
 
-SHARED_DATA = Path(
-    os.environ.get("HARNESS_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data"
-)
-HAS_CIFAR = (SHARED_DATA / "images" / "cifar10_train_4000.npz").is_file()
 
-
-@pytest.mark.skipif(not HAS_CIFAR, reason=f"real CIFAR-10 images not found under {SHARED_DATA}")
 def test_components_on_real_cells_with_the_bench_profile():
     from harness.data import load_images
     from sweep.profiles import get_profile
     from sweep.scoring import CellScorer
 
-    images = load_images("cifar10", "train", SHARED_DATA)
+    images = load_images("cifar10", "train")  # the embedded 4,000 real images
     together = CellScorer(get_profile("bench"), list(COMPONENTS), images)
     cells = [BEST_C10, EVERY_OP, IDENTITY_CELL]
     rows = {

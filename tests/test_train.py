@@ -402,7 +402,6 @@ def test_cli_trains_and_resumes(tmp_path):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_mixed_precision_steps_on_gpu(tmp_path):
     from harness.data import load_images
 
