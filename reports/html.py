@@ -203,6 +203,12 @@ def _headline(leaderboard: pd.DataFrame, key_figures: Sequence[FigureEntry]) -> 
         if metrics
         else "No correlations."
     )
+    if "kind" in leaderboard and (leaderboard["kind"] == "selected ensemble").any():
+        caption += (
+            " A <b>selected</b> ensemble was chosen against a benchmark key on half of the cells:"
+            " its figures here include that half (optimistic); its held-out figures are in"
+            " <code>leaderboard.md</code> and its selection record."
+        )
     left = (
         '<section id="leaderboard"><h2>Leaderboard</h2>'
         f'<p class="caption">{caption}</p>'
