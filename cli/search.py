@@ -18,6 +18,7 @@ from search.algorithms import ALGORITHMS
 from search.baselines import TENAS_PROFILE_PROXIES, BaselineConfig
 from search.spaces import SEARCH_SPACES
 from search.tenas import INITS, KAPPA_DTYPES, TenasConfig
+from search.tenas.indicators import DEFAULT_INDICATORS
 
 _TENAS, _BASELINE = TenasConfig(), BaselineConfig()
 ALGO_HELP = " | ".join(ALGORITHMS.names())
@@ -132,6 +133,13 @@ def _name(name: str, help: str):
     "prune_number",
     f"{_for('prune_number')} ops removed per edge per round "
     f"(official: {_official('prune_number')}).",
+)
+@_name(
+    "indicators",
+    f"{_for('indicators')} what ranks the removals: registry proxies and/or ensembles, "
+    f"NAME[,NAME...] (default: {','.join(DEFAULT_INDICATORS)}, TE-NAS itself). One ensemble "
+    "brings its aggregation; a list aggregates by rank_sum. Only functions of the supernet's "
+    "masked forward pass qualify (docs/indicators.md).",
 )
 @click.option(
     "--fixed-inputs",

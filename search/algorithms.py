@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from harness.registry import Registry
 from search.baselines import BaselineConfig, best_of_n, evolution, make_evaluator, random_search
 from search.tenas import TenasConfig, quirk_options, run_tenas
+from search.tenas.indicators import IndicatorConfig, indicator_label, with_indicators
 
 if TYPE_CHECKING:
     from harness.data import ImageSet
@@ -49,7 +50,8 @@ class AlgorithmSpec:
     takes: tuple[str, ...]
     #: (space adapter, dataset) -> the settings when a request sets nothing
     official: Callable
-    #: (settings) -> the checked settings, with what depends on other settings filled in
+    #: (official settings, {field: value} a request sets) -> the checked settings, with what
+    #: depends on other settings filled in
     resolve: Callable
     #: (settings) -> the run's folder name (before --tag)
     run_name: Callable
@@ -71,12 +73,42 @@ def register_algorithm(spec: AlgorithmSpec) -> AlgorithmSpec:
 
 def _tenas_method(s: TenasConfig, official: TenasConfig) -> str:
     """``TE-NAS (ours)`` plus every setting that differs from the space's official one and
-    changes the result."""
+    changes the result; other indicators than κ and R are named after ``by``."""
     base = official.to_dict()
-    extra = {k: v for k, v in s.to_dict().items() if v != base[k] and k not in SPEED_ONLY}
-    return "TE-NAS (ours)" + (
-        " [" + ", ".join(f"{k}={v}" for k, v in sorted(extra.items())) + "]" if extra else ""
+    extra = {
+        k: v for k, v in s.to_dict().items() if k in base and v != base[k] and k not in SPEED_ONLY
+    }
+    by = ""
+    if isinstance(s, IndicatorConfig):
+        dropped = f", without {'+'.join(s.dropped)}" if s.dropped else ""
+        by = f" by {indicator_label(s)} ({'+'.join(s.members)}, {s.aggregation}{dropped})"
+    return (
+        "TE-NAS (ours)"
+        + by
+        + (" [" + ", ".join(f"{k}={v}" for k, v in sorted(extra.items())) + "]" if extra else "")
     )
+
+
+def _resolve_tenas(official: TenasConfig, given: dict) -> TenasConfig:
+    names = given.pop("indicators", None)
+    return with_indicators(dataclasses.replace(official, **given), names)
+
+
+def _tenas_options(s: TenasConfig, seed: int) -> dict:
+    options = quirk_options(s)
+    if isinstance(s, IndicatorConfig):
+        options["indicators_note"] = (
+            "each candidate measured by every indicator on the masked supernet (search.tenas."
+            "indicator_round): relative change (origin - candidate) / |origin| averaged over "
+            "repeats; prune first the least costly removal per indicator; per-indicator ranks "
+            f"aggregated by {s.aggregation}"
+            + (
+                f"; left out (not functions of the forward pass): {', '.join(s.dropped)}"
+                if s.dropped
+                else ""
+            )
+        )
+    return options
 
 
 def _run_tenas(spec: SearchSpec, images: ImageSet, progress, log) -> Found:
@@ -144,7 +176,7 @@ def _baseline_spec(name: str, description: str, takes: tuple[str, ...], **fields
         ("nb201",),
         takes,
         official=lambda adapter, dataset: BaselineConfig(),
-        resolve=lambda s: s.resolved(name),
+        resolve=lambda s, given: dataclasses.replace(s, **given).resolved(name),
         **fields,
     )
 
@@ -155,12 +187,12 @@ register_algorithm(
         "TE-NAS: prune the supernet by the ranks of the NTK condition number and linear regions",
         TenasConfig,
         ("nb201", "darts"),
-        tuple(f.name for f in dataclasses.fields(TenasConfig)),
+        (*(f.name for f in dataclasses.fields(TenasConfig)), "indicators"),
         official=lambda adapter, dataset: TenasConfig(**adapter.tenas_defaults[dataset]),
-        resolve=lambda s: s,
-        run_name=lambda s: "tenas",
+        resolve=_resolve_tenas,
+        run_name=lambda s: "-".join(filter(None, ("tenas", indicator_label(s)))),
         method=_tenas_method,
-        options=lambda s, seed: quirk_options(s),
+        options=_tenas_options,
         run=_run_tenas,
     )
 )

@@ -22,7 +22,6 @@ from harness.errors import InputError, unknown_name
 from sweep.profiles import Profile, get_profile
 from sweep.scoring import CellScorer, component_proxies
 from harness.spaces.nb201 import EDGES, NUM_CELLS, OPS, Nb201Arch
-from proxies.combined import tenas_score
 from proxies.ntk import NTK_ENGINES
 
 ALGOS = ("random", "best-of-n", "evolution")
@@ -33,6 +32,38 @@ TENAS_PROFILE_PROXIES = ("tenas", "ntk_cond", "linear_regions")
 
 def default_profile(proxy: str) -> str:
     return "tenas" if proxy in TENAS_PROFILE_PROXIES else "bench"
+
+
+def ensemble_of(proxy: str):
+    """The `harness.ensembles.Ensemble` a --proxy names (tenas, az_nas, all, selected), or None
+    for a per-cell proxy."""
+    from harness.ensembles import get_ensemble, list_ensembles
+
+    return get_ensemble(proxy) if proxy in list_ensembles() else None
+
+
+def score_members(proxy: str) -> list[str]:
+    """The per-cell proxies a baseline computes for `proxy`: an ensemble's members, else itself."""
+    ensemble = ensemble_of(proxy)
+    if ensemble is None:
+        return component_proxies([proxy])
+    per_cell = [n for n in proxy_registry.list_proxies() if proxy_registry.get_proxy(n).fn]
+    return list(ensemble.resolve(per_cell))
+
+
+def population_fitness(proxy: str, values: list[dict]) -> np.ndarray:
+    """An ensemble's fitness (higher = better) of each cell of a population, from its members'
+    values: `harness.ensembles.score` over exactly these cells (each member ranked among them,
+    then aggregated); -inf where a member has no finite value."""
+    from harness.ensembles import score
+
+    ensemble = ensemble_of(proxy)
+    members = score_members(proxy)
+    columns = {m: [np.nan if v[m] is None else v[m] for v in values] for m in members}
+    directions = {m: proxy_registry.get_proxy(m).higher_is_better for m in members}
+    out = score(ensemble, columns, directions)
+    out = out if ensemble.higher_is_better else -out
+    return np.where(np.isfinite(out), out, -np.inf)
 
 
 @dataclass(frozen=True)
@@ -70,12 +101,13 @@ class BaselineConfig:
             raise InputError(
                 f"--algo {algo} needs --proxy NAME (one of {', '.join(proxy_registry.list_proxies())})."
             )
-        spec = proxy_registry.get_proxy(self.proxy)  # unknown name -> InputError with suggestions
-        if algo == "evolution" and spec.fn is None:
-            raise InputError(
-                f"--algo evolution needs a per-cell fitness; {self.proxy!r} is a population-level "
-                f"rank sum. Use one of its components ({', '.join(spec.combines)}) or --algo best-of-n."
-            )
+        if ensemble_of(self.proxy) is None:
+            spec = proxy_registry.get_proxy(self.proxy)  # unknown name -> InputError, suggestions
+            if spec.fn is None:
+                raise InputError(
+                    f"--proxy {self.proxy!r} combines {', '.join(spec.combines)} but is no "
+                    "ensemble; name the ensemble or one of its components."
+                )
         if algo == "best-of-n" and self.n > NUM_CELLS:
             raise InputError(f"--n {self.n} exceeds the {NUM_CELLS} NB201 cells.")
         if algo == "evolution" and self.sample_size > self.population:
@@ -145,7 +177,7 @@ def make_evaluator(
     config: BaselineConfig, images, seed: int, device: str = "cpu"
 ) -> ProxyEvaluator:
     profile = config.profile_for_seed(seed)
-    names = component_proxies([config.proxy])
+    names = score_members(config.proxy)
     return ProxyEvaluator(CellScorer(profile, names, images, device), names, profile.repeats)
 
 
@@ -170,8 +202,9 @@ def best_of_n(
 ) -> BaselineOutcome:
     """Sample N distinct cells uniformly, score each, keep the proxy's best (first on ties).
 
-    For ``tenas`` the score is the rank sum of κ (ascending) and R (descending) among the N
-    (average ranks on ties; lower is better), as TE-NAS ranks a population.
+    An ensemble (``tenas``, ``az_nas``, ``selected``, ...) scores the N by `population_fitness`:
+    each member ranked among the N, then aggregated (``tenas``: the rank sum of κ ascending and
+    R descending, average ranks on ties, as TE-NAS ranks a population).
     """
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -187,15 +220,13 @@ def best_of_n(
             leave=False,
         )
     ]
-    spec = proxy_registry.get_proxy(config.proxy)
-    if spec.fn is None:  # population-level rank sum
-        columns = {
-            name: [np.nan if v[name] is None else v[name] for v in values] for name in spec.combines
-        }
-        score = tenas_score(columns["ntk_cond"], columns["linear_regions"])
-        fitness = [-s if np.isfinite(s) else -np.inf for s in score]
-        shown = [float(s) if np.isfinite(s) else None for s in score]
+    ensemble = ensemble_of(config.proxy)
+    if ensemble is not None:  # population-level aggregate
+        fitness = list(population_fitness(config.proxy, values))
+        sign = 1.0 if ensemble.higher_is_better else -1.0
+        shown = [float(sign * f) if np.isfinite(f) else None for f in fitness]
     else:
+        spec = proxy_registry.get_proxy(config.proxy)
         fitness = [_oriented(v[config.proxy], spec.higher_is_better) for v in values]
         shown = [v[config.proxy] for v in values]
     if not np.isfinite(fitness).any():
@@ -245,11 +276,20 @@ def evolution(
     """Regularised evolution: a population of `population` random cells; then, until `budget`
     fitness queries are spent, the best of `sample_size` distinct members (uniform) is mutated,
     the child joins and the oldest member leaves. Returns the best cell ever queried (first on
-    ties). Re-queried cells count against the budget but are served from the cache."""
+    ties). Re-queried cells count against the budget but are served from the cache.
+
+    With an ensemble as `config.proxy`, a cell's fitness is the ensemble's aggregate over every
+    distinct cell queried so far (`population_fitness`), recomputed before each tournament (the
+    population's fitness changes as the search sees more cells); the returned cell is the best by
+    the aggregate over all queried cells, and each history entry's ``value`` is that final
+    aggregate (``values``: the members' values)."""
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    spec = proxy_registry.get_proxy(config.proxy)
+    ensemble = ensemble_of(config.proxy)
+    spec = ensemble or proxy_registry.get_proxy(config.proxy)
     value_of = fitness_of or (lambda values: values[config.proxy])
+    if ensemble is not None:
+        value_of = lambda values: None  # noqa: E731  (ranked among the seen cells instead)
     history: list[dict] = []
     population: deque[tuple[Nb201Arch, float]] = deque()
     bar = tqdm(
@@ -261,25 +301,41 @@ def evolution(
     )
 
     def query(arch: Nb201Arch, parent: int | None) -> float:
-        value = value_of(evaluator(arch))
+        values = evaluator(arch)
+        value = value_of(values)
         fit = _oriented(value, spec.higher_is_better)
-        history.append(
-            {"index": arch.index, "arch_str": str(arch), "value": value, "parent": parent}
-        )
+        entry = {"index": arch.index, "arch_str": str(arch), "value": value, "parent": parent}
+        history.append(entry if ensemble is None else {**entry, "values": values})
         bar.update(1)
         return fit
+
+    def seen_fitness() -> dict[int, float]:
+        seen = list(dict.fromkeys(h["index"] for h in history))
+        fits = population_fitness(config.proxy, [evaluator.cache[i] for i in seen])
+        return dict(zip(seen, fits))
 
     while len(population) < config.population and len(history) < config.budget:
         arch = _random_arch(rng)
         population.append((arch, query(arch, None)))
     while len(history) < config.budget:
         picks = rng.choice(len(population), size=config.sample_size, replace=False)
-        parent = max(sorted(int(i) for i in picks), key=lambda i: population[i][1])
+        now = None if ensemble is None else seen_fitness()
+        parent = max(
+            sorted(int(i) for i in picks),
+            key=lambda i: population[i][1] if now is None else now[population[i][0].index],
+        )
         child = mutate(population[parent][0], rng)
         population.append((child, query(child, population[parent][0].index)))
         population.popleft()
     bar.close()
-    fits = [_oriented(h["value"], spec.higher_is_better) for h in history]
+    if ensemble is None:
+        fits = [_oriented(h["value"], spec.higher_is_better) for h in history]
+    else:
+        final = seen_fitness()
+        fits = [final[h["index"]] for h in history]
+        sign = 1.0 if ensemble.higher_is_better else -1.0
+        for h, f in zip(history, fits):
+            h["value"] = float(sign * f) if np.isfinite(f) else None
     if not np.isfinite(fits).any():
         raise InputError(f"proxy {config.proxy!r} gave no finite value on any queried cell.")
     best = int(np.argmax(fits))

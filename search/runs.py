@@ -45,7 +45,7 @@ def resolve_settings(algo: str, space: str, dataset: str, given: Mapping | None 
     settings fields a request sets) on top, checked."""
     algorithm, adapter = check_algorithm(algo, space), SEARCH_SPACES.get(space)
     official = algorithm.official(adapter, adapter.check_dataset(dataset))
-    return algorithm.resolve(dataclasses.replace(official, **(given or {})))
+    return algorithm.resolve(official, dict(given or {}))
 
 
 def load_search_images(space: str, dataset: str, data_dir=None, source: str | None = None):

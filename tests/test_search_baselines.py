@@ -104,8 +104,9 @@ def test_baseline_settings_are_checked():
         BaselineConfig().resolved("best-of-n")
     with pytest.raises(InputError, match="Did you mean 'naswot'"):
         BaselineConfig(proxy="naswt").resolved("best-of-n")
-    with pytest.raises(InputError, match="population-level"):
-        BaselineConfig(proxy="tenas").resolved("evolution")
+    # an ensemble is a population-level fitness for evolution too (ranked among the seen cells)
+    assert BaselineConfig(proxy="tenas").resolved("evolution").profile == "tenas"
+    assert BaselineConfig(proxy="selected").resolved("evolution").profile == "bench"
     with pytest.raises(InputError, match="sample-size"):
         BaselineConfig(proxy="params", population=3, sample_size=4).resolved("evolution")
     with pytest.raises(InputError, match="--n"):

@@ -13,6 +13,12 @@ from tqdm import tqdm
 
 from harness.data import ImageSet
 from search.tenas.config import TenasConfig
+from search.tenas.indicator_round import (
+    IndicatorMeter,
+    check_space,
+    indicator_round,
+    uses_indicators,
+)
 from search.tenas.meter import CandidateMeasure, TenasMeter
 from search.tenas.rules import candidates, effective_prune_number, rank_candidates, select_prunes
 from search.tenas.space import (
@@ -212,7 +218,12 @@ def run_tenas(
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    check_space(space, config)
     meter = TenasMeter(space, config, images, seed=seed, device=device)
+    # Other indicators than TE-NAS's pair: their own round; the default path is untouched.
+    pruner, round_meter = prune_round, meter
+    if uses_indicators(config):
+        pruner, round_meter = indicator_round, IndicatorMeter(meter, config)
     masks = initial_masks(space)
     search_s = trajectory_s = 0.0
 
@@ -234,8 +245,8 @@ def run_tenas(
     while not is_single_path(masks):
         k += 1
         t0 = time.perf_counter()
-        masks, record = prune_round(
-            meter, masks, config, progress=progress, desc=f"round {k}", log=log
+        masks, record = pruner(
+            round_meter, masks, config, progress=progress, desc=f"round {k}", log=log
         )
         seconds = time.perf_counter() - t0
         search_s += seconds
@@ -266,6 +277,5 @@ def run_tenas(
                 masks,
             )
         )
-    return TenasOutcome(
-        masks, rounds, search_s, trajectory_s, dict(meter.counts), meter.patch_stream.epochs
-    )
+    counts = dict(meter.counts) if round_meter is meter else dict(round_meter.counts)
+    return TenasOutcome(masks, rounds, search_s, trajectory_s, counts, meter.patch_stream.epochs)
