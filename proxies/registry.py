@@ -131,8 +131,9 @@ def list_proxies(pattern: str = "*") -> list[str]:
     return sorted(PROXIES.names(pattern))
 
 
-def compute(name: str, model, inputs, labels=None) -> float:
-    """Run one proxy on one model and leave the model as it was.
+def compute(name: str, model, inputs, labels=None, **options) -> float:
+    """Run one proxy on one model and leave the model as it was (`options`: the proxy's keywords,
+    e.g. the ``seed`` of a proxy that draws its own weights and inputs).
 
     A proxy that may change its network gets a copy (`copy_model`); the others (TE-NAS's two, which
     run in train mode and update BN running statistics as the official code does) get the model
@@ -150,12 +151,12 @@ def compute(name: str, model, inputs, labels=None) -> float:
     grad_mode = torch.enable_grad() if spec.uses_gradients else contextlib.nullcontext()
     if spec.copy_model:
         with grad_mode:
-            return float(spec.fn(copy.deepcopy(model), inputs, labels))
+            return float(spec.fn(copy.deepcopy(model), inputs, labels, **options))
     buffers = {k: v.clone() for k, v in model.named_buffers()}
     modes = {m: m.training for m in model.modules()}
     try:
         with grad_mode:
-            return float(spec.fn(model, inputs, labels))
+            return float(spec.fn(model, inputs, labels, **options))
     finally:
         with torch.no_grad():
             for key, value in model.named_buffers():

@@ -229,3 +229,39 @@ def test_evolution_with_an_ensemble_returns_the_best_by_the_aggregate_over_every
     assert out.arch.index == seen[int(np.argmax(fits))]
     assert all(h["value"] is not None and "values" in h for h in out.history)
     assert out.counts["fitness_queries"] == 30
+
+
+def test_a_self_seeded_proxy_gets_a_seed_per_repeat_from_the_search_seed(
+    images, space, monkeypatch
+):
+    """AZ-NAS's proxies draw their own weights and inputs from a `seed` keyword (default 0): the
+    meter hands them one seed per repeat, the same to origin and candidate, drawn from the search's
+    data stream, so repeats and search seeds are different draws (with the default, every seed of
+    a search found the same cell)."""
+    import proxies.registry
+
+    calls = []
+
+    def recording(name, model, inputs, labels=None, **options):
+        calls.append((name, options.get("seed")))
+        return float(len(calls))
+
+    monkeypatch.setattr(proxies.registry, "compute", recording)
+    config = with_indicators(TenasConfig(**QUICK), "az_progressivity,synflow")
+    seeds_by_search = []
+    for search_seed in (0, 1):
+        calls.clear()
+        torch.manual_seed(search_seed)
+        meter = IndicatorMeter(TenasMeter(space, config, images, seed=search_seed), config)
+        masks = initial_masks(space)
+        meter.begin_round(masks)
+        candidate = masks.copy()
+        candidate[0, 0, 1] = False
+        meter.measure(candidate, masks)
+        assert all(seed is None for name, seed in calls if name == "synflow")
+        az = [seed for name, seed in calls if name == "az_progressivity"]
+        assert len(az) == 2 * QUICK["repeats"]  # origin and candidate, per repeat
+        per_repeat = az[0::2]
+        assert az[1::2] == per_repeat and len(set(per_repeat)) == QUICK["repeats"]
+        seeds_by_search.append(per_repeat)
+    assert seeds_by_search[0] != seeds_by_search[1]

@@ -16,6 +16,8 @@ change ranks last), the ranks (1 = prune first) are aggregated by the set's aggr
 
 from __future__ import annotations
 
+import inspect
+
 import copy
 import math
 from collections.abc import Callable
@@ -59,19 +61,27 @@ class IndicatorMeter:
         self.directions = config.indicator_set.directions()
         self.proxies = [m for m in self.members if m not in TENAS_MEASURES]
         self.labels = any(get_proxy(m).needs_labels for m in self.proxies)
+        #: Proxies that draw their own weights and inputs from a ``seed`` keyword (AZ-NAS's): each
+        #: repeat hands them a seed from the search's data stream, so that the search seed and the
+        #: repeats vary them as they vary every other indicator (their default seed would make
+        #: every repeat, and every search seed, the same draw).
+        self.seeded = {
+            m for m in self.proxies if "seed" in inspect.signature(get_proxy(m).fn).parameters
+        }
         self.counts = {m: 0 for m in self.members}
 
     def begin_round(self, masks: np.ndarray) -> None:
         self.tenas.begin_round(masks)
 
-    def _values(self, net: nn.Module, x, y) -> dict[str, float]:
+    def _values(self, net: nn.Module, x, y, seed: int) -> dict[str, float]:
         from proxies.registry import compute
 
         frozen = frozen_masks(net)
         out = {}
         for name in self.proxies:
             self.counts[name] += 1
-            out[name] = compute(name, frozen, x, y)
+            options = {"seed": seed} if name in self.seeded else {}
+            out[name] = compute(name, frozen, x, y, **options)
         return out
 
     def measure(self, cand_masks: np.ndarray, origin_masks: np.ndarray) -> dict[str, dict]:
@@ -90,7 +100,8 @@ class IndicatorMeter:
                     tenas.images, cfg.batch_size, int(tenas.data_rng.integers(2**62)), augment=True
                 )
                 x, y = x.to(tenas.device), (y.to(tenas.device) if self.labels else None)
-                vo, vc = self._values(tenas.origin, x, y), self._values(net, x, y)
+                seed = int(tenas.data_rng.integers(2**31))  # one draw for origin and candidate
+                vo, vc = self._values(tenas.origin, x, y, seed), self._values(net, x, y, seed)
                 for n in self.proxies:
                     per[n]["origin"].append(vo[n])
                     per[n]["candidate"].append(vc[n])
