@@ -107,3 +107,37 @@ def test_committed_leaderboard_regenerates_byte_for_byte(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     for name in ("leaderboard.csv", "leaderboard.md", "repeats.csv"):
         assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_committed_exports_import_into_one_store_and_read_back_equal(tmp_path):
+    """Both committed per-repeat exports pass `harness import`'s checks (every `inf` row carries
+    its sign), merge without conflicts, and `harness export` gives back the same rows."""
+    import math
+
+    import pandas as pd
+
+    from harness.exports import read_export
+
+    exports = [REPO / "results" / "nb201" / name for name in ("results.csv.gz", "az_nas.csv.gz")]
+    store, back = tmp_path / "all.sqlite", tmp_path / "back.csv.gz"
+    runner = CliRunner()
+    imported = runner.invoke(cli, ["import", *map(str, exports), "--out", str(store), "--json"])
+    assert imported.exit_code == 0, imported.output
+    exported = runner.invoke(
+        cli, ["export", "--results", str(store), "--per-repeat", "--out", str(back)]
+    )
+    assert exported.exit_code == 0, exported.output
+
+    key = ["index", "proxy", "config_hash", "repeat"]
+    committed = pd.concat([read_export(path)[0] for path in exports], ignore_index=True)
+    round_trip = read_export(back)[0]
+    merged = committed.merge(round_trip, on=key, suffixes=("", "_back"), validate="one_to_one")
+    assert len(merged) == len(committed) == len(round_trip)
+    assert (merged["status"] == merged["status_back"]).all()
+    infinite = merged[merged["status"] == "inf"]
+    assert len(infinite) > 0 and infinite["value"].map(math.isinf).all()
+    same = (merged["value"] == merged["value_back"]) | (
+        merged["value"].isna() & merged["value_back"].isna()
+    )
+    assert same.all()
