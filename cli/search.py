@@ -138,7 +138,8 @@ def _name(name: str, help: str):
     "indicators",
     f"{_for('indicators')} what ranks the removals: registry proxies and/or ensembles, "
     f"NAME[,NAME...] (default: {','.join(DEFAULT_INDICATORS)}, TE-NAS itself). One ensemble "
-    "brings its aggregation; a list aggregates by rank_sum. Only functions of the supernet's "
+    "brings its aggregation (built-in, or of --ensembles FILE); a list aggregates by rank_sum. "
+    "Only functions of the supernet's "
     "masked forward pass qualify (docs/indicators.md).",
 )
 @click.option(
@@ -171,12 +172,23 @@ def _name(name: str, help: str):
 # Baseline settings.
 @_name(
     "proxy",
-    f"{_for('proxy')} proxy (see `harness proxies`), or tenas (rank sum, best-of-n only).",
+    f"{_for('proxy')} proxy (see `harness proxies`) or ensemble (`harness ensemble list`, or "
+    "one of --ensembles FILE): its members ranked over the cells seen, then aggregated.",
 )
 @_name(
     "profile",
     f"{_for('profile')} tenas | bench (default: tenas for {'/'.join(TENAS_PROFILE_PROXIES)}, "
     "bench otherwise).",
+)
+@click.option(
+    "--ensembles",
+    "ensembles_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="TOML file of user ensembles ([ensembles.NAME] with members and aggregation, "
+    "docs/ensembles.md) or a selection.json record, nameable in --indicators and --proxy; the "
+    "record keeps each one's members and aggregation.",
 )
 @_int("n", f"{_for('n')} cells sampled (default {_BASELINE.n}).")
 @_int("budget", f"{_for('budget')} fitness queries (default {_BASELINE.budget}).")
@@ -253,6 +265,7 @@ def command(
     quiet,
     leaderboard,
     leaderboard_dir,
+    ensembles_file,
     **options,
 ):
     """Search a space with TE-NAS pruning or a baseline; one run per seed.
@@ -267,6 +280,15 @@ def command(
     from search import records
     from search.runs import SearchSpec, check_algorithm, resolve_settings
 
+    if ensembles_file is not None:
+        from harness.ensembles import load_ensembles, user_ensembles
+
+        if algo not in ("tenas", "best-of-n", "evolution"):
+            raise InputError(
+                "--ensembles names ensembles for --indicators (--algo tenas) and --proxy "
+                f"(--algo best-of-n / evolution); got --algo {algo}."
+            )
+        click.get_current_context().with_resource(user_ensembles(load_ensembles(ensembles_file)))
     adapter = SEARCH_SPACES.get(space)
     adapter.check_dataset(dataset)
     supported = [a.name for a in ALGORITHMS if space in a.spaces]

@@ -10,6 +10,7 @@ the cells they were not chosen on.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import json
@@ -252,9 +253,39 @@ def load_selection(path: str | Path = SELECTION_FILE) -> Ensemble:
         ) from None
 
 
+#: Ensembles a user's file defines for the duration of one command (`user_ensembles`): looked up
+#: by name before the built-ins, wherever an ensemble is named (search indicators, baselines).
+_USER: dict[str, Ensemble] = {}
+
+
+@contextlib.contextmanager
+def user_ensembles(ensembles: Mapping[str, Ensemble]):
+    """Make a user's ensembles (`load_ensembles`) nameable like the built-ins inside the block.
+
+    Raises:
+        InputError: a name already defined differently in an enclosing block.
+    """
+    clash = [n for n, e in ensembles.items() if n in _USER and _USER[n] != e]
+    if clash:
+        raise InputError(f"ensemble {clash[0]!r} is already defined differently.")
+    before = dict(_USER)
+    _USER.update(ensembles)
+    try:
+        yield
+    finally:
+        _USER.clear()
+        _USER.update(before)
+
+
+def is_user_ensemble(name: str) -> bool:
+    """Whether `name` is an ensemble of a user's file (`user_ensembles`), not a built-in."""
+    return name in _USER
+
+
 def get_ensemble(name: str, extra: Mapping[str, Ensemble] | None = None) -> Ensemble:
-    """An ensemble by name: `extra` (user files) first, the built-ins, then ``selected``."""
-    extra = dict(extra or {})
+    """An ensemble by name: `extra` and the user's ensembles (`user_ensembles`) first, the
+    built-ins, then ``selected``."""
+    extra = {**_USER, **(extra or {})}
     if name in extra:
         return extra[name]
     if name in ENSEMBLES:
@@ -265,4 +296,5 @@ def get_ensemble(name: str, extra: Mapping[str, Ensemble] | None = None) -> Ense
 
 
 def list_ensembles() -> list[str]:
-    return [*ENSEMBLES.names(), SELECTED_NAME]
+    """Every nameable ensemble: the user's (`user_ensembles`), the built-ins and ``selected``."""
+    return list(dict.fromkeys([*_USER, *ENSEMBLES.names(), SELECTED_NAME]))

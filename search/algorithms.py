@@ -158,7 +158,7 @@ def _baseline(search: Callable) -> Callable:
 def _evolution_method(s: BaselineConfig, official: BaselineConfig) -> str:
     extra = [f"population={s.population}"] if s.population != official.population else []
     extra += [f"sample_size={s.sample_size}"] if s.sample_size != official.sample_size else []
-    return f"evolution {s.proxy} ({s.profile} profile), budget {s.budget}" + (
+    return f"evolution {s.proxy_label} ({s.profile} profile), budget {s.budget}" + (
         " [" + ", ".join(extra) + "]" if extra else ""
     )
 
@@ -214,7 +214,7 @@ register_algorithm(
         "the best of N random cells by one proxy",
         (*_PROXY_SETTINGS, "n"),
         run_name=lambda s: f"best-of-n-{s.proxy}-{s.profile}",
-        method=lambda s, official: f"best-of-{s.n} {s.proxy} ({s.profile} profile)",
+        method=lambda s, official: f"best-of-{s.n} {s.proxy_label} ({s.profile} profile)",
         options=_profile_options,
         run=_baseline(best_of_n),
     )
@@ -234,6 +234,12 @@ register_algorithm(
 
 def comparable_identity(identity: dict) -> dict:
     """A run's identity without the speed-only settings, so a finished run is resumed (not rerun
-    or refused) whatever NTK engine the new request names — for every space alike."""
-    settings = {k: v for k, v in (identity.get("settings") or {}).items() if k not in SPEED_ONLY}
+    or refused) whatever NTK engine the new request names — for every space alike. Unset (None)
+    settings are left out too, so a setting added later with a None default (a baseline's
+    `ensemble`) leaves the identities of earlier records as they were."""
+    settings = {
+        k: v
+        for k, v in (identity.get("settings") or {}).items()
+        if k not in SPEED_ONLY and v is not None
+    }
     return {**identity, "settings": settings}

@@ -77,6 +77,9 @@ class BaselineConfig:
     population: int = 20
     sample_size: int = 5
     ntk_engine: str | None = None  # speed only: None = the profile's own engine
+    #: the definition of a user's ensemble named by `proxy` (`harness search --ensembles FILE`),
+    #: kept so that the record says what was scored; None for proxies and built-in ensembles
+    ensemble: dict | None = None
 
     def resolved(self, algo: str) -> BaselineConfig:
         """Check the settings for `algo` and fill in the profile."""
@@ -116,6 +119,8 @@ class BaselineConfig:
             )
         profile = self.profile or default_profile(self.proxy)
         get_profile(profile)  # unknown name -> InputError
+        from harness.ensembles import is_user_ensemble
+
         return BaselineConfig(
             self.proxy,
             profile,
@@ -124,6 +129,16 @@ class BaselineConfig:
             self.population,
             self.sample_size,
             self.ntk_engine,
+            ensemble_of(self.proxy).to_dict() if is_user_ensemble(self.proxy) else None,
+        )
+
+    @property
+    def proxy_label(self) -> str:
+        """The proxy's name, with a user ensemble's members and aggregation."""
+        if self.ensemble is None:
+            return str(self.proxy)
+        return (
+            f"{self.proxy} ({'+'.join(self.ensemble['members'])}, {self.ensemble['aggregation']})"
         )
 
     def profile_for_seed(self, seed: int) -> Profile:
