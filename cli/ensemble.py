@@ -18,17 +18,12 @@ def command() -> None:
 @command.command("list")
 def list_command() -> None:
     """Print the built-in ensembles and the rank aggregations."""
-    from harness.ensembles import ENSEMBLES, SELECTED_NAME, SELECTION_FILE, load_selection
+    from harness.ensembles import ENSEMBLES, load_selection
     from harness.ranking import AGGREGATIONS
 
     click.echo("ensembles:")
-    for ens in ENSEMBLES:
+    for ens in [*ENSEMBLES, load_selection()]:
         click.echo(f"  {ens.name:10} {ens.kind:9} {ens.aggregation:16} {', '.join(ens.members)}")
-    if SELECTION_FILE.is_file():
-        ens = load_selection()
-        click.echo(
-            f"  {SELECTED_NAME:10} {ens.kind:9} {ens.aggregation:16} {', '.join(ens.members)}"
-        )
     click.echo("aggregations:")
     for agg in AGGREGATIONS:
         better = "higher" if agg.higher_is_better else "lower"

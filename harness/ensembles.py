@@ -3,7 +3,7 @@
 Torch-free, so proxies, search, reports and the CLI name an ensemble the same way. Built-ins are
 in `ENSEMBLES` (``tenas``, ``az_nas``, ``all``); a user adds more in a small TOML file
 (`load_ensembles`); ``selected`` is the ensemble `harness ensemble select` chose and committed
-(`SELECTION_FILE`). ``kind`` keeps ensembles fixed before looking at accuracies ("a-priori") apart
+(`SELECTION_FILE`, shipped as `PACKAGED_SELECTION`). ``kind`` keeps ensembles fixed before looking at accuracies ("a-priori") apart
 from ones chosen by searching against a benchmark ("selected"), whose figures are only honest on
 the cells they were not chosen on.
 """
@@ -25,10 +25,15 @@ from harness.ranking import AGGREGATIONS, aggregate
 from harness.registry import Registry
 
 KINDS: tuple[str, ...] = ("a-priori", "selected")
-#: The selection `harness ensemble select` committed (present in a repository checkout).
+#: The selection `harness ensemble select` committed, with its held-out figures (present in a
+#: repository checkout, not in an installed package).
 SELECTION_FILE = (
     Path(__file__).resolve().parent.parent / "results" / "nb201" / "ensembles" / "selection.json"
 )
+#: The committed selection's ensemble, shipped as package data so that ``selected`` is nameable
+#: in every install: that record's ``selected.ensemble`` block and its SHA-256 (a test checks both
+#: against `SELECTION_FILE`; update it when the committed selection changes).
+PACKAGED_SELECTION = Path(__file__).with_name("selected_ensemble.json")
 SELECTED_NAME = "selected"
 
 
@@ -228,8 +233,9 @@ def load_ensembles(path: str | Path) -> dict[str, Ensemble]:
     return out
 
 
-def load_selection(path: str | Path = SELECTION_FILE) -> Ensemble:
-    """The ensemble a `harness ensemble select` record (selection.json) chose, kind "selected"."""
+def load_selection(path: str | Path = PACKAGED_SELECTION) -> Ensemble:
+    """The ensemble a `harness ensemble select` record (selection.json) chose, kind "selected";
+    by default the committed one, as shipped with the package."""
     path = Path(path)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))

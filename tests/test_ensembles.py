@@ -230,3 +230,18 @@ def test_ensembles_option_help_names_every_aggregation():
     result = CliRunner().invoke(cli, ["correlate", "--help"])
     text = " ".join(result.output.split())
     assert all(f"'{name}'" in text for name in AGGREGATIONS.names()), text
+
+
+def test_the_packaged_selected_ensemble_is_the_committed_selection():
+    """`selected` is read from package data (any install can name it); it must be the ensemble of
+    the committed record, whose bytes it pins (update harness/selected_ensemble.json with it)."""
+    from harness.checksums import file_sha256
+    from harness.ensembles import PACKAGED_SELECTION, SELECTION_FILE, load_selection
+
+    packaged = json.loads(PACKAGED_SELECTION.read_text(encoding="utf-8"))
+    record = json.loads(SELECTION_FILE.read_text(encoding="utf-8"))
+    assert packaged["selected"]["ensemble"] == record["selected"]["ensemble"]
+    assert packaged["source"]["sha256"] == file_sha256(SELECTION_FILE)
+    assert load_selection() == load_selection(SELECTION_FILE) == get_ensemble("selected")
+    listed = CliRunner().invoke(cli, ["ensemble", "list"])
+    assert listed.exit_code == 0 and "selected   selected  log_rank_sum" in listed.output

@@ -24,6 +24,7 @@ EMBEDDED = [
     "harness/sample_data/nb201/nb201_accuracy.csv.gz",
     "harness/sample_data/SHA256SUMS",
     "harness/sample_data/README.md",
+    "harness/selected_ensemble.json",  # so that `selected` is nameable in any install
 ]
 
 
