@@ -85,6 +85,23 @@ class ResultsOptions:
         return frame, configs, benchmark, list(self.results)
 
 
+def ensembles_file_option(dest: str, use: str):
+    """``--ensembles FILE``: a user's TOML ensembles or a selection record; `use` says what the
+    command does with them."""
+    from harness.ranking import AGGREGATIONS
+
+    return click.option(
+        "--ensembles",
+        dest,
+        type=click.Path(dir_okay=False),
+        default=None,
+        metavar="FILE",
+        help="TOML file of user ensembles ([ensembles.NAME] with members = [...], aggregation = "
+        f"{' | '.join(repr(a) for a in AGGREGATIONS.names())}; see docs/ensembles.md), or a "
+        f"selection.json record; {use}.",
+    )
+
+
 _OPTIONS = [
     click.option(
         "--results",
@@ -174,16 +191,7 @@ _OPTIONS = [
         "committed) or one defined in --ensembles. tenas and az_nas are added anyway wherever "
         "their members are present.",
     ),
-    click.option(
-        "--ensembles",
-        "ensembles",
-        type=click.Path(dir_okay=False),
-        default=None,
-        metavar="FILE",
-        help="TOML file of user ensembles ([ensembles.NAME] with members = [...], aggregation "
-        "= 'rank_sum' | 'mean_rank' | 'log_rank_sum' | 'normal_score_sum' | 'worst_rank'; see "
-        "docs/ensembles.md), or a selection.json record; all of them are scored.",
-    ),
+    ensembles_file_option("ensembles", "all of them are scored"),
     plugin_option(),
     click.argument("more_results", nargs=-1, type=click.Path(), metavar="[FILE]..."),
 ]

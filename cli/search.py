@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from cli.plugin_option import plugin_option
+from cli.results_options import ensembles_file_option
 from proxies.ntk import NTK_ENGINES
 from search.algorithms import ALGORITHMS
 from search.baselines import TENAS_PROFILE_PROXIES, BaselineConfig
@@ -180,15 +181,9 @@ def _name(name: str, help: str):
     f"{_for('profile')} tenas | bench (default: tenas for {'/'.join(TENAS_PROFILE_PROXIES)}, "
     "bench otherwise).",
 )
-@click.option(
-    "--ensembles",
+@ensembles_file_option(
     "ensembles_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    metavar="FILE",
-    help="TOML file of user ensembles ([ensembles.NAME] with members and aggregation, "
-    "docs/ensembles.md) or a selection.json record, nameable in --indicators and --proxy; the "
-    "record keeps each one's members and aggregation.",
+    "nameable in --indicators and --proxy; the record keeps each one's members and aggregation",
 )
 @_int("n", f"{_for('n')} cells sampled (default {_BASELINE.n}).")
 @_int("budget", f"{_for('budget')} fitness queries (default {_BASELINE.budget}).")
