@@ -20,6 +20,7 @@ from harness.bench import Benchmark
 from harness.data import ImageSet
 from harness.environment import environment
 from harness.errors import InputError
+from harness.paths import display_path
 from search import records
 from search.adapter import SearchAdapter
 from search.algorithms import ALGORITHMS, AlgorithmSpec, comparable_identity
@@ -191,7 +192,7 @@ def execute(
         "data": images.describe(),
         **benchmark,
         "environment": env,
-        "out": str(spec.out),
+        "out": display_path(spec.out),  # no absolute machine path in a record
     }
     records.write_json(spec.directory / records.CONFIG_NAME, config)
     say(f"{spec.method} on {spec.space}/{spec.dataset}, seed {spec.seed}: {images.source}")

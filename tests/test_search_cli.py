@@ -84,6 +84,8 @@ def test_random_runs_write_records_resume_and_feed_the_leaderboard(tmp_path):
         assert set(doc["accuracies"]) == set(records.ACCURACY_KEYS)
         assert doc["arch_str"] and 0 <= doc["index"] < 15625
         assert doc["schema"] == records.SCHEMA and doc["torch_version"] and doc["device"] == "cpu"
+        for name in ("config.json", "result.json"):  # --out was absolute: no machine path kept
+            assert str(tmp_path) not in (folder / name).read_text(), name
     again = _run("--algo", "random", "--seeds", "1", "--out", tmp_path)
     assert again.exit_code == 0 and "already done" in again.output
     # the leaderboard alone, twice: identical bytes, our row and the quoted paper rows
