@@ -74,6 +74,22 @@ def ramp_table_csv(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def images():
+    """The CIFAR-10 training images TE-NAS searches read (the embedded exact-pixel npz)."""
+    from harness.data import load_images
+
+    return load_images("cifar10", "train", source="npz")
+
+
+@pytest.fixture(scope="module")
+def space():
+    """NB201's TE-NAS pruning space (supernets, masks), 10 classes."""
+    from search.nb201_adapter import Nb201PruningSpace
+
+    return Nb201PruningSpace(num_classes=10)
+
+
 @pytest.fixture(autouse=True)
 def _restore_torch_threads():
     """Tests that pin torch to one thread (for speed or determinism) do not leak it to the next."""

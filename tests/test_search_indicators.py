@@ -121,20 +121,6 @@ def test_rank_sum_of_kappa_and_regions_is_tenas_own_ranking():
     assert [(k, r) for k, r, _ in ours] == rank_candidates(dk, dr, 3)
 
 
-@pytest.fixture(scope="module")
-def images():
-    from harness.data import load_images
-
-    return load_images("cifar10", "train", source="npz")
-
-
-@pytest.fixture(scope="module")
-def space():
-    from search.nb201_adapter import Nb201PruningSpace
-
-    return Nb201PruningSpace(num_classes=10)
-
-
 @pytest.mark.slow
 def test_a_round_on_the_tiny_supernet_ranks_and_prunes_as_computed_by_hand(images, space):
     torch.set_num_threads(1)

@@ -10,7 +10,6 @@ import torch
 from harness.data import load_images
 from harness.errors import InputError
 from harness.spaces.nb201 import OPS, Nb201Arch
-from search.nb201_adapter import Nb201PruningSpace
 from search.tenas import (
     NONE_INDEX,
     PatchStream,
@@ -26,16 +25,6 @@ from search.tenas import (
 QUICK = TenasConfig(
     batch_size=4, repeats=1, lr_samples=32, lr_batches=2, ntk_engine="oracle", trajectory=False
 )
-
-
-@pytest.fixture(scope="module")
-def images():
-    return load_images("cifar10", "train", source="npz")
-
-
-@pytest.fixture(scope="module")
-def space():
-    return Nb201PruningSpace(num_classes=10)
 
 
 @pytest.fixture(scope="module")

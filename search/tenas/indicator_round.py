@@ -28,7 +28,7 @@ from torch import nn
 from harness.data import image_batch
 from harness.ranking import AGGREGATIONS
 from search.tenas.indicators import TENAS_MEASURES, IndicatorConfig
-from search.tenas.meter import TenasMeter, copy_parameters, kaiming_init_
+from search.tenas.meter import TenasMeter, copy_parameters, kaiming_init_, measure_candidates
 from search.tenas.rules import candidates, effective_prune_number, measure_ranks, select_prunes
 from search.tenas.space import NONE_INDEX, Key
 
@@ -165,8 +165,6 @@ def indicator_round(
     log: Callable[[str], None] | None = None,
 ) -> tuple[np.ndarray, dict]:
     """One round as `loop.prune_round`, by the indicators; returns the new masks and its record."""
-    from tqdm import tqdm
-
     space = meter.space
     masks = masks.copy()
     masks[:, :, NONE_INDEX] = False
@@ -174,16 +172,8 @@ def indicator_round(
     number = effective_prune_number(masks, config.prune_number)
     keys = candidates(masks)
     measured: dict[Key, dict] = {}
-    for key in tqdm(
-        keys,
-        desc=desc,
-        unit="cand",
-        disable=None if progress is None else not progress,
-        leave=False,
-    ):
-        cand = masks.copy()
-        cand[key] = False
-        measured[key] = meter.measure(cand, masks)
+    for key, measure in measure_candidates(meter, keys, masks, progress, desc):
+        measured[key] = measure
         if log is not None:
             log(
                 f"  {desc}: {space.edge_names[key[1]]} -{space.op_names[key[2]]}: "

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from harness.data import ImageSet
 from search.tenas.config import TenasConfig
@@ -19,7 +18,7 @@ from search.tenas.indicator_round import (
     indicator_round,
     uses_indicators,
 )
-from search.tenas.meter import CandidateMeasure, TenasMeter
+from search.tenas.meter import CandidateMeasure, TenasMeter, measure_candidates
 from search.tenas.rules import candidates, effective_prune_number, rank_candidates, select_prunes
 from search.tenas.space import (
     NONE_INDEX,
@@ -60,16 +59,7 @@ def _measure_all(
 ):
     """Measure every candidate key; returns (ntk list, regions list, rows by key)."""
     ntk, regions, rows = [], [], {}
-    for key in tqdm(
-        keys,
-        desc=desc,
-        unit="cand",
-        disable=None if progress is None else not progress,
-        leave=False,
-    ):
-        cand = masks.copy()
-        cand[key] = False
-        m = meter.measure(cand, masks)
+    for key, m in measure_candidates(meter, keys, masks, progress, desc):
         ntk.append([m.dkappa, key])
         regions.append([m.dregions, key])
         rows[key] = _candidate_row(meter.space, key, m)

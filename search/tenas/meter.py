@@ -99,6 +99,24 @@ class PatchStream:
         return torch.from_numpy(x)
 
 
+def measure_candidates(meter, keys, masks: np.ndarray, progress: bool | None, desc: str):
+    """Yield ``(key, meter.measure(masks without key, masks))`` for each candidate removal, in
+    order, behind a progress bar; any meter with TenasMeter's `measure` (TE-NAS's or the
+    indicators')."""
+    from tqdm import tqdm
+
+    for key in tqdm(
+        keys,
+        desc=desc,
+        unit="cand",
+        disable=None if progress is None else not progress,
+        leave=False,
+    ):
+        cand = masks.copy()
+        cand[key] = False
+        yield key, meter.measure(cand, masks)
+
+
 @dataclass
 class CandidateMeasure:
     """Δκ and ΔR of one candidate, with every per-repeat value that went into them."""
